@@ -1,0 +1,66 @@
+"""Every tunable of a worker, with the reference runtime's defaults.
+
+The supervisor's config loader fills a :class:`Settings` from flags, ``VANGO_*``
+environment variables and the TOML file; workers only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Settings:
+    """Effective configuration; units are seconds and bytes."""
+
+    # Serving
+    bind: str = "127.0.0.1:8080"
+    workers: int = 0  # 0 = one per CPU
+    app: str = "vango_mp.demo:app"
+    dev: bool = False  # turns off origin check, CSRF and secure cookies
+    debug: bool = False  # signal writes during render raise; unserializable state fails loudly
+    graceful_timeout: float = 30.0
+    allowed_origins: list[str] = field(default_factory=list)
+    trusted_proxies: list[str] = field(default_factory=list)
+    secure_cookies: bool = True
+    log_file: str | None = None
+    runtime_dir: str | None = None  # bus sockets; default a private temp dir
+    state_dir: str | None = None
+
+    # Session (SessionConfig)
+    resume_window: float = 300.0
+    handshake_timeout: float = 5.0
+    heartbeat_interval: float = 30.0
+    read_timeout: float = 60.0
+    max_message_size: int = 64 * 1024
+    max_handshake_path_bytes: int = 8 * 1024
+    max_patch_history: int = 100
+    max_event_queue: int = 256
+    max_dispatch_queue: int = 2048
+    max_detached: int = 10000
+    eviction_policy: str = "lru"  # lru | oldest | random
+    cleanup_interval: float = 30.0
+    dom_event_rate: float = 0.0  # events/s per session; 0 = unlimited
+    dom_event_burst: int = 50
+    resync_rate: float = 2.0
+    resync_burst: int = 5
+
+    # Limits (ServerConfig / SessionLimits)
+    max_sessions: int = 0  # 0 = unlimited
+    max_sessions_per_ip: int = 100
+    evict_on_ip_limit: bool = True
+    max_concurrent_handshakes: int = 1024
+    max_concurrent_handshakes_per_ip: int = 64
+    max_memory_per_session: int = 3 * 1024 * 1024
+
+    # Memory
+    memory_budget: int = 0  # 0 = cgroup memory.max or physical memory
+    memory_interval: float = 10.0
+    memory_soft_ratio: float = 0.80
+    memory_hard_ratio: float = 0.90
+    max_worker_rss: int = 0  # 0 = the worker's share of the hard limit
+    gc_cooldown: float = 30.0
+
+    # Supervisor
+    heartbeat_timeout: float = 30.0
+    worker_heartbeat: float = 1.0
