@@ -93,6 +93,7 @@ class Hello:
     path: str
     session_id: str | None
     last_seq: int
+    ssr_hash: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -171,7 +172,6 @@ def unpack_message(message: bytes | str, max_size: int = MAX_MESSAGE_SIZE) -> li
             body,
             raw=False,
             strict_map_key=True,
-            max_buffer_size=max_size,
             max_str_len=max_size,
             max_bin_len=0,
             max_array_len=256,
@@ -193,8 +193,8 @@ def decode_client(message: bytes | str, max_size: int = MAX_MESSAGE_SIZE) -> Cli
     if parser is None:
         raise ProtocolError(f"unknown frame type {kind!r}")
     arity = _ARITY[kind]
-    if len(frame) != arity:
-        raise ProtocolError(f"frame type {kind} wants {arity} fields, got {len(frame)}")
+    if len(frame) not in arity:
+        raise ProtocolError(f"frame type {kind} wants {arity[0]} fields, got {len(frame)}")
     return parser(frame)
 
 
@@ -242,7 +242,11 @@ def _hello(f: list[Any]) -> Hello:
     path = _str(f[3], "path", MAX_PATH_BYTES)
     if not path.startswith("/"):
         raise ProtocolError("path must start with /")
-    return Hello(version, _str(f[2], "csrf token", MAX_CSRF_BYTES), path, sid, _int(f[5], "last_seq"))
+    ssr_hash = f[6] if len(f) > 6 else None
+    if ssr_hash is not None:
+        ssr_hash = _str(ssr_hash, "ssr hash", 64)
+    csrf = _str(f[2], "csrf token", MAX_CSRF_BYTES)
+    return Hello(version, csrf, path, sid, _int(f[5], "last_seq"), ssr_hash)
 
 
 def _event(f: list[Any]) -> ClientEvent:
@@ -263,4 +267,4 @@ _PARSERS = {
     PING: lambda f: Ping(_int(f[1], "t")),
     PONG: lambda f: Pong(_int(f[1], "t")),
 }
-_ARITY = {HELLO: 6, EVENT: 5, ACK: 2, RESYNC: 2, PING: 2, PONG: 2}
+_ARITY = {HELLO: (6, 7), EVENT: (5,), ACK: (2,), RESYNC: (2,), PING: (2,), PONG: (2,)}

@@ -64,3 +64,12 @@ class Settings:
     # Supervisor
     heartbeat_timeout: float = 30.0
     worker_heartbeat: float = 1.0
+    crash_intensity: int = 5  # more than this many crashes of one slot ...
+    crash_period: float = 30.0  # ... within this window stops the supervisor (exit 1)
+    respawn_backoff_min: float = 0.1  # first respawn delay; doubles per crash
+    respawn_backoff_max: float = 30.0
+    abort_timeout: float = 5.0  # SIGABRT to a hung worker, then SIGKILL after this
+    worker_boot_timeout: float = 30.0  # a HUP replacement must report ready within this
+    bus_max_frame: int = 16 * 1024 * 1024  # larger bus frames drop the connection
+    bus_max_backlog: int = 64 * 1024 * 1024  # hub output queued for one slow peer
+    bus_timeout: float = 5.0  # default request timeout on the bus

@@ -1,0 +1,123 @@
+"""Shared fixtures: real server processes on ephemeral ports, stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_LISTEN = re.compile(r"listening on (?:https?://)?\[?([\w.:]+?)\]?:(\d+)")
+
+
+def vango_command() -> list[str]:
+    """The installed console script next to this interpreter, else the module."""
+    script = Path(sys.executable).with_name("vango-mp")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "supervisor.cli"]
+
+
+@dataclass
+class Server:
+    """A running ``vango-mp`` we started; ``url`` is its base URL."""
+
+    proc: subprocess.Popen[str]
+    host: str
+    port: int
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.url + path)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_output(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while time.monotonic() < deadline:
+            found = regex.search(self.output())
+            if found:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"{pattern!r} not seen in server output:\n{self.output()}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_server(*args: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> Server:
+    """Start ``vango-mp ARGS --bind 127.0.0.1:0`` and wait until it is healthy."""
+    cmd = [*vango_command(), *args]
+    if "--bind" not in args:
+        cmd += ["--bind", "127.0.0.1:0"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})}, cwd=ROOT,
+    )
+    server = Server(proc, "127.0.0.1", 0)
+    threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _LISTEN.search(server.output())
+        if found:
+            server.host, server.port = found.group(1), int(found.group(2))
+            break
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited {proc.returncode}:\n{server.output()}")
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        raise AssertionError(f"server never said where it listens:\n{server.output()}")
+    while time.monotonic() < deadline:
+        try:
+            if server.get("/_vango/health", timeout=1)[0] == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise AssertionError(f"server never became healthy:\n{server.output()}")
+
+
+def _pump(proc: subprocess.Popen[str], lines: list[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """One single-worker server for a test module."""
+    srv = start_server("--workers", "1")
+    yield srv
+    srv.stop()

@@ -1,0 +1,223 @@
+"""The ``/_vango/ws`` endpoint: handshake, frame validation, session I/O.
+
+A socket is pre-session until its HELLO arrives (bounded in time and in
+number, globally and per IP). Every frame is validated by
+:mod:`vango_mp.protocol`; a bad one closes this socket with its reason and
+touches nothing else. After the handshake the handler is a thin pipe between
+the socket and its :class:`~vango_mp.session.Session`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import tornado.ioloop
+import tornado.websocket
+
+from . import metrics, protocol, security
+from .protocol import Close, ProtocolError
+from .session import Session, SessionState
+
+if TYPE_CHECKING:
+    from .worker import WorkerContext
+
+log = logging.getLogger("vango_mp.live")
+
+
+def html_hash(html: str) -> str:
+    """Fingerprint of rendered HTML: the client sends the SSR one back in HELLO."""
+    return hashlib.blake2b(html.encode(), digest_size=8).hexdigest()
+
+
+class HandshakeGate:
+    """Counts sockets that have not completed HELLO: MaxConcurrentHandshakes, per IP too."""
+
+    def __init__(self, total: int, per_ip: int) -> None:
+        self.total, self.per_ip = total, per_ip
+        self.pending = 0
+        self.by_ip: Counter[str] = Counter()
+
+    def enter(self, ip: str) -> str | None:
+        """Take a slot, or return why not."""
+        if self.total and self.pending >= self.total:
+            return "too many concurrent handshakes"
+        if self.per_ip and self.by_ip[ip] >= self.per_ip:
+            return "too many concurrent handshakes from this IP address"
+        self.pending += 1
+        self.by_ip[ip] += 1
+        return None
+
+    def leave(self, ip: str) -> None:
+        self.pending -= 1
+        self.by_ip[ip] -= 1
+        if self.by_ip[ip] <= 0:
+            del self.by_ip[ip]
+
+
+class LiveSocket(tornado.websocket.WebSocketHandler):
+    """One browser's WebSocket; after HELLO, the connection of one session."""
+
+    ctx: WorkerContext
+    session: Session | None
+    client_ip: str
+    _gated: bool
+    _timer: object | None
+
+    def initialize(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.session = None
+        self._gated = False
+        self._timer = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Vango-Worker", str(self.ctx.slot))
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        # Decline permessage-deflate: a negotiated context costs tens of KiB
+        # per socket; our frames are tiny and large ones are lz4'd per frame.
+        return None
+
+    def check_origin(self, origin: str) -> bool:
+        """Same-origin (plus ``allowed_origins``) unless ``--dev``.
+
+        .. warning:: turning this off allows cross-site WebSocket hijacking.
+        """
+        s = self.ctx.settings
+        if s.dev:
+            return True
+        return security.origin_allowed(origin, self.request.host, self.request.protocol, s.allowed_origins)
+
+    # -- connection ------------------------------------------------------------
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        s = self.ctx.settings
+        self.client_ip = security.client_ip(
+            self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"), s.trusted_proxies
+        )
+        refused = self.ctx.gate.enter(self.client_ip)
+        if refused is not None:
+            metrics.inc("vango_refusals_total", reason="handshakes")
+            self.close(Close.RATE_LIMITED, refused)
+            return
+        self._gated = True
+        self._timer = tornado.ioloop.IOLoop.current().call_later(s.handshake_timeout, self._handshake_timeout)
+
+    def _handshake_timeout(self) -> None:
+        self._timer = None
+        if self.session is None:
+            metrics.inc("vango_refusals_total", reason="handshake_timeout")
+            self.close(Close.HANDSHAKE_TIMEOUT, "handshake timeout")
+
+    def _end_handshake(self) -> None:
+        if self._timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._timer)  # type: ignore[arg-type]
+            self._timer = None
+        if self._gated:
+            self._gated = False
+            self.ctx.gate.leave(self.client_ip)
+
+    def on_close(self) -> None:
+        self._end_handshake()
+        session, self.session = self.session, None
+        if session is not None and session.conn is self:
+            self.ctx.manager.detach(session)
+
+    # -- Connection protocol for Session ---------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        self.write_message(data, binary=True)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        session, self.session = self.session, None
+        if session is not None and session.conn is self:
+            session.conn = None
+            if session.state is SessionState.ATTACHED:
+                self.ctx.manager.detach(session)
+        super().close(code, reason)
+
+    # -- frames --------------------------------------------------------------
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            frame = protocol.decode_client(message, self.ctx.settings.max_message_size)
+            if self.session is None:
+                if not isinstance(frame, protocol.Hello):
+                    raise ProtocolError("first frame must be HELLO")
+                self._hello(frame)
+            else:
+                self._frame(self.session, frame)
+        except ProtocolError as err:
+            metrics.inc("vango_refusals_total", reason="protocol_error")
+            log.info("closing socket from %s: %s", self.client_ip, err.reason)
+            self.close(err.code, err.reason)
+
+    def _frame(self, session: Session, frame: protocol.ClientFrame) -> None:
+        if isinstance(frame, protocol.ClientEvent):
+            session.queue_event(frame)
+        elif isinstance(frame, protocol.Ack):
+            session.touch()
+        elif isinstance(frame, protocol.Ping):
+            self.send(protocol.encode([protocol.S_PONG, frame.t]))
+        elif isinstance(frame, protocol.Resync):
+            if not session.request_resync(frame.last_seq):
+                metrics.inc("vango_refusals_total", reason="resync_rate")
+                self.close(Close.RATE_LIMITED, "resync rate limit exceeded")
+        elif isinstance(frame, protocol.Hello):
+            raise ProtocolError("HELLO after handshake")
+
+    def _hello(self, hello: protocol.Hello) -> None:
+        ctx = self.ctx
+        if not ctx.settings.dev and not security.verify_csrf(
+            ctx.secret, hello.csrf, self.get_cookie(security.CSRF_COOKIE)
+        ):
+            self._refuse(Close.INVALID_CSRF, "invalid CSRF token", "csrf")
+            return
+        if hello.session_id is not None:
+            self._resume(hello)
+        else:
+            self._start(hello)
+
+    def _refuse(self, code: Close, reason: str, metric: str) -> None:
+        metrics.inc("vango_refusals_total", reason=metric)
+        self._end_handshake()
+        self.close(code, reason)
+
+    def _start(self, hello: protocol.Hello) -> None:
+        from .sessions import Refused
+
+        try:
+            session = self.ctx.open_session(hello.path, self.client_ip)
+        except Refused as refused:
+            self._refuse(refused.code, refused.reason, refused.reason.replace(" ", "_"))
+            return
+        except LookupError:
+            self._refuse(Close.PROTOCOL_ERROR, "no route for path", "no_route")
+            return
+        self._bind(session, resumed=False)
+        if hello.ssr_hash != html_hash(session.root.html()):
+            session.send_full()
+
+    def _resume(self, hello: protocol.Hello) -> None:
+        session = self.ctx.manager.get(hello.session_id or "")
+        if session is None:
+            self._refuse(Close.SESSION_EXPIRED, "session expired", "unknown_session")
+            return
+        if session.conn is not None:
+            # A newer socket wins; the old one is told why it lost.
+            old = session.conn
+            self.ctx.manager.detach(session)
+            old.close(Close.SESSION_TAKEN, "session resumed elsewhere")
+        self._bind(session, resumed=True)
+        metrics.inc("vango_sessions_resumed_total", kind="local")
+        session.catch_up(hello.last_seq)
+
+    def _bind(self, session: Session, *, resumed: bool) -> None:
+        self._end_handshake()
+        self.session = session
+        self.ctx.manager.attach(session, self)
+        self.send(protocol.encode_welcome(session.id, session.seq, resumed, self.ctx.slot))

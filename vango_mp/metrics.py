@@ -1,0 +1,56 @@
+"""Process-local counters and gauges, rendered as Prometheus text.
+
+Workers keep their own registry; the supervisor (or any worker asked over the
+bus) merges the per-worker samples by adding a ``worker`` label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+_HELP: dict[str, str] = {
+    "vango_events_total": "Client events processed.",
+    "vango_events_dropped_total": "Client events dropped, by reason.",
+    "vango_patch_frames_total": "PATCHES frames sent.",
+    "vango_sessions_created_total": "Sessions created.",
+    "vango_sessions_resumed_total": "Sessions resumed, by kind.",
+    "vango_sessions_closed_total": "Sessions closed, by reason.",
+    "vango_refusals_total": "Handshakes refused, by reason.",
+    "vango_handler_errors_total": "Event handlers that raised.",
+    "vango_sessions": "Sessions held now, by state.",
+    "vango_rss_bytes": "Resident set size of the worker.",
+}
+
+Key = tuple[str, tuple[tuple[str, str], ...]]
+counters: Counter[Key] = Counter()
+
+
+def inc(name: str, amount: int = 1, **labels: str) -> None:
+    """Add to a counter."""
+    counters[(name, tuple(sorted(labels.items())))] += amount
+
+
+def snapshot() -> list[tuple[str, dict[str, str], float]]:
+    """The counters as (name, labels, value) rows, ready to ship over the bus."""
+    return [(name, dict(labels), float(v)) for (name, labels), v in counters.items()]
+
+
+def render(rows: Iterable[tuple[str, Mapping[str, str], float]]) -> str:
+    """Prometheus text exposition of sample rows, grouped by metric name."""
+    by_name: dict[str, list[tuple[Mapping[str, str], float]]] = {}
+    for name, labels, value in rows:
+        by_name.setdefault(name, []).append((labels, value))
+    lines: list[str] = []
+    for name in sorted(by_name):
+        kind = "counter" if name.endswith("_total") else "gauge"
+        lines.append(f"# HELP {name} {_HELP.get(name, name)}")
+        lines.append(f"# TYPE {name} {kind}")
+        for labels, value in by_name[name]:
+            label_s = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
+            lines.append(f"{name}{{{label_s}}} {value:g}" if label_s else f"{name} {value:g}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,0 +1,262 @@
+"""One user session: its component tree, event loop task and patch history.
+
+A session lives on the worker's IOLoop. Client events and dispatched
+callbacks are applied strictly in order by one task; after each, the dirty
+components re-render and the diff leaves as one PATCHES frame with the next
+sequence number. Frames are kept in a bounded history so a client that
+reconnects can be caught up by replay; past the history it gets a FULL.
+
+State machine::
+
+    ATTACHED <-> DETACHED -> EVICTED
+        \\            \\
+         +-> CLOSED <-+
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from . import metrics, protocol
+from .events import Event, call_handler
+from .protocol import Close
+from .ratelimit import TokenBucket
+from .reactive import batch
+from .security import redact
+from .settings import Settings
+from .vdom.mount import Root
+
+log = logging.getLogger("vango_mp.session")
+
+
+class SessionState(enum.Enum):
+    ATTACHED = "attached"
+    DETACHED = "detached"
+    EVICTED = "evicted"
+    CLOSED = "closed"
+
+
+class Connection(Protocol):
+    """What a session needs of its socket."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class SessionError(RuntimeError):
+    """An illegal state transition."""
+
+
+class Session:
+    """State, ordered event processing and patch history of one user."""
+
+    __slots__ = (
+        "id", "ip", "path", "root", "state", "seq", "created", "last_active", "conn",
+        "history", "_events", "_dispatches", "_waiter", "_task", "_loop", "_settings",
+        "_event_limit", "_resync_limit", "data", "on_end", "__weakref__",
+    )
+
+    def __init__(self, session_id: str, root: Root, *, settings: Settings, ip: str, path: str) -> None:
+        self.id = session_id
+        self.ip = ip
+        self.path = path
+        self.root = root
+        self.state = SessionState.DETACHED
+        self.seq = 0
+        self.created = self.last_active = time.monotonic()
+        self.conn: Connection | None = None
+        self.history: deque[tuple[int, bytes]] = deque(maxlen=settings.max_patch_history)
+        self._events: deque[Event] = deque()
+        self._dispatches: deque[Callable[[], Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._settings = settings
+        self._event_limit = TokenBucket(settings.dom_event_rate, settings.dom_event_burst)
+        self._resync_limit = TokenBucket(settings.resync_rate, settings.resync_burst)
+        self.data: dict[str, Any] = {}
+        self.on_end: Callable[[Session], None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the session's event loop task on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name=f"session-{redact(self.id)}")
+
+    def attach(self, conn: Connection) -> None:
+        """DETACHED -> ATTACHED: frames now go to ``conn``."""
+        self._expect(SessionState.DETACHED)
+        self.state = SessionState.ATTACHED
+        self.conn = conn
+        self.touch()
+
+    def detach(self) -> None:
+        """ATTACHED -> DETACHED: keep state, stop sending (the socket closed)."""
+        if self.state is SessionState.ATTACHED:
+            self.state = SessionState.DETACHED
+            self.conn = None
+            self.touch()
+
+    def close(self, code: int = Close.NORMAL, reason: str = "", *, evicted: bool = False) -> None:
+        """End the session for good: close its socket, stop its task, dispose its tree."""
+        if self.state in (SessionState.CLOSED, SessionState.EVICTED):
+            return
+        conn, self.conn = self.conn, None
+        self.state = SessionState.EVICTED if evicted else SessionState.CLOSED
+        if conn is not None:
+            conn.close(code, reason)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        self._events.clear()
+        self._dispatches.clear()
+        self.history.clear()
+        self.root.dispose()
+        metrics.inc("vango_sessions_closed_total", reason=reason or "normal")
+        if self.on_end is not None:
+            self.on_end(self)
+
+    @property
+    def alive(self) -> bool:
+        return self.state in (SessionState.ATTACHED, SessionState.DETACHED)
+
+    def touch(self) -> None:
+        self.last_active = time.monotonic()
+
+    def _expect(self, *states: SessionState) -> None:
+        if self.state not in states:
+            want = " or ".join(s.name for s in states)
+            raise SessionError(f"session {redact(self.id)}: expected {want}, got {self.state.name}")
+
+    # -- input -------------------------------------------------------------
+
+    def queue_event(self, frame: protocol.ClientEvent) -> bool:
+        """Queue a client event; False (and counted) when dropped."""
+        if not self._event_limit.allow():
+            metrics.inc("vango_events_dropped_total", reason="rate_limited")
+            return False
+        if len(self._events) >= self._settings.max_event_queue:
+            metrics.inc("vango_events_dropped_total", reason="queue_full")
+            return False
+        self._events.append(Event.from_payload(frame.name, frame.hid, frame.payload))
+        self.last_active = time.monotonic()
+        self._wake()
+        return True
+
+    def dispatch(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on the session loop; safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            raise SessionError("session not started")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._enqueue_dispatch(fn)
+        else:
+            loop.call_soon_threadsafe(self._enqueue_dispatch, fn)
+
+    def _enqueue_dispatch(self, fn: Callable[[], Any]) -> None:
+        if not self.alive:
+            return
+        if len(self._dispatches) >= self._settings.max_dispatch_queue:
+            # Dispatches must never be dropped silently: end the session so the client reloads.
+            log.error("session %s: dispatch queue overflow", redact(self.id))
+            self.close(Close.SESSION_EXPIRED, "dispatch queue overflow")
+            return
+        self._dispatches.append(fn)
+        self._wake()
+
+    def notify_dirty(self) -> None:
+        """Called by the tree when a component went dirty outside an event (globals, timers)."""
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the loop ------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while self.alive:
+            if not (self._dispatches or self._events or self.root.dirty):
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+                continue
+            if self._dispatches:
+                self._apply(self._dispatches.popleft(), None)
+            elif self._events:
+                event = self._events.popleft()
+                handler = self.root.handler(event.hid, event.name)
+                if handler is None:
+                    metrics.inc("vango_events_dropped_total", reason="no_handler")
+                    continue
+                self._apply(handler, event)
+            self.flush()
+
+    def _apply(self, fn: Callable[..., Any], event: Event | None) -> None:
+        try:
+            with batch():
+                if event is None:
+                    fn()
+                else:
+                    call_handler(fn, event)
+                    metrics.inc("vango_events_total")
+        except Exception:
+            metrics.inc("vango_handler_errors_total")
+            log.exception("session %s: handler raised", redact(self.id))
+
+    def flush(self) -> None:
+        """Re-render dirty components and send the diff as one PATCHES frame."""
+        if not self.root.dirty or not self.alive:
+            return
+        patches = self.root.rerender()
+        if not patches:
+            return
+        self.seq += 1
+        self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
+        metrics.inc("vango_patch_frames_total")
+
+    def _send_frame(self, seq: int, frame: bytes) -> None:
+        self.history.append((seq, frame))
+        if self.conn is not None:
+            self.conn.send(frame)
+
+    # -- resume --------------------------------------------------------------
+
+    def catch_up(self, last_seq: int) -> None:
+        """Bring a (re)connected client from ``last_seq`` to now: replay, or FULL."""
+        self.flush()
+        if last_seq == self.seq:
+            return
+        if self.history and last_seq < self.seq and self.history[0][0] <= last_seq + 1:
+            assert self.conn is not None
+            for seq, frame in self.history:
+                if seq > last_seq:
+                    self.conn.send(frame)
+            return
+        self.send_full()
+
+    def request_resync(self, last_seq: int) -> bool:
+        """A client asked to resync; False when over the resync rate limit."""
+        if not self._resync_limit.allow():
+            return False
+        self.catch_up(last_seq)
+        return True
+
+    def send_full(self) -> None:
+        """Send the whole tree as HTML (the client replaces its root)."""
+        if self.conn is not None:
+            self.conn.send(protocol.encode_full(self.seq, self.root.html()))

@@ -1,0 +1,298 @@
+"""One worker process: the Tornado application serving pages, the live socket,
+the client script, health and metrics.
+
+Availability: Unix. :func:`serve` must run in a process that has no IOLoop
+yet (after the supervisor's fork); it creates its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+from importlib import resources
+from typing import Any
+
+import psutil
+import tornado.httpserver
+import tornado.ioloop
+import tornado.web
+
+from . import metrics, security
+from .live import HandshakeGate, LiveSocket, html_hash
+from .protocol import Close
+from .router import App
+from .session import Session
+from .sessions import SessionManager
+from .settings import Settings
+from .vdom.component import component
+from .vdom.mount import Root
+
+log = logging.getLogger("vango_mp.worker")
+
+_JS = resources.files("vango_mp").joinpath("static/vango.js").read_bytes()
+_JS_VERSION = hashlib.blake2b(_JS, digest_size=6).hexdigest()
+_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title></head>'
+    '<body><div id="vango-root" data-hid="0">{body}</div>'
+    "<script>window.__vango={boot}</script>"
+    '<script src="/_vango/vango.js?v={version}" defer></script></body></html>'
+)
+
+
+class WorkerContext:
+    """What every handler of this worker shares: settings, app, sessions, secret."""
+
+    def __init__(self, settings: Settings, slot: int, app: App, secret: bytes) -> None:
+        self.settings = settings
+        self.slot = slot
+        self.app = app
+        self.secret = secret
+        self.manager = SessionManager(settings)
+        self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
+        self.process = psutil.Process()
+        self.pressure = "none"
+
+    def mount(self, path: str, session: Session | None, on_dirty: Any) -> Root:
+        """Mount the page for ``path`` (LookupError when no route matches)."""
+        match = self.app.match(path)
+        if match is None:
+            raise LookupError(path)
+        context = {"worker": self.slot, "session": session, "path": path, "params": match.params}
+        node = component(match.page)(**match.params)
+        root = Root(node, context=context, on_dirty=on_dirty)
+        root.render_initial()
+        return root
+
+    def open_session(self, path: str, ip: str) -> Session:
+        """Admit, mount and start a new session (Refused / LookupError otherwise)."""
+        self.manager.admit(ip)
+        session = Session(security.new_session_id(), None, settings=self.settings, ip=ip, path=path)  # type: ignore[arg-type]
+        session.root = self.mount(path, session, session.notify_dirty)
+        self.manager.add(session)
+        session.start()
+        return session
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "worker": self.slot,
+            "pid": os.getpid(),
+            "sessions": {"attached": self.manager.attached_count, "detached": self.manager.detached_count},
+            "rss_bytes": self.process.memory_info().rss,
+            "pressure": self.pressure,
+        }
+
+
+class Base(tornado.web.RequestHandler):
+    """Every HTTP response names its worker in ``X-Vango-Worker``."""
+
+    ctx: WorkerContext
+
+    def initialize(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Vango-Worker", str(self.ctx.slot))
+
+
+class PageHandler(Base):
+    """Stateless SSR of a route plus the client bootstrap; the session starts at the WebSocket."""
+
+    def get(self, path: str) -> None:
+        path = "/" + path
+        full = self.request.uri or path
+        try:
+            root = self.ctx.mount(path, None, lambda: None)
+        except LookupError:
+            raise tornado.web.HTTPError(404) from None
+        try:
+            body = root.html()
+        finally:
+            root.dispose()
+        token = self.get_cookie(security.CSRF_COOKIE)
+        if not token or not security.verify_csrf(self.ctx.secret, token, token):
+            token = security.mint_csrf(self.ctx.secret)
+            flags = security.cookie_flags(self.request.protocol == "https", self.ctx.settings.secure_cookies)
+            self.set_cookie(security.CSRF_COOKIE, token, **flags)  # type: ignore[arg-type]
+        boot = {"csrf": token, "path": full, "ws": "/_vango/ws", "worker": self.ctx.slot, "h": html_hash(body)}
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            _PAGE.format(
+                title=tornado.escape.xhtml_escape(self.ctx.app.title),
+                body=body,
+                boot=json.dumps(boot).replace("</", "<\\/"),
+                version=_JS_VERSION,
+            )
+        )
+
+
+class ScriptHandler(Base):
+    """The thin client. The page links it with ``?v=<hash>``, so that URL is immutable."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/javascript; charset=utf-8")
+        if self.get_argument("v", "") == _JS_VERSION:
+            self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        else:
+            self.set_header("Cache-Control", "no-cache")
+        self.set_header("ETag", f'"{_JS_VERSION}"')
+        if self.check_etag_header():
+            self.set_status(304)
+            return
+        self.finish(_JS)
+
+    def compute_etag(self) -> str | None:
+        return f'"{_JS_VERSION}"'
+
+
+class HealthHandler(Base):
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.ctx.health())
+
+
+class MetricsHandler(Base):
+    def get(self) -> None:
+        rows = [(n, {**labels, "worker": str(self.ctx.slot)}, v) for n, labels, v in metrics.snapshot()]
+        health = self.ctx.health()
+        for state in ("attached", "detached"):
+            rows.append(("vango_sessions", {"state": state, "worker": str(self.ctx.slot)}, health["sessions"][state]))
+        rows.append(("vango_rss_bytes", {"worker": str(self.ctx.slot)}, health["rss_bytes"]))
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(metrics.render(rows))
+
+
+def make_app(ctx: WorkerContext) -> tornado.web.Application:
+    """The Tornado application of one worker."""
+    args = {"ctx": ctx}
+    s = ctx.settings
+    return tornado.web.Application(
+        [
+            (r"/_vango/ws", LiveSocket, args),
+            (r"/_vango/vango\.js", ScriptHandler, args),
+            (r"/_vango/health", HealthHandler, args),
+            (r"/_vango/metrics", MetricsHandler, args),
+            (r"/(.*)", PageHandler, args),
+        ],
+        # Tornado closes with 1009 past this many bytes (MaxMessageSize).
+        websocket_max_message_size=s.max_message_size,
+        # Protocol-level pings; a peer silent past the timeout is dropped.
+        websocket_ping_interval=s.heartbeat_interval,
+        websocket_ping_timeout=s.read_timeout,
+        xheaders=False,
+    )
+
+
+
+def serve(
+    settings: Settings, slot: int, sock: socket.socket, *, bus_path: str | None = None,
+    secret: bytes, app: App, on_ready: Any = None,
+) -> None:
+    """Run one worker on an already-listening socket until it is told to stop."""
+    asyncio.run(_serve(settings, slot, sock, bus_path=bus_path, secret=secret, app=app, on_ready=on_ready))
+
+
+async def _serve(
+    settings: Settings, slot: int, sock: socket.socket, *, bus_path: str | None,
+    secret: bytes, app: App, on_ready: Any,
+) -> None:
+    ctx = WorkerContext(settings, slot, app, secret)
+    if settings.dev:
+        log.warning("DEV MODE: origin check, CSRF and secure cookies are OFF — never use in production")
+    server = tornado.httpserver.HTTPServer(make_app(ctx), idle_connection_timeout=60, max_body_size=1 << 20)
+    server.add_sockets([sock])
+    sweep_every = max(0.05, min(settings.cleanup_interval, settings.resume_window / 4 or 1.0)) * 1000
+    sweeper = tornado.ioloop.PeriodicCallback(ctx.manager.sweep_expired, sweep_every)
+    sweeper.start()
+    stopped = asyncio.get_running_loop().create_future()
+    _install_signals(ctx, server, stopped)
+    if on_ready is not None:
+        await _maybe_await(on_ready(ctx))
+    await stopped
+    sweeper.stop()
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
+
+
+def _install_signals(ctx: WorkerContext, server: tornado.httpserver.HTTPServer, stopped: asyncio.Future[None]) -> None:
+    loop = asyncio.get_running_loop()
+
+    def finish() -> None:
+        if not stopped.done():
+            stopped.set_result(None)
+
+    def graceful() -> None:
+        server.stop()
+        ctx.manager.close_all(Close.GOING_AWAY, "server stopping")
+        loop.create_task(_drain(server, ctx.settings.graceful_timeout, finish))
+
+    loop.add_signal_handler(signal.SIGTERM, graceful)
+    loop.add_signal_handler(signal.SIGINT, graceful)
+    loop.add_signal_handler(signal.SIGQUIT, finish)
+
+
+async def _drain(server: tornado.httpserver.HTTPServer, timeout: float, finish: Any) -> None:
+    try:
+        await asyncio.wait_for(server.close_all_connections(), timeout)
+    except asyncio.TimeoutError:
+        log.warning("graceful timeout: dropping remaining connections")
+    finish()
+
+
+def listen(bind: str) -> socket.socket:
+    """A SO_REUSEPORT listening socket for ``HOST:PORT`` (port 0 picks one)."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Every slot binds its own socket to the same address; the kernel hashes
+    # connections over them.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, int(port)))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def load_app(spec: str) -> App:
+    """Import ``module:attr``."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    obj = getattr(importlib.import_module(module_name), attr or "app")
+    if not isinstance(obj, App):
+        raise TypeError(f"{spec} is a {type(obj).__name__}, not a vango_mp.router.App")
+    return obj
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m vango_mp.worker``: one worker, no supervisor (development)."""
+    parser = argparse.ArgumentParser(prog="python -m vango_mp.worker")
+    parser.add_argument("--bind", default="127.0.0.1:8080")
+    parser.add_argument("--app", default="vango_mp.demo:app")
+    parser.add_argument("--dev", action="store_true")
+    parser.add_argument("--slot", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings(bind=args.bind, app=args.app, dev=args.dev, workers=1)
+    sock = listen(args.bind)
+    print(f"vango-mp worker {args.slot} listening on {sock.getsockname()[0]}:{sock.getsockname()[1]}", file=sys.stderr, flush=True)
+    serve(settings, args.slot, sock, secret=secrets.token_bytes(32), app=load_app(args.app))
+
+
+if __name__ == "__main__":
+    main()
