@@ -482,7 +482,7 @@ class BusClient:
             asyncio.ensure_future(self._answer(msg))
         elif isinstance(msg, (Broadcast, Order)):
             peer = msg.peer if isinstance(msg, Broadcast) else HUB
-            asyncio.ensure_future(self._call(msg.kind, msg.body, peer))
+            asyncio.ensure_future(self._notify(msg.kind, msg.body, peer))
 
     def _resolve(self, msg: Response) -> None:
         fut = self.pending.get(msg.rid)
@@ -509,6 +509,13 @@ class BusClient:
         if isinstance(result, Awaitable):
             result = await result
         return result
+
+    async def _notify(self, kind: str, body: Any, peer: int) -> None:
+        """Run a broadcast/order handler; failures are logged, nobody awaits them."""
+        try:
+            await self._call(kind, body, peer)
+        except Exception:
+            log.exception("bus handler %r failed", kind)
 
     async def _answer(self, msg: Request) -> None:
         try:

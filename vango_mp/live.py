@@ -73,7 +73,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         self._timer = None
 
     def set_default_headers(self) -> None:
-        self.set_header("X-Vango-Worker", str(self.ctx.slot))
+        # Runs before initialize(), hence the application setting.
+        self.set_header("X-Vango-Worker", self.application.settings["vango_worker"])
 
     def get_compression_options(self) -> dict[str, Any] | None:
         # Decline permessage-deflate: a negotiated context costs tens of KiB

@@ -17,7 +17,7 @@ import secrets
 import signal
 import socket
 import sys
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -37,7 +37,7 @@ from .vdom.mount import Root
 
 log = logging.getLogger("vango_mp.worker")
 
-_JS = resources.files("vango_mp").joinpath("static/vango.js").read_bytes()
+_JS = (Path(__file__).parent / "static" / "vango.js").read_bytes()
 _JS_VERSION = hashlib.blake2b(_JS, digest_size=6).hexdigest()
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -101,7 +101,8 @@ class Base(tornado.web.RequestHandler):
         self.ctx = ctx
 
     def set_default_headers(self) -> None:
-        self.set_header("X-Vango-Worker", str(self.ctx.slot))
+        # Runs before initialize(), hence the application setting.
+        self.set_header("X-Vango-Worker", self.application.settings["vango_worker"])
 
 
 class PageHandler(Base):
@@ -190,6 +191,7 @@ def make_app(ctx: WorkerContext) -> tornado.web.Application:
         websocket_ping_interval=s.heartbeat_interval,
         websocket_ping_timeout=s.read_timeout,
         xheaders=False,
+        vango_worker=str(ctx.slot),
     )
 
 

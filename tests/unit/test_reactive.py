@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vango_mp import reactive
 from vango_mp.reactive import (
@@ -287,6 +289,21 @@ def test_effect_writing_its_own_dependency_until_stable_settles():
     assert s.peek() == 5
 
 
+def test_effect_failing_cleanup_disposes_effect():
+    s = signal(0)
+    runs = []
+
+    def fx():
+        runs.append(s.get())
+        return lambda: 1 / 0
+
+    effect(fx)
+    with pytest.raises(ZeroDivisionError):
+        s.set(1)
+    s.set(2)
+    assert runs == [0]
+
+
 # endregion
 # region Batch and untracked
 
@@ -417,6 +434,16 @@ def test_reaction_retrack_replaces_dependencies():
     assert calls == [1]
 
 
+def test_reaction_track_after_dispose_runs_untracked():
+    s = signal(0)
+    calls = []
+    r = Reaction(lambda: calls.append(1))
+    r.dispose()
+    assert r.track(s.get) == 0
+    s.set(1)
+    assert calls == []
+
+
 def test_reaction_dispose_stops_invalidation():
     s = signal(0)
     calls = []
@@ -545,6 +572,25 @@ def test_owner_disposes_computed_which_keeps_last_value():
     assert c.get() == 2
 
 
+def test_on_cleanup_on_disposed_owner_runs_immediately():
+    log = []
+    owner = Owner()
+    owner.dispose()
+    owner.on_cleanup(lambda: log.append("late"))
+    assert log == ["late"]
+
+
+def test_creating_in_disposed_owner_raises():
+    owner = Owner()
+
+    def setup():
+        owner.dispose()
+        effect(lambda: None)
+
+    with pytest.raises(RuntimeError, match="disposed Owner"):
+        owner.run(setup)
+
+
 def test_on_cleanup_without_owner_raises():
     with pytest.raises(RuntimeError, match="no current Owner"):
         on_cleanup(lambda: None)
@@ -592,6 +638,29 @@ def test_debug_effect_created_in_render_may_write():
     with rendering():
         effect(lambda: s.set(1))
     assert s.get() == 1
+
+
+# endregion
+# region Consistency
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(-3, 3)), max_size=30))
+def test_effect_always_sees_value_of_fresh_computation(writes):
+    # Dynamic graph: `pick` chooses which branch `total` reads.
+    sigs = [signal(0), signal(1), signal(2)]
+    pick = computed(lambda: sigs[0].get() % 2 == 0)
+    total = computed(lambda: (sigs[1].get() if pick.get() else sigs[2].get()) + sigs[0].get())
+    seen = []
+    dispose = effect(lambda: seen.append(total.get()))
+    for index, value in writes:
+        sigs[index].set(value)
+        a, b, c = (x.peek() for x in sigs)
+        expected = (b if a % 2 == 0 else c) + a
+        assert seen[-1] == expected
+    assert all(x != y for x, y in zip(seen, seen[1:]))  # never re-ran for nothing
+    dispose()
+    assert all(x._targets is None for x in sigs)
 
 
 # endregion

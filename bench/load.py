@@ -1,0 +1,606 @@
+"""Load generator: N sessions clicking ``/counter`` flat out, on vango_mp.testing.
+
+Run ``python bench/load.py --help``; bench/README.md explains every figure.
+
+Phases, all against one server (started here unless ``--url``):
+
+1. *frame*: one session clicks once; the PATCHES frame's size is recorded.
+2. *idle memory*: ``--idle-sessions`` sessions (≥ 200 for the figure to
+   count) connect with permessage-deflate offered, as browsers do, and stay
+   idle; (server RSS after − before) / N is the memory per attached session.
+3. *load*, once per ``--sessions`` value: N sessions, spread over
+   ``--procs`` client processes, each clicking and awaiting its patch before
+   the next click, for ``--seconds``. Events/s, round-trip percentiles and
+   server CPU per event (psutil CPU times of the server's process tree,
+   sampled before and after, so it holds even when the client is the
+   bottleneck).
+
+Every loop is bounded in count and time; traffic goes to 127.0.0.1 only;
+only the server PID started here is ever signalled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from array import array
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+from vango_mp.testing import TestClient, VangoTestError  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+TARGETS = {
+    "memory_per_session_kib": 24.0,  # idle attached counter session, one worker
+    "server_cpu_us_per_event": 250.0,
+    "p99_ms_at_50": 15.0,  # round trip p99 with 50 sessions clicking flat out
+    "frame_wire_bytes": 40,  # counter PATCHES frame on the wire
+}
+_LISTEN = re.compile(r"listening on (?:https?://)?\[?([\w.:]+?)\]?:(\d+)")
+OPEN_CONCURRENCY = 32  # handshakes in flight per client process (the server caps them per IP)
+CMD_TIMEOUT = 120.0  # any one step of a client process
+
+
+# ---------------------------------------------------------------- the server
+
+
+@dataclass
+class Server:
+    """The server under test: one we started (``proc``) or one at ``--url``."""
+
+    url: str
+    pid: int | None
+    proc: subprocess.Popen[str] | None = None
+    cmd: list[str] = field(default_factory=list)
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+
+    def processes(self) -> list[psutil.Process]:
+        """The server's process tree (supervisor and workers), empty when unknown."""
+        if self.pid is None:
+            return []
+        try:
+            top = psutil.Process(self.pid)
+            return [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def memory(self) -> dict[str, int]:
+        """Summed RSS and USS of the tree (USS: pages only these processes map)."""
+        rss = uss = 0
+        for p in self.processes():
+            try:
+                info = p.memory_full_info()
+                rss += info.rss
+                uss += info.uss
+            except psutil.NoSuchProcess:
+                pass
+        return {"rss": rss, "uss": uss}
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # this PID only; its workers die with it (parent-death signal)
+            self.proc.wait(5)
+
+
+def server_command(override: str | None) -> list[str]:
+    if override:
+        return override.split()
+    script = shutil.which("vango-mp") or str(Path(sys.executable).with_name("vango-mp"))
+    if Path(script).exists():
+        return [script, "--workers", "1"]
+    return [sys.executable, "-m", "vango_mp.worker"]
+
+
+def start_server(cmd: list[str], timeout: float = 30.0) -> Server:
+    """Start ``cmd --bind 127.0.0.1:0``, learn its port from its output, wait for health."""
+    env = {
+        **os.environ,
+        # Every bench session comes from 127.0.0.1: lift the per-IP limits
+        # (sessions and concurrent handshakes) meant for real clients.
+        "VANGO_MAX_SESSIONS_PER_IP": "0",
+        "VANGO_MAX_CONCURRENT_HANDSHAKES_PER_IP": "0",
+    }
+    full = [*cmd, "--bind", "127.0.0.1:0"]
+    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=ROOT, start_new_session=True)
+    server = Server("", proc.pid, proc, full)
+    threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _LISTEN.search("".join(server.lines))
+        if found:
+            server.url = f"http://{found.group(1)}:{found.group(2)}"
+            break
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited {proc.returncode}:\n{''.join(server.lines)}")
+        time.sleep(0.05)
+    else:
+        server.stop()
+        raise SystemExit(f"server never said where it listens:\n{''.join(server.lines)}")
+    _wait_healthy(server, deadline)
+    return server
+
+
+def _pump(proc: subprocess.Popen[str], lines: deque[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+
+
+def _wait_healthy(server: Server, deadline: float) -> None:
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(server.url + "/_vango/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise SystemExit(f"server never became healthy:\n{''.join(server.lines)}")
+
+
+def check_local(url: str) -> None:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit(f"--url must point at 127.0.0.1 (got {host}): this bench sends local traffic only")
+
+
+# ---------------------------------------------------------------- client processes
+
+
+def client_main(conn: Any, url: str, path: str, selector: str, compression: bool) -> None:
+    """A load process: opens sessions, clicks on command, reports; driven by ``conn``."""
+    asyncio.run(_client(conn, url, path, selector, compression))
+
+
+async def _client(conn: Any, url: str, path: str, selector: str, compression: bool) -> None:
+    loop = asyncio.get_running_loop()
+    async with TestClient(url, timeout=10.0, compression=compression) as client:
+        pages: list[Any] = []
+        while True:
+            if not await loop.run_in_executor(None, conn.poll, CMD_TIMEOUT):
+                return  # the coordinator is gone
+            cmd, *args = conn.recv()
+            if cmd == "open":
+                errors = await _open_pages(client, pages, path, args[0])
+                conn.send(("opened", len(pages), errors))
+            elif cmd == "go":
+                conn.send(("done", await _click_all(pages, selector, *args)))
+            elif cmd == "close":
+                await _close_pages(pages)
+                conn.send(("closed",))
+                return
+
+
+async def _open_pages(client: TestClient, pages: list[Any], path: str, n: int) -> list[str]:
+    errors: list[str] = []
+    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+
+    async def one() -> None:
+        async with gate:
+            try:
+                pages.append(await client.open(path))
+            except (VangoTestError, OSError) as err:
+                errors.append(f"{type(err).__name__}: {err}")
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return errors[:10]
+
+
+async def _click_all(pages: list[Any], selector: str, start: float, end: float, max_clicks: int) -> dict[str, Any]:
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    lat = array("d")
+    errors: Counter[str] = Counter()
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+
+    async def clicker(page: Any) -> None:
+        hid = page.handler_hid(selector, "click")
+        for _ in range(max_clicks):  # bounded in count as well as in time
+            if time.monotonic() >= end:
+                return
+            t = time.perf_counter()
+            try:
+                await page.send_event(hid, "click", None, wait=True, timeout=5.0)
+            except VangoTestError as err:
+                errors[type(err).__name__] += 1
+                return
+            lat.append(time.perf_counter() - t)
+
+    await asyncio.gather(*(clicker(p) for p in pages))
+    wall = time.perf_counter() - t0
+    return {
+        "latencies": lat.tobytes(), "wall": wall, "cpu": time.process_time() - cpu0,
+        "errors": dict(errors), "page_errors": sum(len(p.errors) for p in pages),
+        "finished": time.monotonic(),
+    }
+
+
+async def _close_pages(pages: list[Any]) -> None:
+    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+
+    async def one(page: Any) -> None:
+        async with gate:
+            try:
+                await page.disconnect(timeout=5.0)
+            except VangoTestError:
+                page.drop()
+
+    await asyncio.gather(*(one(p) for p in pages))
+    pages.clear()
+
+
+class ClientPool:
+    """``procs`` load processes, each holding a share of the sessions."""
+
+    def __init__(self, procs: int, url: str, path: str, selector: str, compression: bool) -> None:
+        ctx = mp.get_context("spawn")  # no inherited event loop or sockets
+        self.conns = []
+        self.procs = []
+        for _ in range(procs):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=client_main, args=(child, url, path, selector, compression), daemon=True)
+            p.start()
+            self.conns.append(parent)
+            self.procs.append(p)
+
+    def ask(self, messages: list[tuple[Any, ...]], timeout: float = CMD_TIMEOUT) -> list[Any]:
+        for conn, msg in zip(self.conns, messages):
+            conn.send(msg)
+        replies = []
+        for conn in self.conns:
+            if not conn.poll(timeout):
+                raise SystemExit("a load process did not answer in time")
+            replies.append(conn.recv())
+        return replies
+
+    def open(self, sessions: int) -> tuple[int, list[str]]:
+        shares = _split(sessions, len(self.conns))
+        replies = self.ask([("open", n) for n in shares])
+        return sum(r[1] for r in replies), [e for r in replies for e in r[2]]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.procs:
+            try:
+                t = psutil.Process(p.pid).cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def close(self) -> None:
+        try:
+            self.ask([("close",)] * len(self.conns), timeout=60)
+        finally:
+            for p in self.procs:
+                p.join(10)
+                if p.is_alive():
+                    p.kill()
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+# ---------------------------------------------------------------- phases
+
+
+async def probe_frame(url: str, path: str, selector: str) -> dict[str, Any]:
+    """Click once; the size of the PATCHES frame it produced."""
+    async with TestClient(url) as client:
+        page = await client.open(path)
+        before = page.text()
+        await page.click(selector)
+        raw = page.last_message or b""
+        frame = page.last_frame or []
+        size = len(raw)
+        # Server-to-client WebSocket frames are unmasked: a 2-byte header below 126 bytes.
+        wire = size + (2 if size < 126 else 4 if size < 65536 else 10)
+        return {
+            "payload_bytes": size, "wire_bytes": wire, "frame_type": frame[0] if frame else None,
+            "frame": repr(frame), "hex": raw.hex(), "changed": before != page.text(),
+            "page_errors": page.errors,
+        }
+
+
+def measure_idle_memory(server: Server, args: argparse.Namespace, procs: int) -> dict[str, Any]:
+    """Memory per attached idle session: (memory after N attached − before) / N."""
+    n = args.idle_sessions
+    pool = ClientPool(procs, server.url, args.path, args.selector, compression=True)
+    try:
+        time.sleep(0.5)
+        before = server.memory()
+        opened, errors = pool.open(n)
+        time.sleep(args.settle)
+        after = server.memory()
+        result = {
+            "sessions": n, "opened": opened, "errors": errors, "compression_offered": True,
+            "rss_before": before["rss"], "rss_after": after["rss"],
+            "uss_before": before["uss"], "uss_after": after["uss"],
+        }
+        if opened:
+            result["rss_per_session_kib"] = (after["rss"] - before["rss"]) / opened / 1024
+            result["uss_per_session_kib"] = (after["uss"] - before["uss"]) / opened / 1024
+        return result
+    finally:
+        pool.close()
+
+
+def run_load(server: Server, args: argparse.Namespace, sessions: int, procs: int) -> dict[str, Any]:
+    pool = ClientPool(procs, server.url, args.path, args.selector, compression=not args.no_compression)
+    profiler = None
+    try:
+        opened, errors = pool.open(sessions)
+        if not opened:
+            return {"sessions": sessions, "opened": 0, "errors": errors}
+        start = time.monotonic() + 0.5
+        end = start + args.seconds
+        msgs = [("go", start, end, args.max_clicks)] * procs
+        for conn, msg in zip(pool.conns, msgs):
+            conn.send(msg)
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu0, ccpu0, t0 = server.cpu_seconds(), pool.cpu_seconds(), time.monotonic()
+        if args.profile and server.pid is not None:
+            profiler = start_profiler(server.pid, args.seconds, args.name, sessions)
+        replies = []
+        for conn in pool.conns:
+            if not conn.poll(args.seconds + 60):
+                raise SystemExit("a load process never finished clicking")
+            replies.append(conn.recv()[1])
+        cpu1, ccpu1 = server.cpu_seconds(), pool.cpu_seconds()
+        elapsed = max(r["finished"] for r in replies) - t0
+        lat = array("d")
+        for r in replies:
+            lat.frombytes(r["latencies"])
+        result = summarize(sessions, procs, opened, errors, replies, lat, elapsed,
+                           cpu1 - cpu0, ccpu1 - ccpu0)
+        if profiler is not None:
+            result["profile"] = finish_profiler(profiler)
+        return result
+    finally:
+        pool.close()
+
+
+def summarize(sessions: int, procs: int, opened: int, errors: list[str], replies: list[dict[str, Any]],
+              lat: array, elapsed: float, server_cpu: float, client_cpu: float) -> dict[str, Any]:
+    events = len(lat)
+    ms = sorted(x * 1000 for x in lat)
+    click_errors: Counter[str] = Counter()
+    for r in replies:
+        click_errors.update(r["errors"])
+    return {
+        "sessions": sessions, "opened": opened, "procs": procs, "open_errors": errors,
+        "events": events, "elapsed_s": elapsed, "events_per_s": events / elapsed if elapsed > 0 else 0.0,
+        "rtt_ms": {
+            "p50": _pct(ms, 50), "p90": _pct(ms, 90), "p99": _pct(ms, 99), "max": ms[-1] if ms else None,
+            "mean": statistics.fmean(ms) if ms else None,
+        },
+        "server_cpu_s": server_cpu,
+        "server_cpu_us_per_event": server_cpu / events * 1e6 if events else None,
+        "server_cpu_util": server_cpu / elapsed if elapsed > 0 else None,  # 1.0 = one core busy
+        "client_cpu_util": client_cpu / elapsed if elapsed > 0 else None,
+        "click_errors": dict(click_errors),
+        "page_errors": sum(r["page_errors"] for r in replies),
+    }
+
+
+def _pct(sorted_ms: list[float], p: float) -> float | None:
+    if not sorted_ms:
+        return None
+    k = min(len(sorted_ms) - 1, max(0, math.ceil(p / 100 * len(sorted_ms)) - 1))
+    return sorted_ms[k]
+
+
+# ---------------------------------------------------------------- profiling
+
+
+def start_profiler(pid: int, seconds: float, name: str, sessions: int) -> tuple[subprocess.Popen[bytes], Path]:
+    """py-spy on the server tree during the load phase (raw collapsed stacks)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}-{_stamp()}-n{sessions}-profile.txt"
+    cmd = ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", str(max(1, int(seconds))),
+           "--rate", "250", "--format", "raw", "--nonblocking", "-o", str(out)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+def finish_profiler(profiler: tuple[subprocess.Popen[bytes], Path]) -> dict[str, Any]:
+    proc, out = profiler
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    if not out.exists():
+        return {"error": "py-spy wrote nothing (is it installed, may it ptrace?)"}
+    return {"path": str(out), **summarize_stacks(out.read_text())}
+
+
+def summarize_stacks(text: str, top: int = 15) -> dict[str, Any]:
+    """Top frames by self and by inclusive samples, from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [re.sub(r" \((.*/)?([^/]*)\)$", r" (\2)", f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            incl[f] += n
+    share = lambda c: [(f, round(100 * n / total, 1)) for f, n in c.most_common(top)]  # noqa: E731
+    return {"samples": total, "self_pct": share(own), "inclusive_pct": share(incl)}
+
+
+# ---------------------------------------------------------------- report
+
+
+def verdict(value: float | None, target: float) -> str:
+    if value is None:
+        return "n/a "
+    return "PASS" if value <= target else "MISS"
+
+
+def report(result: dict[str, Any]) -> None:
+    frame, memory = result["frame"], result.get("memory")
+    print()
+    print(f"server: {result['server']['cmd']}  ({result['host']['cpus']} CPUs)")
+    print(f"counter PATCHES frame: {frame['payload_bytes']} B payload, {frame['wire_bytes']} B on the wire"
+          f"   target <= {TARGETS['frame_wire_bytes']} B  {verdict(frame['wire_bytes'], TARGETS['frame_wire_bytes'])}")
+    if memory and "rss_per_session_kib" in memory:
+        kib = memory["rss_per_session_kib"]
+        note = "" if memory["opened"] >= 200 else "  (N < 200: indicative only)"
+        print(f"memory per attached session: {kib:.1f} KiB RSS ({memory['uss_per_session_kib']:.1f} KiB USS),"
+              f" N={memory['opened']}   target <= {TARGETS['memory_per_session_kib']:.0f} KiB  "
+              f"{verdict(kib, TARGETS['memory_per_session_kib'])}{note}")
+    for ph in result["load"]:
+        if not ph.get("events"):
+            print(f"N={ph['sessions']}: no events ({ph.get('open_errors') or ph.get('click_errors')})")
+            continue
+        rtt, cpu = ph["rtt_ms"], ph["server_cpu_us_per_event"]
+        p99_verdict = verdict(rtt["p99"], TARGETS["p99_ms_at_50"]) if ph["sessions"] == 50 else "info"
+        print(f"N={ph['sessions']:<4} procs={ph['procs']}  {ph['events_per_s']:8.0f} events/s"
+              f"  rtt p50 {rtt['p50']:.2f} ms  p99 {rtt['p99']:.2f} ms (target <= 15 ms at N=50: {p99_verdict})"
+              f"  server CPU {cpu:.0f} us/event (target <= 250: {verdict(cpu, TARGETS['server_cpu_us_per_event'])})"
+              f"  server util {ph['server_cpu_util']:.2f}  client util {ph['client_cpu_util']:.2f}"
+              + (f"  errors {ph['click_errors']}" if ph["click_errors"] else ""))
+        prof = ph.get("profile")
+        if prof and "self_pct" in prof:
+            print(f"  profile ({prof['samples']} samples, {prof['path']}): top self time")
+            for frame_name, pct in prof["self_pct"][:10]:
+                print(f"    {pct:5.1f}%  {frame_name}")
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="benchmark a running server (127.0.0.1 only) instead of starting one")
+    p.add_argument("--server-cmd", help="command that starts the server (--bind is appended); "
+                                        "default: vango-mp --workers 1")
+    p.add_argument("--sessions", default="1,50", help="comma-separated N for the load phases (default 1,50)")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each load phase (default 10)")
+    p.add_argument("--max-clicks", type=int, default=1_000_000, help="clicks per session at most")
+    p.add_argument("--procs", default="auto", help="client processes (default: 1 per 100 sessions, "
+                                                   "at most CPUs - 1)")
+    p.add_argument("--idle-sessions", type=int, default=500, help="N of the idle memory phase (0 skips it)")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds to wait before sampling memory")
+    p.add_argument("--path", default="/counter")
+    p.add_argument("--selector", default="#inc")
+    p.add_argument("--no-compression", action="store_true",
+                   help="load phases: do not offer permessage-deflate (the idle phase always offers it)")
+    p.add_argument("--profile", action="store_true", help="py-spy the server during each load phase")
+    p.add_argument("--name", default="load", help="results file prefix")
+    args = p.parse_args(argv)
+    args.session_counts = [int(x) for x in str(args.sessions).split(",") if x.strip()]
+    if not args.session_counts or min(args.session_counts) < 1 or args.seconds <= 0 or args.seconds > 600:
+        p.error("--sessions must be positive integers, --seconds in (0, 600]")
+    return args
+
+
+def procs_for(sessions: int, spec: str) -> int:
+    if spec != "auto":
+        return max(1, min(int(spec), sessions))
+    cpus = os.cpu_count() or 1
+    return max(1, min(max(1, cpus - 1), math.ceil(sessions / 100)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.url:
+        check_local(args.url)
+        server = Server(args.url.rstrip("/"), None, cmd=["(external)", args.url])
+    else:
+        server = start_server(server_command(args.server_cmd))
+    result: dict[str, Any] = {
+        "name": args.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "server": {"url": server.url, "cmd": " ".join(server.cmd), "pid": server.pid},
+        "args": {k: v for k, v in vars(args).items() if k != "session_counts"},
+        "targets": TARGETS, "load": [],
+    }
+    try:
+        print(f"server at {server.url} (pid {server.pid})", flush=True)
+        result["frame"] = asyncio.run(probe_frame(server.url, args.path, args.selector))
+        if args.idle_sessions:
+            print(f"idle memory phase: {args.idle_sessions} sessions ...", flush=True)
+            result["memory"] = measure_idle_memory(server, args, procs_for(args.idle_sessions, args.procs))
+        for n in args.session_counts:
+            procs = procs_for(n, args.procs)
+            print(f"load phase: N={n} over {procs} client process(es) for {args.seconds:g} s ...", flush=True)
+            result["load"].append(run_load(server, args, n, procs))
+    finally:
+        server.stop()
+    result["verdicts"] = verdicts(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{args.name}-{_stamp()}.json"
+    out.write_text(json.dumps(result, indent=2, default=str))
+    report(result)
+    print(f"\nresults: {out}")
+    return 0
+
+
+def verdicts(result: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"frame_wire_bytes": verdict(result["frame"]["wire_bytes"], TARGETS["frame_wire_bytes"])}
+    mem = result.get("memory") or {}
+    if "rss_per_session_kib" in mem:
+        out["memory_per_session_kib"] = verdict(mem["rss_per_session_kib"], TARGETS["memory_per_session_kib"])
+    for ph in result["load"]:
+        if ph.get("events"):
+            n = ph["sessions"]
+            out[f"server_cpu_us_per_event@{n}"] = verdict(ph["server_cpu_us_per_event"],
+                                                          TARGETS["server_cpu_us_per_event"])
+            if n == 50:
+                out["p99_ms_at_50"] = verdict(ph["rtt_ms"]["p99"], TARGETS["p99_ms_at_50"])
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

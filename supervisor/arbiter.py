@@ -1,0 +1,560 @@
+"""The supervisor: fork one worker per slot, keep them alive, obey signals.
+
+Modelled on gunicorn's arbiter. The loop is synchronous and single-threaded
+(a selector over the signal wakeup fd and the bus sockets); signal handlers
+only queue (see :mod:`supervisor.wakeup`); each step of :meth:`Arbiter.run_once`
+is a named method. Stopping is by exception: :class:`StopServer` after a
+clean stop, :class:`HaltServer` (crash intensity exceeded) -- both caught in
+:meth:`Arbiter.run`, which calls :meth:`Arbiter.halt`.
+
+Signals: TERM/INT graceful stop (workers get SIGTERM and ``graceful_timeout``,
+then SIGKILL; exit 0); QUIT quick stop (SIGQUIT, then SIGKILL after
+``QUIT_TIMEOUT``); HUP rolling reload; TTIN/TTOU one slot more/less (never
+below one); USR1 reopen log files (ours, and every worker's via the bus).
+
+The supervisor never runs app code after the preload and starts no threads
+(PR_SET_PDEATHSIG fires when the forking *thread* exits).
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import logging
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vango_mp.bus import reopen_log_files, set_parent_death_signal
+from vango_mp.settings import Settings
+
+from .config import ConfigError, parse_bind, resolve_workers
+from .errors import (EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK,
+                     WORKER_EXIT_ORPHAN, HaltServer, StopServer)
+from .hub import Hub
+from .notify import Notifier
+from .slots import Slot, Worker, create_listener
+from .wakeup import WakeupSignals
+
+log = logging.getLogger("vango_mp.supervisor")
+
+Serve = Callable[..., None]
+
+QUIT_TIMEOUT = 2.0  # SIGQUIT'ed workers get this long before SIGKILL
+MAX_WAIT = 1.0  # the loop wakes at least this often
+HEALTHY_HEARTBEATS = 3  # WATCHDOG=1 only if every worker spoke within this many heartbeats
+
+
+@dataclass
+class Reload:
+    """Progress of a rolling reload (HUP): one slot at a time."""
+
+    queue: collections.deque[int]
+    successor: int | None = None  # forked, not yet ready
+    old: int | None = None  # told to stop, not yet exited
+    since: float = field(default_factory=time.monotonic)
+
+
+class Arbiter:
+    """Own the slots, their sockets, the bus hub and every worker process."""
+
+    SIGNALS = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
+               signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1, signal.SIGCHLD]
+    SIG_NAMES = {int(sig): sig.name[3:].lower() for sig in SIGNALS}
+
+    def __init__(
+        self,
+        settings: Settings,
+        app: object,
+        *,
+        serve: Serve,
+        reload_settings: Callable[[], Settings] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings, self.app, self.serve = settings, app, serve
+        self.reload_settings = reload_settings
+        self.notifier = notifier or Notifier()
+        self.pid = os.getpid()
+        self.secret = secrets.token_bytes(32)  # shared by all workers: CSRF and session blobs
+        self.selector = selectors.DefaultSelector()
+        self.slots: list[Slot] = []
+        self.workers: dict[int, Worker] = {}
+        self.wakeup: WakeupSignals | None = None
+        self.hub: Hub | None = None
+        self.runtime_dir: str | None = None
+        self.address: tuple[str, int] = parse_bind(settings.bind)
+        self.stopping = False
+        self.reload: Reload | None = None
+        self.ready_sent = False
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> int:
+        """Start, loop until stopped, return the exit status."""
+        try:
+            self.start()
+            while True:
+                self.run_once()
+        except StopServer:
+            return self.halt("stopped", EXIT_OK)
+        except HaltServer as exc:
+            return self.halt(exc.reason, exc.exit_status)
+
+    def run_once(self) -> None:
+        self.wait(self.next_timeout())
+        self.dispatch_signals()
+        self.reap_workers()
+        self.murder_workers()
+        self.manage_workers()
+        self.notify_systemd()
+
+    def start(self) -> None:
+        """Signals, runtime dir, bus hub, slot sockets, first forks."""
+        self.wakeup = WakeupSignals(self.SIGNALS)
+        self.selector.register(self.wakeup, selectors.EVENT_READ, lambda mask: self.wakeup.drain())
+        try:
+            self.runtime_dir = make_runtime_dir(self.settings.runtime_dir)
+            self.hub = Hub(os.path.join(self.runtime_dir, "bus.sock"), self.selector,
+                           lookup_worker=self.lookup_worker, max_frame=self.settings.bus_max_frame,
+                           max_backlog=self.settings.bus_max_backlog)
+            for _ in range(resolve_workers(self.settings)):
+                self.add_slot()
+        except OSError as exc:
+            raise HaltServer(f"cannot start: {exc}", EXIT_STARTUP) from None
+        host, port = self.address
+        log.info("listening on http://%s:%d with %d workers (supervisor pid %d)",
+                 f"[{host}]" if ":" in host else host, port, len(self.slots), self.pid)
+        self.spawn_workers()
+        gc.enable()  # the CLI disabled it for the preload; gc.freeze() before each fork keeps COW
+
+    def wait(self, timeout: float) -> None:
+        """Block in the selector; callbacks drain the wakeup fd and serve the bus."""
+        for key, mask in self.selector.select(max(0.0, timeout)):
+            key.data(mask)
+
+    def next_timeout(self) -> float:
+        now = time.monotonic()
+        due = [s.respawn_at - now for s in self.slots if s.idle and not s.retiring]
+        if self.stopping or self.reload is not None:
+            due.append(0.1)
+        return min([MAX_WAIT, *due])
+
+    def dispatch_signals(self) -> None:
+        """Run ``handle_<name>`` for each queued signal; unknown ones are logged and skipped."""
+        assert self.wakeup is not None
+        for signum in self.wakeup.pop_all():
+            name = self.SIG_NAMES.get(signum)
+            handler = getattr(self, f"handle_{name}", None) if name else None
+            if handler is None:
+                log.warning("ignoring unexpected signal %d", signum)
+                continue
+            if signum != signal.SIGCHLD:
+                log.info("received SIG%s", name.upper())
+            handler()
+
+    # ------------------------------------------------------------ signal handlers
+
+    def handle_chld(self) -> None:
+        """Nothing: reap_workers runs on every loop turn anyway."""
+
+    def handle_term(self) -> None:
+        self.begin_stop(signal.SIGTERM, self.settings.graceful_timeout)
+
+    def handle_int(self) -> None:
+        self.begin_stop(signal.SIGTERM, self.settings.graceful_timeout)
+
+    def handle_quit(self) -> None:
+        self.begin_stop(signal.SIGQUIT, min(QUIT_TIMEOUT, self.settings.graceful_timeout))
+
+    def handle_hup(self) -> None:
+        self.begin_reload()
+
+    def handle_ttin(self) -> None:
+        if self.stopping:
+            return
+        try:
+            slot = self.add_slot()
+        except OSError as exc:
+            log.error("TTIN: cannot open another listener: %s", exc)
+            return
+        log.info("TTIN: added slot %d (%d workers)", slot.index, self.active_count())
+
+    def handle_ttou(self) -> None:
+        active = [s for s in self.slots if not s.retiring]
+        if self.stopping or len(active) <= 1:
+            log.warning("TTOU ignored: keeping at least one worker")
+            return
+        slot = active[-1]
+        slot.retiring = True
+        self.stop_slot_workers(slot)
+        log.info("TTOU: retiring slot %d (%d workers)", slot.index, self.active_count())
+
+    def handle_usr1(self) -> None:
+        reopen_log_files()
+        if self.hub is not None:
+            self.hub.order("reopen_logs")
+
+    # ------------------------------------------------------------ slots and workers
+
+    def add_slot(self) -> Slot:
+        """A new slot with its own SO_REUSEPORT socket on the shared address."""
+        host, port = self.address
+        sock = create_listener(host, port)
+        if port == 0:  # the first slot picked the port; the others join it
+            self.address = (host, sock.getsockname()[1])
+        index = max((s.index for s in self.slots), default=-1) + 1
+        slot = Slot(index, sock)
+        self.slots.append(slot)
+        return slot
+
+    def active_count(self) -> int:
+        return sum(1 for s in self.slots if not s.retiring)
+
+    def lookup_worker(self, pid: int) -> tuple[int, int] | None:
+        """(slot, generation) of one of our workers, for the hub."""
+        worker = self.workers.get(pid)
+        return (worker.slot, worker.generation) if worker else None
+
+    def slot_of(self, index: int) -> Slot | None:
+        return next((s for s in self.slots if s.index == index), None)
+
+    def spawn_workers(self) -> None:
+        """Fork into every idle slot whose backoff has passed."""
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.idle and not slot.retiring and now >= slot.respawn_at:
+                self.spawn_worker(slot)
+
+    def spawn_worker(self, slot: Slot, *, successor: bool = False) -> int:
+        """Fork one worker into ``slot``; in the child this never returns."""
+        slot.generation += 1
+        # Move everything allocated so far out of the collector's reach, so the
+        # child's GC does not touch (and copy) the pages it shares with us.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            self.run_child(slot)
+        self.workers[pid] = Worker(pid, slot.index, slot.generation, time.monotonic())
+        if successor:
+            slot.successor = pid
+        else:
+            slot.pid = pid
+        log.info("spawned worker pid %d in slot %d (generation %d)", pid, slot.index, slot.generation)
+        return pid
+
+    def run_child(self, slot: Slot) -> None:
+        """In the forked child: become a worker, then ``_exit`` (never return into our loop)."""
+        status = WORKER_EXIT_ERROR
+        try:
+            self.prepare_child(slot)
+            assert self.hub is not None
+            self.serve(self.settings, slot.index, slot.sock, bus_path=self.hub.path,
+                       secret=self.secret, app=self.app)
+            status = WORKER_EXIT_OK
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else WORKER_EXIT_OK if exc.code is None else WORKER_EXIT_ERROR
+        except BaseException:
+            log.exception("worker in slot %d failed", slot.index)
+        finally:
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(status)
+
+    def prepare_child(self, slot: Slot) -> None:
+        """Drop the supervisor's signal handling and file descriptors in the child."""
+        assert self.wakeup is not None and self.hub is not None
+        self.wakeup.reset_in_child()
+        # Ctrl-C in a terminal reaches the whole process group; the supervisor
+        # turns it into an orderly SIGTERM, so the worker ignores the raw one.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != self.pid:  # we died before prctl armed the signal
+            os._exit(WORKER_EXIT_ORPHAN)
+        self.hub.close_in_child()
+        self.selector.close()
+        self.notifier.close()
+        for other in self.slots:
+            if other is not slot:
+                other.sock.close()
+        gc.enable()
+
+    def stop_worker(self, pid: int | None, sig: int, deadline: float) -> None:
+        """Ask one worker to stop; its exit is then expected, SIGKILL after ``deadline``."""
+        worker = self.workers.get(pid) if pid is not None else None
+        if worker is None:
+            return
+        worker.stopping = True
+        worker.stop_deadline = min(deadline, worker.stop_deadline or deadline)
+        self.kill_worker(worker.pid, sig)
+
+    def stop_slot_workers(self, slot: Slot, sig: int = signal.SIGTERM) -> None:
+        deadline = time.monotonic() + self.settings.graceful_timeout
+        for pid in (slot.pid, slot.successor):
+            self.stop_worker(pid, sig, deadline)
+
+    def kill_worker(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:  # already gone; reap_workers will collect it
+            pass
+
+    def reap_workers(self) -> None:
+        """Collect every exited child without blocking."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is not None:
+                self.handle_exit(worker, os.waitstatus_to_exitcode(status))
+
+    def handle_exit(self, worker: Worker, code: int) -> None:
+        """Free the slot; an unexpected exit is a crash (respawn with backoff, or halt)."""
+        slot = self.slot_of(worker.slot)
+        expected = worker.stopping or self.stopping
+        if slot is not None:
+            if slot.pid == worker.pid:
+                slot.pid = None
+            if slot.successor == worker.pid:
+                slot.successor = None
+                self.abort_reload(f"replacement in slot {slot.index} exited ({describe_exit(code)})")
+        if expected:
+            log.info("worker pid %d (slot %d) exited: %s", worker.pid, worker.slot, describe_exit(code))
+            return
+        log.error("worker pid %d (slot %d) crashed: %s", worker.pid, worker.slot, describe_exit(code))
+        if slot is not None and not slot.retiring:
+            self.record_crash(slot, worker)
+
+    def record_crash(self, slot: Slot, worker: Worker) -> None:
+        now = time.monotonic()
+        s = self.settings
+        crashes = slot.record_crash(now, now - worker.started, period=s.crash_period,
+                                    backoff_min=s.respawn_backoff_min, backoff_max=s.respawn_backoff_max)
+        if crashes > s.crash_intensity:
+            raise HaltServer(f"slot {slot.index} crashed {crashes} times within {s.crash_period:g}s")
+        log.info("respawning slot %d in %.1fs", slot.index, slot.backoff)
+
+    def murder_workers(self) -> None:
+        """SIGKILL workers past their stop deadline or abort grace; SIGABRT silent ones."""
+        now = time.monotonic()
+        for worker in list(self.workers.values()):
+            if worker.stop_deadline is not None and now > worker.stop_deadline:
+                log.warning("worker pid %d did not stop in time: SIGKILL", worker.pid)
+                worker.stop_deadline = float("inf")  # one SIGKILL is enough
+                self.kill_worker(worker.pid, signal.SIGKILL)
+            elif worker.aborted_at is not None:
+                if now - worker.aborted_at > self.settings.abort_timeout:
+                    worker.aborted_at = float("inf")
+                    self.kill_worker(worker.pid, signal.SIGKILL)
+            elif not worker.stopping and self.silent_for(worker, now) > self.settings.heartbeat_timeout:
+                log.error("worker pid %d (slot %d) missed its heartbeats: SIGABRT", worker.pid, worker.slot)
+                worker.aborted_at = now
+                self.kill_worker(worker.pid, signal.SIGABRT)
+
+    def silent_for(self, worker: Worker, now: float) -> float:
+        """Seconds since the worker last spoke on the bus (or since its fork)."""
+        peer = self.hub.peer_for(worker.pid) if self.hub else None
+        return now - (peer.last_seen if peer is not None else worker.started)
+
+    def is_ready(self, pid: int | None) -> bool:
+        peer = self.hub.peer_for(pid) if self.hub else None
+        return peer is not None and peer.ready
+
+    def manage_workers(self) -> None:
+        """Respawn, advance a reload, drop retired slots; finish a stop."""
+        if self.stopping:
+            if not self.workers:
+                raise StopServer()
+            return
+        self.spawn_workers()
+        if self.reload is not None:
+            self.step_reload()
+        self.remove_retired_slots()
+        if self.hub is not None:
+            self.hub.expire_requests(time.monotonic())
+
+    def remove_retired_slots(self) -> None:
+        for slot in [s for s in self.slots if s.retiring and s.idle]:
+            # Connections still queued on this socket are reset by the close;
+            # the worker stopped accepting first, so that is only a short window.
+            slot.sock.close()
+            self.slots.remove(slot)
+
+    # ------------------------------------------------------------ stop
+
+    def begin_stop(self, sig: int, timeout: float) -> None:
+        """Order every worker to stop; the loop ends (StopServer) when all are reaped."""
+        if self.stopping and sig == signal.SIGTERM:
+            return  # already stopping; a second TERM changes nothing
+        self.stopping = True
+        self.reload = None
+        self.notifier.stopping()
+        deadline = time.monotonic() + timeout
+        for pid in list(self.workers):
+            self.stop_worker(pid, sig, deadline)
+
+    def halt(self, reason: str, status: int) -> int:
+        """Stop what is left, release every resource, return ``status``."""
+        (log.info if status == EXIT_OK else log.error)("supervisor exiting (%s), status %d", reason, status)
+        if self.workers:
+            self.stop_all_blocking()
+        if self.hub is not None:
+            self.hub.close()
+        for slot in self.slots:
+            slot.sock.close()
+        if self.wakeup is not None:
+            self.wakeup.close()
+        if self.runtime_dir is not None:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        self.notifier.close()
+        return status
+
+    def stop_all_blocking(self) -> None:
+        """After a halt: TERM everyone, wait out the graceful timeout, SIGKILL the rest."""
+        self.begin_stop(signal.SIGTERM, self.settings.graceful_timeout)
+        while self.workers:
+            self.wait(0.1)
+            if self.wakeup is not None:
+                self.wakeup.pop_all()  # a halt is not interruptible
+            self.reap_workers()
+            self.murder_workers()
+
+    # ------------------------------------------------------------ rolling reload
+
+    def begin_reload(self) -> None:
+        """HUP: re-read the config, then replace each slot's worker in turn."""
+        if self.stopping or self.reload is not None:
+            log.warning("HUP ignored: %s", "stopping" if self.stopping else "a reload is in progress")
+            return
+        try:
+            self.apply_new_settings()
+        except ConfigError as exc:
+            log.error("HUP: keeping the old config: %s", exc)
+            return
+        self.notifier.reloading()
+        self.reload = Reload(collections.deque(s.index for s in self.slots if not s.retiring))
+        log.info("rolling reload of %d slots", len(self.reload.queue))
+
+    def apply_new_settings(self) -> None:
+        if self.reload_settings is None:
+            return
+        new = self.reload_settings()
+        for key in ("bind", "app", "workers", "runtime_dir"):
+            if getattr(new, key) != getattr(self.settings, key):
+                log.warning("HUP: %s changed; that takes a restart", key)
+                setattr(new, key, getattr(self.settings, key))
+        self.settings = new
+
+    def step_reload(self) -> None:
+        """Advance: spawn the successor, wait until it is ready, stop the old one, next slot."""
+        r = self.reload
+        assert r is not None
+        if r.successor is not None:
+            return self.promote_successor(r)
+        if r.old is not None:
+            if r.old in self.workers:
+                return
+            r.old = None
+            r.queue.popleft()
+        while r.queue:
+            slot = self.slot_of(r.queue[0])
+            if slot is not None and not slot.retiring and slot.pid is not None:
+                r.successor, r.since = self.spawn_worker(slot, successor=True), time.monotonic()
+                return
+            r.queue.popleft()  # gone, retiring or respawning anyway (with the new settings)
+        self.finish_reload()
+
+    def promote_successor(self, r: Reload) -> None:
+        slot = self.slot_of(r.queue[0])
+        assert slot is not None and r.successor is not None
+        if self.is_ready(r.successor):
+            r.old, slot.pid, slot.successor = slot.pid, r.successor, None
+            r.successor = None
+            self.stop_worker(r.old, signal.SIGTERM, time.monotonic() + self.settings.graceful_timeout)
+            log.info("reload: slot %d now served by pid %d", slot.index, slot.pid)
+        elif time.monotonic() - r.since > self.settings.worker_boot_timeout:
+            self.stop_worker(r.successor, signal.SIGKILL, time.monotonic())
+            self.abort_reload(f"replacement in slot {slot.index} not ready in time")
+
+    def abort_reload(self, reason: str) -> None:
+        if self.reload is None:
+            return
+        log.error("reload aborted: %s", reason)
+        self.reload = None
+        self.notifier.ready(f"reload failed: {reason}")
+
+    def finish_reload(self) -> None:
+        self.reload = None
+        log.info("rolling reload complete")
+        self.notifier.ready(self.status_line())
+
+    # ------------------------------------------------------------ systemd
+
+    def notify_systemd(self) -> None:
+        """READY=1 once every slot's worker is ready; STATUS=; WATCHDOG=1 while all heartbeat."""
+        if not self.notifier.enabled or self.stopping:
+            return
+        if not self.ready_sent and self.all_ready():
+            self.ready_sent = True
+            log.info("all %d workers ready", self.active_count())
+            self.notifier.ready(self.status_line())
+            return
+        self.notifier.status(self.status_line())
+        now = time.monotonic()
+        if self.ready_sent and self.all_heartbeating(now):
+            self.notifier.watchdog(now)
+
+    def all_ready(self) -> bool:
+        return all(self.is_ready(s.pid) for s in self.slots if not s.retiring)
+
+    def all_heartbeating(self, now: float) -> bool:
+        limit = max(HEALTHY_HEARTBEATS * self.settings.worker_heartbeat, 1.0)
+        return all(self.silent_for(w, now) <= limit for w in self.workers.values() if not w.stopping)
+
+    def status_line(self) -> str:
+        peers = self.hub.live_peers() if self.hub else []
+        totals = collections.Counter[str]()
+        pressure = "none"
+        for peer in peers:
+            for key in ("attached", "detached"):
+                totals[key] += int(peer.stats.get(key, 0) or 0)
+            pressure = max(pressure, str(peer.stats.get("pressure", "none")), key=pressure_rank)
+        ready = sum(1 for s in self.slots if not s.retiring and self.is_ready(s.pid))
+        return (f"{ready}/{self.active_count()} workers ready; sessions {totals['attached']} attached, "
+                f"{totals['detached']} detached; memory pressure {pressure}")
+
+
+PRESSURE_LEVELS = ("none", "ok", "soft", "hard", "critical")
+
+
+def pressure_rank(level: str) -> int:
+    return PRESSURE_LEVELS.index(level) if level in PRESSURE_LEVELS else 0
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def make_runtime_dir(base: str | None) -> str:
+    """A fresh private (0700) directory for the bus socket.
+
+    ``base``: the ``runtime_dir`` setting, else systemd's ``$RUNTIME_DIRECTORY``
+    (first entry), else the system temp dir.
+    """
+    base = base or os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0] or None
+    return tempfile.mkdtemp(prefix="vango-mp-", dir=base)
+

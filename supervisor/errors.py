@@ -1,0 +1,27 @@
+"""Exit codes and the exception that stops the supervisor."""
+
+from __future__ import annotations
+
+# Supervisor exit statuses.
+EXIT_OK = 0  # stopped by TERM/INT/QUIT
+EXIT_CRASH_LIMIT = 1  # a slot crashed more than crash_intensity times in crash_period
+EXIT_CONFIG = 2  # invalid config or app: nothing was forked
+EXIT_STARTUP = 3  # could not bind the listener or create the bus
+
+# Worker (child) exit statuses.
+WORKER_EXIT_OK = 0
+WORKER_EXIT_ERROR = 70  # serve() raised (EX_SOFTWARE)
+WORKER_EXIT_ORPHAN = 71  # the supervisor died before the parent-death signal was armed
+
+
+class HaltServer(Exception):
+    """Stop the supervisor now: stop every worker, then exit with ``exit_status``."""
+
+    def __init__(self, reason: str, exit_status: int = EXIT_CRASH_LIMIT) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exit_status = exit_status
+
+
+class StopServer(Exception):
+    """Every worker has stopped after TERM/INT/QUIT: exit cleanly."""

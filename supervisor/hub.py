@@ -1,0 +1,329 @@
+"""The bus hub: the supervisor's end of every worker's Unix stream socket.
+
+It runs inside the supervisor's synchronous selector loop and never blocks:
+every socket is non-blocking, reads are decoded with the bounded streaming
+decoder of :mod:`vango_mp.bus`, and writes are queued per peer and flushed
+when the socket is writable. A peer whose queue passes ``max_backlog`` bytes
+(too slow, or stopped reading), that sends garbage or an oversized frame, or
+whose pid is not one of our workers (checked with SO_PEERCRED, not taken from
+Hello) is dropped; nobody else notices. The message table and routing rules
+are in the :mod:`vango_mp.bus` docstring.
+
+The hub is also the global-signal sequencer: it holds the authoritative value
+and sequence number of every key (in memory; a supervisor restart resets
+them) and broadcasts each applied write to every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from vango_mp import bus
+from vango_mp.globals import GlobalWriteError, apply_op
+
+log = logging.getLogger("vango_mp.supervisor.hub")
+
+READ_CHUNK = 256 * 1024
+REQUEST_TTL = 120.0  # forget routed requests nobody answered after this long
+
+
+class Peer:
+    """One worker connection as the hub sees it."""
+
+    def __init__(self, sock: socket.socket, pid: int, max_frame: int) -> None:
+        self.sock = sock
+        self.pid = pid  # from SO_PEERCRED
+        self.slot = -1
+        self.generation = -1
+        self.decoder = bus.FrameDecoder(max_frame)
+        self.outbuf = bytearray()
+        self.hello = False
+        self.ready = False
+        self.last_seen = time.monotonic()
+        self.stats: dict[str, Any] = {}
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<Peer pid={self.pid} slot={self.slot}>"
+
+
+@dataclass
+class Routed:
+    """A request the hub forwarded and still waits on."""
+
+    origin: Peer
+    rid: int  # the origin's correlation id
+    waiting: set[Peer]
+    fan_out: bool  # ANY: first non-None ok answer wins
+    created: float = field(default_factory=time.monotonic)
+
+
+class Hub:
+    """Accept worker connections, route messages, sequence global writes."""
+
+    def __init__(
+        self,
+        path: str,
+        selector: selectors.BaseSelector,
+        *,
+        lookup_worker: Callable[[int], tuple[int, int] | None],
+        max_frame: int = bus.DEFAULT_MAX_FRAME,
+        max_backlog: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.path = path
+        self.selector = selector
+        self.lookup_worker = lookup_worker  # pid -> (slot, generation), from the arbiter
+        self.max_frame, self.max_backlog = max_frame, max_backlog
+        self.peers: dict[int, Peer] = {}  # by socket fd (a pid may reconnect)
+        self.routed: dict[int, Routed] = {}
+        self.next_rid = 1
+        self.globals: dict[str, list[Any]] = {}  # key -> [seq, value]
+        self.handlers: dict[str, Callable[[Any, Peer], Any]] = {
+            "stats": lambda body, peer: self.worker_stats(),
+            "peers": lambda body, peer: [[p.slot, p.pid, p.generation, p.ready] for p in self.live_peers()],
+        }
+        self.listener = self._listen(path)
+
+    # -- sockets
+
+    def _listen(self, path: str) -> socket.socket:
+        if os.path.exists(path):
+            os.unlink(path)  # a stale socket from a killed supervisor
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.bind(path)
+        os.chmod(path, 0o600)  # the directory is 0700 already; belt and braces
+        sock.listen(128)
+        sock.setblocking(False)
+        self.selector.register(sock, selectors.EVENT_READ, self._accept)
+        return sock
+
+    def _accept(self, mask: int) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ECONNABORTED and friends: the client is gone, keep going
+                log.warning("bus accept failed: %s", exc)
+                return
+            self._add_peer(conn)
+
+    def _add_peer(self, conn: socket.socket) -> None:
+        pid, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        identity = self.lookup_worker(pid) if uid == os.getuid() else None
+        if identity is None:
+            log.warning("bus: refusing connection from pid %d uid %d", pid, uid)
+            conn.close()
+            return
+        conn.setblocking(False)
+        peer = Peer(conn, pid, self.max_frame)
+        # Slot and generation come from our fork records, not from Hello.
+        peer.slot, peer.generation = identity
+        self.peers[conn.fileno()] = peer
+        self.selector.register(conn, selectors.EVENT_READ, lambda mask: self._on_io(peer, mask))
+
+    def _on_io(self, peer: Peer, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush(peer)
+        if mask & selectors.EVENT_READ and not peer.closed:
+            self._read(peer)
+
+    def _read(self, peer: Peer) -> None:
+        try:
+            data = peer.sock.recv(READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            return self.drop(peer, f"recv failed: {exc}")
+        if not data:
+            return self.drop(peer, "EOF")
+        peer.last_seen = time.monotonic()
+        try:
+            messages = peer.decoder.feed(data)
+        except bus.BusProtocolError as exc:
+            return self.drop(peer, f"protocol error: {exc}")
+        for msg in messages:
+            if peer.closed:
+                return
+            self.handle(peer, msg)
+
+    def send(self, peer: Peer, msg: bus.Message) -> None:
+        """Queue ``msg`` for ``peer``; a peer past ``max_backlog`` is dropped, never waited for."""
+        if peer.closed:
+            return
+        peer.outbuf += bus.encode(msg)
+        if len(peer.outbuf) > self.max_backlog:
+            return self.drop(peer, f"slow peer: {len(peer.outbuf)} bytes queued")
+        self._flush(peer)
+
+    def _flush(self, peer: Peer) -> None:
+        try:
+            sent = peer.sock.send(peer.outbuf) if peer.outbuf else 0
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            return self.drop(peer, f"send failed: {exc}")
+        del peer.outbuf[:sent]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if peer.outbuf else 0)
+        if self.selector.get_key(peer.sock).events != events:
+            self.selector.modify(peer.sock, events, self.selector.get_key(peer.sock).data)
+
+    def drop(self, peer: Peer, reason: str) -> None:
+        """Close one peer; requests waiting on it are answered as declined."""
+        if peer.closed:
+            return
+        log.info("bus: dropping worker pid %d (slot %d): %s", peer.pid, peer.slot, reason)
+        peer.closed = True
+        self.peers.pop(peer.sock.fileno(), None)
+        self.selector.unregister(peer.sock)
+        peer.sock.close()
+        for rid, routed in list(self.routed.items()):
+            if routed.origin is peer:
+                del self.routed[rid]
+            elif peer in routed.waiting:
+                self._answer(rid, peer, bus.Response(rid, False, f"worker {peer.pid} went away"))
+
+    def close(self) -> None:
+        """Drop every peer, stop listening and remove the socket file (idempotent)."""
+        if self.listener.fileno() == -1:
+            return
+        for peer in list(self.peers.values()):
+            self.drop(peer, "hub closing")
+        self.selector.unregister(self.listener)
+        self.listener.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def close_in_child(self) -> None:
+        """In a forked worker: close our copies of the hub's fds, touch nothing else."""
+        self.listener.close()
+        for peer in self.peers.values():
+            peer.sock.close()
+
+    # -- messages
+
+    def handle(self, peer: Peer, msg: bus.Message) -> None:
+        """Dispatch one decoded message from ``peer``."""
+        if not peer.hello and not isinstance(msg, bus.Hello):
+            return self.drop(peer, f"expected Hello, got {type(msg).__name__}")
+        handler = getattr(self, f"handle_{type(msg).__name__.lower()}", None)
+        if handler is None:
+            return self.drop(peer, f"unexpected {type(msg).__name__} from a worker")
+        handler(peer, msg)
+
+    def handle_hello(self, peer: Peer, msg: bus.Hello) -> None:
+        if msg.slot != peer.slot:
+            log.warning("bus: pid %d claims slot %d, forked for slot %d", peer.pid, msg.slot, peer.slot)
+        peer.hello = True
+        self.send(peer, bus.Snapshot({k: list(v) for k, v in self.globals.items()}))
+
+    def handle_ready(self, peer: Peer, msg: bus.Ready) -> None:
+        peer.ready = True
+
+    def handle_heartbeat(self, peer: Peer, msg: bus.Heartbeat) -> None:
+        peer.stats = msg.stats
+
+    def handle_broadcast(self, peer: Peer, msg: bus.Broadcast) -> None:
+        self.broadcast(msg.kind, msg.body, source=peer)
+
+    def broadcast(self, kind: str, body: Any, *, source: Peer | None = None) -> None:
+        """Send to every worker but ``source``."""
+        out = bus.Broadcast(source.slot if source else bus.HUB, kind, body)
+        for other in self.live_peers():
+            if other is not source:
+                self.send(other, out)
+
+    def order(self, kind: str, body: Any = None) -> None:
+        """An Order from the supervisor to every worker (e.g. ``reopen_logs``)."""
+        for peer in self.live_peers():
+            self.send(peer, bus.Order(kind, body))
+
+    def handle_globalwrite(self, peer: Peer, msg: bus.GlobalWrite) -> None:
+        seq, value = self.globals.get(msg.key, (0, msg.default))
+        try:
+            value = apply_op(msg.op, value, msg.args)
+        except GlobalWriteError as exc:
+            return self.send(peer, bus.GlobalError(msg.wid, msg.key, str(exc)))
+        self.globals[msg.key] = [seq + 1, value]
+        update = bus.GlobalUpdate(msg.key, seq + 1, value, peer.pid, msg.wid)
+        for other in self.live_peers():
+            self.send(other, update)
+
+    # -- request routing
+
+    def handle_request(self, peer: Peer, msg: bus.Request) -> None:
+        if msg.peer == bus.HUB:
+            return self._answer_locally(peer, msg)
+        if msg.peer == bus.ANY:
+            targets = {p for p in self.live_peers() if p is not peer}
+            if not targets:
+                return self.send(peer, bus.Response(msg.rid, True, None))
+        else:
+            target = self.newest_in_slot(msg.peer)
+            if target is None:
+                return self.send(peer, bus.Response(msg.rid, False, f"no worker in slot {msg.peer}"))
+            targets = {target}
+        rid, self.next_rid = self.next_rid, self.next_rid + 1
+        self.routed[rid] = Routed(peer, msg.rid, targets, fan_out=msg.peer == bus.ANY)
+        for target in targets:
+            self.send(target, bus.Request(rid, peer.slot, msg.kind, msg.body))
+
+    def _answer_locally(self, peer: Peer, msg: bus.Request) -> None:
+        handler = self.handlers.get(msg.kind)
+        if handler is None:
+            return self.send(peer, bus.Response(msg.rid, False, f"hub has no handler for {msg.kind!r}"))
+        try:
+            self.send(peer, bus.Response(msg.rid, True, handler(msg.body, peer)))
+        except Exception as exc:
+            log.exception("hub handler %r failed", msg.kind)
+            self.send(peer, bus.Response(msg.rid, False, f"{type(exc).__name__}: {exc}"))
+
+    def handle_response(self, peer: Peer, msg: bus.Response) -> None:
+        routed = self.routed.get(msg.rid)
+        if routed is not None and peer in routed.waiting:
+            self._answer(msg.rid, peer, msg)
+
+    def _answer(self, rid: int, peer: Peer, msg: bus.Response) -> None:
+        """Record ``peer``'s answer; forward the final one to the origin."""
+        routed = self.routed[rid]
+        routed.waiting.discard(peer)
+        if routed.fan_out and not (msg.ok and msg.body is not None):
+            if routed.waiting:
+                return  # others may still say yes
+            msg = bus.Response(rid, True, None)
+        del self.routed[rid]
+        self.send(routed.origin, bus.Response(routed.rid, msg.ok, msg.body))
+
+    def expire_requests(self, now: float) -> None:
+        """Forget routed requests older than REQUEST_TTL (their origin timed out long ago)."""
+        for rid, routed in list(self.routed.items()):
+            if now - routed.created > REQUEST_TTL:
+                del self.routed[rid]
+
+    # -- queries for the arbiter
+
+    def peer_for(self, pid: int | None) -> Peer | None:
+        """The newest live connection of worker ``pid``."""
+        found = [p for p in self.peers.values() if p.pid == pid and not p.closed]
+        return found[-1] if found else None
+
+    def live_peers(self) -> list[Peer]:
+        return [p for p in self.peers.values() if p.hello and not p.closed]
+
+    def newest_in_slot(self, slot: int) -> Peer | None:
+        candidates = [p for p in self.live_peers() if p.slot == slot]
+        return max(candidates, key=lambda p: (p.ready, p.generation), default=None)
+
+    def worker_stats(self) -> list[dict[str, Any]]:
+        return [{"slot": p.slot, "pid": p.pid, "generation": p.generation, "ready": p.ready,
+                 "stats": p.stats} for p in self.live_peers()]

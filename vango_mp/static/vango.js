@@ -1,0 +1,677 @@
+/* vango.js: the vango-mp thin client (docs/PROTOCOL.md is the spec).
+ *
+ * The server owns all state; this file mirrors it: one WebSocket, HELLO,
+ * numbered PATCHES/FULL frames applied in order, user events sent back as
+ * EVENT frames, and on a drop, reconnect with backoff and resume from the
+ * last applied seq. Sections as in the LiveView client: constants, codecs
+ * (pure data), patcher (DOM only, never the socket), session and sequence,
+ * connection, DOM events. The client reaches every global through `g`, so
+ * Node tests (tests/unit/js) drive it with a fake window, socket and clock.
+ */
+(function () {
+'use strict';
+
+// ---------------------------------------------------------------- constants
+// Mirrors vango_mp/protocol.py one-to-one (a node test checks it).
+const VERSION = 1;
+const FLAG_RAW = 0x00, FLAG_LZ4 = 0x01;
+// Client -> server frame types.
+const HELLO = 1, EVENT = 2, ACK = 3, RESYNC = 4, PING = 5, PONG = 6;
+// Server -> client frame types.
+const WELCOME = 17, PATCHES = 18, FULL = 19, S_PING = 20, S_PONG = 21;
+// Patch op codes.
+const SET_TEXT = 1, SET_ATTR = 2, REMOVE_ATTR = 3, INSERT = 4, REMOVE = 5, MOVE = 6, REPLACE = 7;
+const EVENT_NAMES = ['click', 'input', 'change', 'submit', 'keydown'];
+const Close = {
+  NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, MESSAGE_TOO_LARGE: 1009,
+  SERVER_BUSY: 1013, SESSION_EXPIRED: 4001, INVALID_CSRF: 4002, NOT_AUTHORIZED: 4003,
+  FORBIDDEN_ORIGIN: 4004, HANDSHAKE_TIMEOUT: 4008, SESSION_TAKEN: 4009, RATE_LIMITED: 4029,
+};
+const ABNORMAL = 1006; // what the browser reports when the socket just dies
+
+// DOM contract with the server's HTML renderer.
+const ROOT_ID = 'vango-root', A_HID = 'data-hid', A_EVENTS = 'data-ve', WS_PATH = '/_vango/ws';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const ELEMENT_NODE = 1, TEXT_NODE = 3, WS_OPEN = 1;
+
+// Timing. Backoff follows the reference ReconnectConfig defaults.
+const ACK_DELAY_MS = 50, ACK_EVERY_FRAMES = 16;
+const PING_INTERVAL_MS = 25000;
+const DEAD_AFTER_MS = 65000; // nothing heard for this long: the socket is dead
+const RESYNC_RETRY_MS = 3000; // server rate-limits RESYNC; don't repeat faster
+const ECHO_MAX = 32; // typed values remembered per field (see pushEvent)
+const RETRY_BASE_MS = 1000, RETRY_CAP_MS = 30000, RETRY_MAX = 10, RETRY_JITTER = 0.2;
+
+// What the client does on a close code (docs/PROTOCOL.md, "Close codes").
+const STOP = 'stop', RELOAD = 'reload', RETRY = 'retry';
+function closeAction(code) {
+  switch (code) {
+    case Close.NORMAL: case Close.FORBIDDEN_ORIGIN: case Close.SESSION_TAKEN:
+      return STOP;
+    case Close.PROTOCOL_ERROR: case Close.MESSAGE_TOO_LARGE: case Close.SESSION_EXPIRED:
+    case Close.INVALID_CSRF: case Close.NOT_AUTHORIZED:
+      return RELOAD;
+    default: // 1001, 1006, 1013, 4008, 4029 and anything unknown
+      return RETRY;
+  }
+}
+
+// ------------------------------------------------------------------ msgpack
+// The subset the protocol uses: nil, bool, int (uint64/int64 become lossy
+// Numbers past 2**53), float32/64, str, bin, array, map (-> plain object).
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // keep a leading U+FEFF
+
+function msgpackEncode(value) { // client frames are small: a plain byte array will do
+  const out = [], f64 = new DataView(new ArrayBuffer(8));
+  function be(v, size) { // big-endian; `>>` wraps negatives to two's complement
+    for (let s = 8 * size - 8; s >= 0; s -= 8) out.push(v >> s & 0xff);
+  }
+  function put(type, size, v) {
+    out.push(type);
+    if (size < 8) return be(v, size);
+    const hi = Math.floor(v / 4294967296); // 64-bit: two halves, floor keeps the sign right
+    be(hi, 4);
+    be(v - hi * 4294967296, 4);
+  }
+  function head(n, fix, fixLimit, t8, t16, t32) {
+    if (n < fixLimit) out.push(fix | n);
+    else if (t8 && n < 0x100) put(t8, 1, n);
+    else if (n < 0x10000) put(t16, 2, n);
+    else put(t32, 4, n);
+  }
+  function int(v) { // smallest form, as Python's msgpack picks it
+    if (v >= -32 && v < 0x80) return out.push(v & 0xff);
+    const i = v >= 0 ? (v < 0x100 ? 0 : v < 0x10000 ? 1 : v < 0x100000000 ? 2 : 3)
+      : (v >= -0x80 ? 0 : v >= -0x8000 ? 1 : v >= -0x80000000 ? 2 : 3);
+    put((v >= 0 ? 0xcc : 0xd0) + i, 1 << i, v); // uint8..64 = cc..cf, int8..64 = d0..d3
+  }
+  function item(v) {
+    if (v === null || v === undefined) out.push(0xc0);
+    else if (v === true || v === false) out.push(v ? 0xc3 : 0xc2);
+    else if (typeof v === 'number') {
+      if (Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 64) return int(v);
+      f64.setFloat64(0, v);
+      out.push(0xcb, ...new Uint8Array(f64.buffer));
+    } else if (typeof v === 'string') {
+      const b = utf8Encoder.encode(v);
+      head(b.length, 0xa0, 32, 0xd9, 0xda, 0xdb);
+      for (const x of b) out.push(x);
+    } else if (v instanceof Uint8Array || v instanceof ArrayBuffer) {
+      const b = new Uint8Array(v);
+      head(b.length, 0, 0, 0xc4, 0xc5, 0xc6);
+      for (const x of b) out.push(x);
+    } else if (Array.isArray(v)) {
+      head(v.length, 0x90, 16, 0, 0xdc, 0xdd);
+      v.forEach(item);
+    } else if (typeof v === 'object') {
+      const keys = Object.keys(v);
+      head(keys.length, 0x80, 16, 0, 0xde, 0xdf);
+      for (const k of keys) { item(k); item(v[k]); }
+    } else throw new TypeError('msgpack: cannot encode ' + typeof v);
+  }
+  item(value);
+  return Uint8Array.from(out);
+}
+
+function msgpackDecode(input) {
+  const u8 = input instanceof Uint8Array ? input : new Uint8Array(input);
+  const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  let pos = 0;
+  function take(n) {
+    if (pos + n > u8.length) throw new Error('msgpack: truncated');
+    pos += n;
+    return pos - n;
+  }
+  function num(n, signed) { // n-byte big-endian integer
+    const at = take(n);
+    if (n === 1) return signed ? view.getInt8(at) : u8[at];
+    if (n === 2) return signed ? view.getInt16(at) : view.getUint16(at);
+    if (n === 4) return signed ? view.getInt32(at) : view.getUint32(at);
+    return (signed ? view.getInt32(at) : view.getUint32(at)) * 4294967296 + view.getUint32(at + 4);
+  }
+  function str(n) { const at = take(n); return utf8Decoder.decode(u8.subarray(at, at + n)); }
+  function arr(n) { const a = []; while (n--) a.push(item()); return a; }
+  function map(n) {
+    const o = {};
+    while (n--) {
+      const k = item(), v = item();
+      if (k !== '__proto__') o[k] = v; // an own key, never the prototype
+      else Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+    return o;
+  }
+  function item() {
+    const b = u8[take(1)];
+    if (b < 0x80) return b;
+    if (b < 0x90) return map(b & 0x0f);
+    if (b < 0xa0) return arr(b & 0x0f);
+    if (b < 0xc0) return str(b & 0x1f);
+    if (b >= 0xe0) return b - 0x100;
+    if (b >= 0xc4 && b <= 0xc6) { const n = num(1 << (b - 0xc4)), at = take(n); return u8.slice(at, at + n); }
+    if (b >= 0xcc && b <= 0xcf) return num(1 << (b - 0xcc), false);
+    if (b >= 0xd0 && b <= 0xd3) return num(1 << (b - 0xd0), true);
+    if (b >= 0xd9 && b <= 0xdb) return str(num(1 << (b - 0xd9)));
+    switch (b) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xca: return view.getFloat32(take(4));
+      case 0xcb: return view.getFloat64(take(8));
+      case 0xdc: case 0xdd: return arr(num(b === 0xdc ? 2 : 4));
+      case 0xde: case 0xdf: return map(num(b === 0xde ? 2 : 4));
+    }
+    throw new Error('msgpack: unsupported type 0x' + b.toString(16));
+  }
+  const value = item();
+  if (pos !== u8.length) throw new Error('msgpack: trailing bytes');
+  return value;
+}
+
+// ---------------------------------------------------------------------- lz4
+// LZ4 block format with python-lz4's store_size prefix (4-byte LE size).
+// Each sequence: token (literal len << 4 | match len - 4), literals, then a
+// 2-byte LE offset back into the output; the last sequence has no match.
+function lz4BlockDecode(src) {
+  if (src.length < 4) throw new Error('lz4: missing size');
+  const size = (src[0] | src[1] << 8 | src[2] << 16 | src[3] << 24) >>> 0;
+  const out = new Uint8Array(size), end = src.length;
+  let ip = 4, op = 0;
+  function more(n) { // 15 in a nibble: add bytes until one is not 255
+    let b;
+    do {
+      if (ip >= end) throw new Error('lz4: truncated length');
+      n += b = src[ip++];
+    } while (b === 255);
+    return n;
+  }
+  while (ip < end) {
+    const token = src[ip++];
+    let n = token >>> 4;
+    if (n === 15) n = more(n);
+    if (ip + n > end || op + n > size) throw new Error('lz4: literals overrun');
+    out.set(src.subarray(ip, ip + n), op);
+    ip += n;
+    op += n;
+    if (ip === end) break;
+    if (ip + 2 > end) throw new Error('lz4: truncated offset');
+    const offset = src[ip] | src[ip + 1] << 8;
+    ip += 2;
+    if (offset === 0 || offset > op) throw new Error('lz4: bad offset');
+    let m = (token & 15) + 4;
+    if (m === 19) m = more(m);
+    if (op + m > size) throw new Error('lz4: match overrun');
+    let from = op - offset;
+    if (offset >= m) { out.copyWithin(op, from, from + m); op += m; }
+    else while (m--) out[op++] = out[from++]; // overlapping: repeats the pattern
+  }
+  if (op !== size) throw new Error('lz4: size mismatch');
+  return out;
+}
+
+// Whole messages: flag byte, then the (maybe compressed) msgpack array.
+function decodeMessage(data) {
+  if (!(data instanceof ArrayBuffer || data instanceof Uint8Array)) throw new Error('not a binary message');
+  const u8 = new Uint8Array(data);
+  let body = u8.subarray(1);
+  if (u8[0] === FLAG_LZ4) body = lz4BlockDecode(body);
+  else if (u8[0] !== FLAG_RAW) throw new Error('bad flag byte ' + u8[0]);
+  const frame = msgpackDecode(body);
+  if (!Array.isArray(frame) || !frame.length) throw new Error('frame is not a non-empty array');
+  return frame;
+}
+
+function encodeMessage(frame) { // the client never compresses
+  const body = msgpackEncode(frame), out = new Uint8Array(body.length + 1);
+  out[0] = FLAG_RAW;
+  out.set(body, 1);
+  return out;
+}
+
+// ------------------------------------------------------------------ patcher
+// Applies patch lists to the DOM under root and never touches the socket:
+// a patch that does not fit throws, the session decides what follows.
+// Elements are found by hid through a Map cache that is checked on every hit
+// (same hid, still under root) and pruned when a subtree leaves, so removed
+// nodes are not kept alive. isEcho(el, value) tells a `value` patch that is
+// a late echo of the user's own typing: the attribute is set, the property
+// (what the user sees) is left alone.
+class Patcher {
+  constructor(root, isEcho = () => false) {
+    this.root = root;
+    this.doc = root.ownerDocument;
+    this.cache = new Map();
+    this.isEcho = isEcho;
+  }
+
+  apply(patches) {
+    for (const p of patches) {
+      const op = OPS[p[0]];
+      if (!op) throw new Error('unknown patch op ' + p[0]);
+      op(this, p);
+    }
+  }
+
+  full(html) {
+    this.root.innerHTML = html;
+    this.cache.clear();
+  }
+
+  find(hid) {
+    if (hid === 0) return this.root;
+    let el = this.cache.get(hid);
+    if (el && el.getAttribute(A_HID) === String(hid) && this.root.contains(el)) return el;
+    el = this.root.querySelector('[' + A_HID + '="' + hid + '"]');
+    if (!el) throw new Error('no element with hid ' + hid);
+    this.cache.set(hid, el);
+    return el;
+  }
+
+  forget(node) { // drop a leaving subtree from the cache
+    if (node.nodeType !== ELEMENT_NODE) return;
+    const drop = (el) => {
+      const hid = +el.getAttribute(A_HID);
+      if (this.cache.get(hid) === el) this.cache.delete(hid);
+    };
+    drop(node);
+    node.querySelectorAll('[' + A_HID + ']').forEach(drop);
+  }
+
+  build(vnode, ns) { // vnode: text, or [tag, hid, attrs, children]
+    if (typeof vnode === 'string') return this.doc.createTextNode(vnode);
+    const [tag, hid, attrs, kids] = vnode;
+    if (tag === 'svg') ns = SVG_NS;
+    const el = ns ? this.doc.createElementNS(ns, tag) : this.doc.createElement(tag);
+    for (const kid of kids || []) el.appendChild(this.build(kid, tag === 'foreignObject' ? null : ns));
+    // Attributes after children: a <select>'s value needs its options.
+    for (const name of Object.keys(attrs || {})) this.setAttr(el, name, attrs[name]);
+    el.setAttribute(A_HID, String(hid));
+    this.cache.set(hid, el);
+    return el;
+  }
+
+  // Form state lives in properties, not attributes: mirror value, checked
+  // and selected into both. Writing only a changed value keeps the caret.
+  setAttr(el, name, value) {
+    el.setAttribute(name, value);
+    if (name === 'value') { if (el.value !== value && !this.isEcho(el, value)) el.value = value; }
+    else if (name === 'checked' || name === 'selected') el[name] = true;
+  }
+
+  removeAttr(el, name) {
+    el.removeAttribute(name);
+    if (name === 'value') { if ('value' in el) el.value = ''; }
+    else if (name === 'checked' || name === 'selected') el[name] = false;
+  }
+}
+
+function child(parent, i) {
+  const n = parent.childNodes[i];
+  if (!n) throw new Error('no child ' + i + ' under hid ' + parent.getAttribute(A_HID));
+  return n;
+}
+
+function before(parent, i) { // the node to insert before so the new one ends up at i
+  if (i > parent.childNodes.length) throw new Error('index ' + i + ' out of range');
+  return parent.childNodes[i] || null;
+}
+
+function nsOf(parent) {
+  return parent.namespaceURI === SVG_NS && parent.localName !== 'foreignObject' ? SVG_NS : null;
+}
+
+// One function per op; indexes count the child list as it is right now.
+const OPS = {
+  [SET_TEXT](P, [, hid, i, text]) {
+    const node = child(P.find(hid), i);
+    if (node.nodeType !== TEXT_NODE) throw new Error('SET_TEXT target is not text');
+    node.data = text;
+  },
+  [SET_ATTR](P, [, hid, name, value]) { P.setAttr(P.find(hid), name, value); },
+  [REMOVE_ATTR](P, [, hid, name]) { P.removeAttr(P.find(hid), name); },
+  [INSERT](P, [, hid, i, vnode]) {
+    const parent = P.find(hid);
+    parent.insertBefore(P.build(vnode, nsOf(parent)), before(parent, i));
+  },
+  [REMOVE](P, [, hid, i]) {
+    const parent = P.find(hid), node = child(parent, i);
+    P.forget(node);
+    parent.removeChild(node);
+  },
+  [MOVE](P, [, hid, from, to]) {
+    const parent = P.find(hid), node = child(parent, from);
+    parent.removeChild(node);
+    parent.insertBefore(node, before(parent, to));
+  },
+  [REPLACE](P, [, hid, i, vnode]) {
+    const parent = P.find(hid), old = child(parent, i);
+    P.forget(old);
+    parent.replaceChild(P.build(vnode, nsOf(parent)), old);
+  },
+};
+
+// ------------------------------------------------------------- DOM helpers
+function listensTo(el, name) {
+  const ve = el.getAttribute(A_EVENTS);
+  return !!ve && ve.split(/\s+/).indexOf(name) >= 0;
+}
+
+function closestListener(el, name) {
+  for (; el && el.nodeType === ELEMENT_NODE; el = el.parentNode) {
+    if (listensTo(el, name)) return el;
+  }
+  return null;
+}
+
+function isSubmitControl(el) {
+  return !!el && (el.tagName === 'BUTTON' || el.tagName === 'INPUT') &&
+    (el.type === 'submit' || el.type === 'image');
+}
+
+function formFields(form) {
+  const out = {};
+  if (!form || form.tagName !== 'FORM') return out;
+  new FormData(form).forEach((v, k) => { if (typeof v === 'string') out[k] = v; });
+  return out;
+}
+
+function eventPayload(name, e, target) {
+  switch (name) {
+    case 'click':
+      return null;
+    case 'keydown':
+      return { key: e.key || '', ctrl: !!e.ctrlKey, shift: !!e.shiftKey, alt: !!e.altKey, meta: !!e.metaKey };
+    case 'submit':
+      return { form: formFields(target.tagName === 'FORM' ? target : target.form) };
+    default: { // input, change
+      const p = {};
+      if (target.value !== undefined) p.value = String(target.value);
+      if (target.type === 'checkbox' || target.type === 'radio') p.checked = !!target.checked;
+      return p;
+    }
+  }
+}
+
+// --------------------------------------------------- session and sequence
+// One page, one Client. g is the window (or a test's fake: DOM, socket,
+// timers, clock), cfg the server's bootstrap window.__vango {csrf, path, ws,
+// worker}. window.vango is client.api.
+class Client {
+  constructor(g, cfg) {
+    this.g = g;
+    this.cfg = cfg;
+    this.state = 'closed';
+    this.sessionId = null;
+    this.lastSeq = 0; // the last applied server seq; the SSR page is seq 0
+    this.worker = cfg.worker === undefined ? null : cfg.worker;
+    this.debug = !!cfg.debug;
+    this.ws = null; // the current socket; handlers of any other one do nothing
+    this.attempts = 0; // reconnects since the last WELCOME
+    this.cseq = 0;
+    this.unacked = 0; // frames applied since the last ACK
+    this.ackTimer = this.pingTimer = this.retryTimer = 0;
+    this.lastRecv = 0;
+    this.resyncAt = 0; // when RESYNC was sent, 0 when in sequence
+    this.patcher = null;
+    this.echoEl = null; // the field last typed into, and what was sent from it
+    this.echoes = new Set();
+    this.api = publicApi(this);
+  }
+
+  log(...args) { this.g.console.debug('[vango]', ...args); } // only as `this.debug && this.log()`
+  now() { return this.g.Date.now(); }
+
+  dom() {
+    if (!this.patcher) {
+      const root = this.g.document.getElementById(ROOT_ID);
+      if (!root) throw new Error('#' + ROOT_ID + ' not found');
+      this.patcher = new Patcher(root, (el, v) => this.echoEl === el && this.echoes.has(v));
+    }
+    return this.patcher;
+  }
+
+  onFrame(f) {
+    switch (f[0]) {
+      case WELCOME: return this.onWelcome(f[1], f[2], f[3], f[4]);
+      case PATCHES: return this.onPatches(f[1], f[2]);
+      case FULL: return this.onFull(f[1], f[2]);
+      case S_PING: return this.send([PONG, f[1]]);
+      case S_PONG: return this.debug && this.log('rtt ms', this.now() - f[1]);
+      default: this.debug && this.log('ignoring frame type', f[0]);
+    }
+  }
+
+  onWelcome(sid, seq, resumed, worker) {
+    // A new session while we had one, or a server behind our DOM: the page
+    // we show can't be continued; start over from a fresh SSR.
+    if ((!resumed && this.sessionId !== null) || (resumed && seq < this.lastSeq)) return this.reload();
+    this.sessionId = sid;
+    this.worker = worker;
+    if (!resumed) this.lastSeq = seq; // missed frames of a resumed one are replayed
+    this.attempts = 0;
+    this.resyncAt = 0;
+    this.g.clearInterval(this.pingTimer);
+    this.pingTimer = this.g.setInterval(() => this.heartbeat(), PING_INTERVAL_MS);
+    this.setState('open');
+  }
+
+  onPatches(seq, patches) {
+    if (seq <= this.lastSeq) return; // already applied (replay overlap)
+    if (seq !== this.lastSeq + 1) return this.resync();
+    this.dom().apply(patches);
+    this.applied(seq);
+  }
+
+  onFull(seq, html) {
+    this.dom().full(html);
+    this.applied(seq);
+  }
+
+  applied(seq) { // ACK at most every 50 ms or every 16 frames
+    this.lastSeq = seq;
+    this.resyncAt = 0;
+    if (++this.unacked >= ACK_EVERY_FRAMES) this.flushAck();
+    else if (!this.ackTimer) this.ackTimer = this.g.setTimeout(() => this.flushAck(), ACK_DELAY_MS);
+  }
+
+  flushAck() {
+    this.g.clearTimeout(this.ackTimer);
+    this.ackTimer = 0;
+    if (this.unacked) this.send([ACK, this.lastSeq]);
+    this.unacked = 0;
+  }
+
+  resync() { // frames after a gap are skipped until the server replays it
+    const t = this.now();
+    if (this.resyncAt && t - this.resyncAt < RESYNC_RETRY_MS) return;
+    this.resyncAt = t;
+    this.send([RESYNC, this.lastSeq]);
+  }
+
+  // ------------------------------------------------------------ connection
+  setState(state) {
+    this.state = state;
+    this.debug && this.log('state', state);
+  }
+
+  send(frame) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WS_OPEN) return;
+    this.debug && this.log('send', frame);
+    ws.send(encodeMessage(frame));
+  }
+
+  connect() { // resumes sessionId/lastSeq, if any
+    if (this.ws) return;
+    const loc = this.g.location, scheme = loc.protocol === 'https:' ? 'wss://' : 'ws://';
+    this.g.clearTimeout(this.retryTimer);
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new this.g.WebSocket(scheme + loc.host + (this.cfg.ws || WS_PATH));
+    } catch (err) {
+      this.debug && this.log('socket failed', err);
+      return this.onClose(ABNORMAL);
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => this.ws === ws && this.hello();
+    ws.onmessage = (e) => this.ws === ws && this.receive(e.data);
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.onClose(e.code);
+    };
+  }
+
+  hello() {
+    const loc = this.g.location, path = this.cfg.path || loc.pathname;
+    this.lastRecv = this.now();
+    this.resyncAt = 0;
+    this.send([HELLO, VERSION, this.cfg.csrf || '', path.indexOf('?') < 0 ? path + loc.search : path,
+      this.sessionId, this.lastSeq]);
+  }
+
+  receive(data) {
+    this.lastRecv = this.now();
+    let frame;
+    try {
+      frame = decodeMessage(data);
+    } catch (err) { // a lost PATCHES frame shows up as a gap: RESYNC mends it
+      this.debug && this.log('undecodable message', err);
+      return;
+    }
+    this.debug && this.log('recv', frame);
+    try {
+      this.onFrame(frame);
+    } catch (err) {
+      // A half-applied patch list leaves the DOM unknown and a replay of
+      // the frame would fail again: reload into a fresh session.
+      this.g.console.error('[vango] cannot apply frame; reloading', err);
+      this.reload();
+    }
+  }
+
+  heartbeat() {
+    if (this.now() - this.lastRecv > DEAD_AFTER_MS) return this.drop();
+    this.send([PING, this.now()]);
+  }
+
+  stopTimers() {
+    this.g.clearInterval(this.pingTimer);
+    this.g.clearTimeout(this.ackTimer);
+    this.g.clearTimeout(this.retryTimer);
+    this.pingTimer = this.ackTimer = this.retryTimer = this.unacked = 0;
+  }
+
+  shut() { // let go of the socket (its handlers go quiet) and every timer
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(Close.NORMAL);
+    this.stopTimers();
+    this.setState('closed');
+  }
+
+  drop() { // a silent socket: close it ourselves, then retry
+    this.shut();
+    this.onClose(ABNORMAL);
+  }
+
+  onClose(code) {
+    this.stopTimers();
+    const action = closeAction(code);
+    this.debug && this.log('closed', code, action);
+    if (action === RELOAD) return this.reload();
+    if (action === STOP || this.attempts >= RETRY_MAX) return this.setState('closed');
+    const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempts++);
+    this.retryTimer = this.g.setTimeout(() => this.connect(), delay * (1 - RETRY_JITTER * Math.random()));
+    this.setState('connecting');
+  }
+
+  reload() { // shut first: no reconnect loop while the page unloads
+    this.shut();
+    this.g.location.reload();
+  }
+
+  disconnect() {
+    this.flushAck();
+    this.shut();
+  }
+
+  // ------------------------------------------------------------ DOM events
+  listen() {
+    for (const name of EVENT_NAMES) this.g.document.addEventListener(name, (e) => this.onDomEvent(e));
+  }
+
+  onDomEvent(e) {
+    const name = e.type;
+    let target = e.target;
+    if (target && target.nodeType !== ELEMENT_NODE) target = target.parentNode;
+    const el = closestListener(target, name);
+    if (!el) return;
+    if (name === 'click') {
+      const control = target.closest('button, input');
+      // The form's submit event will carry this click; don't send it twice.
+      if (isSubmitControl(control) && control.form && closestListener(control.form, 'submit')) return;
+      if (el.tagName === 'A' || (isSubmitControl(el) && el.form)) e.preventDefault();
+    } else if (name === 'submit') e.preventDefault();
+    this.pushEvent(el, name, eventPayload(name, e, target), target);
+  }
+
+  pushEvent(el, name, payload, target) {
+    const hid = parseInt(el.getAttribute(A_HID), 10);
+    if (this.state !== 'open' || isNaN(hid)) return;
+    this.send([EVENT, ++this.cseq, hid, name, payload]);
+    // Remember recent typed values: their echoes may come back after newer
+    // keystrokes and must not rewind the field. A submit or click ends the
+    // run, so a server-side reset after it does apply.
+    if (name === 'keydown') return;
+    const typed = payload && payload.value;
+    if (typed === undefined || this.echoEl !== target) {
+      this.echoEl = typed === undefined ? null : target;
+      this.echoes.clear();
+    }
+    if (typed === undefined) return;
+    this.echoes.add(typed);
+    if (this.echoes.size > ECHO_MAX) this.echoes.delete(this.echoes.values().next().value);
+  }
+}
+
+function publicApi(client) { // window.vango: what tests and devtools may touch
+  return {
+    get sessionId() { return client.sessionId; },
+    get lastSeq() { return client.lastSeq; },
+    get state() { return client.state; },
+    get worker() { return client.worker; },
+    get debug() { return client.debug; },
+    set debug(on) { client.debug = !!on; },
+    connect() { // also cuts a pending backoff short
+      if (client.ws) return;
+      client.attempts = 0;
+      client.connect();
+    },
+    disconnect() { client.disconnect(); },
+  };
+}
+
+// ---------------------------------------------------------------- bootstrap
+const exported = {
+  msgpackEncode, msgpackDecode, lz4BlockDecode, decodeMessage, encodeMessage,
+  Patcher, Client, closeAction,
+  PROTOCOL: {
+    VERSION, FLAG_RAW, FLAG_LZ4, HELLO, EVENT, ACK, RESYNC, PING, PONG,
+    WELCOME, PATCHES, FULL, S_PING, S_PONG,
+    SET_TEXT, SET_ATTR, REMOVE_ATTR, INSERT, REMOVE, MOVE, REPLACE, EVENT_NAMES, Close,
+  },
+};
+if (typeof module !== 'undefined' && module.exports) module.exports = exported;
+
+if (typeof window !== 'undefined' && typeof document !== 'undefined') {
+  const client = new Client(window, window.__vango || {});
+  window.vango = client.api;
+  client.listen();
+  // Without the server's bootstrap there is no csrf token: connecting
+  // would earn a 4002 and a reload loop.
+  if (window.__vango) client.connect();
+}
+})();

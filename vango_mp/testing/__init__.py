@@ -1,0 +1,110 @@
+"""A protocol-level test client: drive a running vango-mp server without a browser.
+
+It speaks the wire protocol of ``docs/PROTOCOL.md`` exactly as
+``static/vango.js`` does — same HELLO, same event payloads, same ACK and
+RESYNC rules — and keeps a pure-Python DOM (:mod:`vango_mp.vdom.apply`) that
+the server's PATCHES and FULL frames are applied to, so a test reads the page
+as a browser would show it::
+
+    from vango_mp.testing import TestClient
+
+    async def test_counter():
+        async with TestClient("http://127.0.0.1:8080") as client:
+            page = await client.open("/counter")      # GET (SSR) + WebSocket + HELLO/WELCOME
+            assert page.text("#count") == "Count: 0"  # the SSR HTML, before any event
+            await page.click("#inc")                  # EVENT, then waits for the PATCHES frame
+            assert page.text("#count") == "Count: 1"
+
+            await page.disconnect()                   # the session detaches on the server
+            await page.resume()                       # HELLO with session id + last seq
+            assert page.text("#count") == "Count: 1"  # state survived
+
+            todos = await client.open("/todos")
+            await todos.fill("#new-todo", "milk")     # sets the value, sends an input event
+            await todos.submit("form")                # submit event with the form's fields
+            assert todos.texts("li.todo span") == ["milk"]
+
+The client runs on asyncio with Tornado's HTTP client and WebSocket client;
+use it from ``asyncio.run(...)``, an async pytest test, or any coroutine.
+
+**Pages.** :meth:`TestClient.open` GETs the page, parses the SSR root
+(``#vango-root``) and the bootstrap (``window.__vango``), keeps the cookies
+the response set (the CSRF cookie among them) and, unless ``connect=False``,
+opens the WebSocket — sending ``Origin`` (the server's own origin by default)
+and the cookies, as a browser would — says HELLO and awaits WELCOME. A
+:class:`Page` then exposes ``session_id``, ``worker`` (from WELCOME),
+``last_seq``, ``state`` (``loaded`` / ``connecting`` / ``open`` /
+``closed``), and ``closed_code`` / ``closed_reason`` once the socket closed
+(1006 when it died without a close frame).
+
+**Reading the page.** Selectors are the simple CSS that
+:func:`vango_mp.vdom.apply.select` understands (``#id``, ``tag``,
+``.class``, ``[attr=value]``, descendant combinators).
+:meth:`Page.query`, :meth:`Page.query_all`, :meth:`Page.text`,
+:meth:`Page.texts`, :meth:`Page.attr`, :meth:`Page.exists`,
+:meth:`Page.count`. A missing element raises :class:`ElementNotFound`.
+
+**Events.** :meth:`Page.click`, :meth:`Page.fill` (input event),
+:meth:`Page.change`, :meth:`Page.check`, :meth:`Page.submit`,
+:meth:`Page.press` (keydown) find the element, then the nearest
+ancestor-or-self whose ``data-ve`` lists the event (as the browser client's
+delegation does; no listener raises :class:`NoHandler`), send an EVENT with the
+browser's payload and, by default, wait for the next PATCHES or FULL frame
+(``wait=False`` returns right after sending; ``timeout`` overrides the
+client's default of 5 s; a timeout raises :class:`FrameTimeout`). Like the
+browser, clicking a submit button of a form that listens for ``submit``
+sends the form's ``submit`` instead of a click. Frames the server pushes on its
+own (a global signal, a timer) also count as "the next frame": to assert on
+shared state use :meth:`Page.wait_for_text` or :meth:`Page.wait_for`, which
+re-check after every frame until a predicate holds.
+
+**Sessions.** :meth:`Page.disconnect` closes the socket cleanly (1000, as
+``window.vango.disconnect()``); :meth:`Page.drop` kills it without a close
+frame (network loss); :meth:`Page.resume` (alias :meth:`Page.connect`)
+reconnects with the session id and last applied seq and returns once the
+server's replay or FULL has brought the page up to the seq WELCOME announced.
+Sequence handling follows the browser: duplicates are ignored, a gap sends
+RESYNC (at most every 3 s), ACKs go out after 16 frames or 50 ms.
+
+**Protocol abuse.** :meth:`Page.raw_send` sends any bytes (or text) as one
+WebSocket message; :meth:`Page.send_frame` encodes a frame list;
+:meth:`Page.connect` takes ``csrf=`` / ``origin=`` / ``hello=`` overrides;
+:meth:`Page.wait_closed` returns the close code and reason. Anything odd the
+server sent (undecodable message, patch that does not apply, unknown frame)
+is recorded in :attr:`Page.errors` rather than raised, so a test can assert
+``page.errors == []``.
+
+**Caveats.** Compression is declined unless ``TestClient(compression=True)``
+(then permessage-deflate is offered, as browsers do; the server declines it).
+Cookies are shared by every page of one client, like one browser profile; use
+one client per simulated user. The pure-Python DOM has no layout, scripts or
+default actions beyond what is described here (no navigation on ``<a>``
+clicks, no focus).
+"""
+
+from .client import PageLoadError, TestClient
+from .page import (
+    ElementNotFound,
+    FrameTimeout,
+    NoHandler,
+    Page,
+    PageState,
+    SessionClosed,
+    UpgradeRefused,
+    VangoTestError,
+    decode_server,
+)
+
+__all__ = [
+    "TestClient",
+    "Page",
+    "PageState",
+    "VangoTestError",
+    "PageLoadError",
+    "ElementNotFound",
+    "NoHandler",
+    "FrameTimeout",
+    "SessionClosed",
+    "UpgradeRefused",
+    "decode_server",
+]

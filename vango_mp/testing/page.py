@@ -1,0 +1,577 @@
+"""One page of the test client: its DOM, its WebSocket and its session.
+
+The frame handling mirrors ``static/vango.js`` section "session and
+sequence": WELCOME sets the session id (and, for a new session, the seq the
+SSR page stands for); PATCHES apply in seq order, duplicates are dropped and
+a gap asks for RESYNC; FULL replaces the root's children; ACKs are batched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import lz4.block
+import msgpack
+import tornado.httpclient
+import tornado.iostream
+import tornado.websocket
+
+from .. import protocol
+from ..protocol import FLAG_LZ4, FLAG_RAW
+from . import dom
+
+if TYPE_CHECKING:
+    from .client import TestClient
+
+ABNORMAL_CLOSE = 1006  # what a browser reports when the socket died without a close frame
+ACK_DELAY = 0.05  # vango.js ACK_DELAY_MS
+ACK_EVERY_FRAMES = 16  # vango.js ACK_EVERY_FRAMES
+RESYNC_RETRY = 3.0  # vango.js RESYNC_RETRY_MS: the server rate-limits RESYNC
+MAX_SERVER_MESSAGE = 16 * 1024 * 1024  # generous: FULL frames of big pages
+
+
+class VangoTestError(AssertionError):
+    """Base of the test client's errors (an AssertionError, so pytest shows it plainly)."""
+
+
+class ElementNotFound(VangoTestError, LookupError):
+    """No element matches the selector."""
+
+
+class NoHandler(VangoTestError, LookupError):
+    """No ancestor-or-self of the element listens for the event (its ``data-ve``)."""
+
+
+class FrameTimeout(VangoTestError, TimeoutError):
+    """The awaited frame, condition or close did not come in time."""
+
+
+class SessionClosed(VangoTestError, ConnectionError):
+    """The socket closed while something waited on it; ``code``/``reason`` say why."""
+
+    def __init__(self, message: str, code: int | None, reason: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class UpgradeRefused(SessionClosed):
+    """The server answered the WebSocket upgrade with an HTTP error (``status``)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"WebSocket upgrade refused: HTTP {status} {reason}", None, reason)
+        self.status = status
+
+
+class PageState(enum.Enum):
+    LOADED = "loaded"  # SSR HTML fetched, no socket (yet, or any more before the first connect)
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def decode_server(message: bytes | str) -> list[Any]:
+    """Decode one server message (flag byte, maybe lz4, msgpack array).
+
+    :func:`vango_mp.protocol.unpack_message` guards the *server* against
+    clients (arrays of at most 256 items, 64 KiB); server frames legitimately
+    exceed that (a PATCHES frame inserting 300 rows), so the client decodes
+    with its own, generous bounds.
+    """
+    if not isinstance(message, bytes):
+        raise ValueError("text message from the server")
+    if not message:
+        raise ValueError("empty message")
+    flag, body = message[0], message[1:]
+    if flag == FLAG_LZ4:
+        if len(body) < 4 or int.from_bytes(body[:4], "little") > MAX_SERVER_MESSAGE:
+            raise ValueError("lz4 block too large")
+        body = lz4.block.decompress(body)
+    elif flag != FLAG_RAW:
+        raise ValueError(f"unknown flag byte {flag}")
+    frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    if not isinstance(frame, list) or not frame:
+        raise ValueError("frame is not a non-empty array")
+    return frame
+
+
+class Page:
+    """A loaded page and (once connected) its live session; see the package docstring."""
+
+    def __init__(
+        self, client: TestClient, url: str, *, status: int, headers: dict[str, str], html: str,
+        boot: dict[str, Any], root: dom.DomNode, cookies: dict[str, str],
+    ) -> None:
+        self.client = client
+        self.url = url
+        self.status = status
+        self.headers = headers
+        self.html = html  # the SSR document as served
+        self.boot = boot  # window.__vango
+        self.root = root  # #vango-root, kept up to date by PATCHES/FULL
+        self.cookies = cookies
+        self.timeout = client.timeout
+        self.state = PageState.LOADED
+        self.session_id: str | None = None
+        self.worker: int | None = boot.get("worker")
+        self.ssr_worker: int | None = boot.get("worker")
+        self.resumed = False
+        self.last_seq = 0
+        self.welcome_seq = 0
+        self.closed_code: int | None = None
+        self.closed_reason: str | None = None
+        #: Counters a benchmark or test may read.
+        self.frames_applied = 0
+        self.messages_received = 0
+        self.bytes_received = 0
+        self.last_message: bytes | None = None  # raw bytes of the last message received
+        self.last_frame: list[Any] | None = None  # and its decoded frame
+        #: Oddities from the server (undecodable message, failed patch, unknown frame).
+        self.errors: list[str] = []
+        self._ws: tornado.websocket.WebSocketClientConnection | None = None
+        self._welcome: asyncio.Future[list[Any]] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._cseq = 0
+        self._unacked = 0
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._resync_at = 0.0
+        self._pongs: dict[int, asyncio.Future[float]] = {}
+
+    def __repr__(self) -> str:
+        sid = (self.session_id or "-")[:6]
+        return f"<Page {self.path} {self.state.value} session={sid}… seq={self.last_seq}>"
+
+    @property
+    def path(self) -> str:
+        """The path the page says HELLO with (``window.__vango.path``)."""
+        return str(self.boot.get("path") or "/")
+
+    @property
+    def csrf(self) -> str:
+        return str(self.boot.get("csrf") or "")
+
+    # ------------------------------------------------------------ connection
+
+    async def connect(
+        self, *, timeout: float | None = None, csrf: str | None = None, origin: str | None | object = dom.UNSET,
+        hello: list[Any] | None = None, fresh: bool = False,
+    ) -> Page:
+        """Open the socket, say HELLO (resuming when a session id is known) and await WELCOME.
+
+        ``csrf``/``origin`` override what is sent; ``hello`` replaces the
+        HELLO frame outright; ``fresh=True`` starts a new session even when
+        one is known. Raises :class:`SessionClosed` when the server closes
+        instead of welcoming, :class:`UpgradeRefused` on an HTTP refusal.
+        """
+        if self._ws is not None:
+            raise RuntimeError(f"connect: expected a closed page, got {self.state.value}")
+        timeout = self.timeout if timeout is None else timeout
+        if fresh:
+            self.session_id = None
+        self.state = PageState.CONNECTING
+        self.closed_code = self.closed_reason = None
+        await self._open_socket(timeout, origin)
+        sid = self.session_id
+        frame = hello or [protocol.HELLO, protocol.VERSION, self.csrf if csrf is None else csrf, self.path,
+                          sid, self.last_seq if sid else 0, self.boot.get("h")]
+        loop = asyncio.get_running_loop()
+        self._welcome = loop.create_future()
+        self.send_frame(frame)
+        deadline = loop.time() + timeout
+        await self._await_welcome(timeout)
+        if self.resumed:
+            # The replay (or FULL) follows WELCOME at once; return with it applied.
+            await self.wait_for(lambda p: p.last_seq >= p.welcome_seq, max(0.0, deadline - loop.time()),
+                                what=f"replay up to seq {self.welcome_seq}")
+        return self
+
+    async def resume(self, *, timeout: float | None = None) -> Page:
+        """Reconnect to the same session; see :meth:`connect`."""
+        if self.session_id is None:
+            raise RuntimeError("resume: this page never had a session (connect first)")
+        return await self.connect(timeout=timeout)
+
+    async def _open_socket(self, timeout: float, origin: str | None | object) -> None:
+        request = tornado.httpclient.HTTPRequest(
+            self.client.ws_url(str(self.boot.get("ws") or "/_vango/ws")),
+            headers=self.client.upgrade_headers(self.cookies, origin),
+            connect_timeout=timeout, request_timeout=timeout,
+        )
+        try:
+            self._ws = await tornado.websocket.websocket_connect(
+                request, on_message_callback=self._on_message, max_message_size=MAX_SERVER_MESSAGE,
+                compression_options={} if self.client.compression else None,
+            )
+        except tornado.httpclient.HTTPClientError as err:
+            self.state = PageState.CLOSED
+            raise UpgradeRefused(err.code, err.message or "") from None
+        except (OSError, tornado.iostream.StreamClosedError) as err:
+            self.state = PageState.CLOSED
+            raise SessionClosed(f"cannot connect: {err}", None, str(err)) from None
+
+    async def _await_welcome(self, timeout: float) -> None:
+        assert self._welcome is not None
+        try:
+            frame = await asyncio.wait_for(asyncio.shield(self._welcome), timeout)
+        except asyncio.TimeoutError:
+            self.drop()
+            raise FrameTimeout(f"no WELCOME within {timeout} s") from None
+        finally:
+            self._welcome = None
+        if frame[0] != protocol.WELCOME:  # closed before WELCOME: the closing callback resolves with []
+            raise SessionClosed(
+                f"server closed before WELCOME: {self.closed_code} {self.closed_reason!r}",
+                self.closed_code, self.closed_reason,
+            )
+
+    async def disconnect(self, *, code: int = protocol.Close.NORMAL, reason: str = "",
+                         timeout: float | None = None) -> None:
+        """Close the socket cleanly (flushing the ACK first, as ``window.vango.disconnect()``)."""
+        ws = self._ws
+        if ws is None:
+            return
+        self._flush_ack()
+        ws.close(code, reason)
+        await self.wait_closed(timeout)
+
+    def drop(self) -> None:
+        """Kill the socket without a close frame, as a lost network would."""
+        ws = self._ws
+        if ws is not None and ws.protocol is not None and ws.protocol.stream is not None:
+            ws.protocol.stream.close()
+        elif ws is not None:
+            ws.close()
+
+    close = disconnect
+
+    async def wait_closed(self, timeout: float | None = None) -> tuple[int | None, str | None]:
+        """Wait until the socket is closed; return ``(closed_code, closed_reason)``."""
+        if self._ws is not None:
+            await self.wait_for(lambda p: p._ws is None, timeout, what="socket close", closed_ok=True)
+        return self.closed_code, self.closed_reason
+
+    # ------------------------------------------------------------ sending
+
+    def raw_send(self, data: bytes | str) -> None:
+        """Send one WebSocket message as is: bytes as binary, str as text."""
+        ws = self._require_socket()
+        future = ws.write_message(data, binary=isinstance(data, bytes))
+        future.add_done_callback(_retrieve)
+
+    def send_frame(self, frame: list[Any]) -> None:
+        """Encode (flag byte + msgpack) and send one client frame."""
+        self.raw_send(protocol.encode(frame))
+
+    async def send_event(self, hid: int, name: str, payload: dict[str, Any] | None = None, *,
+                         wait: bool = True, timeout: float | None = None) -> None:
+        """Send EVENT for element ``hid``; with ``wait``, return after the next PATCHES/FULL frame."""
+        target = self.frames_applied + 1
+        self._cseq += 1
+        self.send_frame([protocol.EVENT, self._cseq, hid, name, payload])
+        if wait:
+            await self.wait_for(lambda p: p.frames_applied >= target, timeout,
+                                what=f"a PATCHES/FULL frame after {name} on hid {hid}")
+
+    async def ping(self, timeout: float | None = None) -> float:
+        """Send PING, await the PONG; the round trip in seconds."""
+        t = time.monotonic_ns() // 1000 % protocol.MAX_INT
+        loop = asyncio.get_running_loop()
+        fut = self._pongs[t] = loop.create_future()
+        self.send_frame([protocol.PING, t])
+        try:
+            return await asyncio.wait_for(fut, self.timeout if timeout is None else timeout)
+        except asyncio.TimeoutError:
+            raise FrameTimeout("no PONG") from None
+        finally:
+            self._pongs.pop(t, None)
+
+    def _require_socket(self) -> tornado.websocket.WebSocketClientConnection:
+        if self._ws is None:
+            raise SessionClosed(f"page is {self.state.value}, not connected", self.closed_code, self.closed_reason)
+        return self._ws
+
+    # ------------------------------------------------------------ user actions
+
+    async def click(self, selector: str, *, wait: bool = True, timeout: float | None = None) -> None:
+        """Click the element: a click EVENT, or the form's submit for a submit button (as a browser)."""
+        el = self.query(selector)
+        control = dom.closest(el, lambda n: n.tag in ("button", "input"))
+        form = dom.form_of(control) if control is not None and dom.is_submit_control(control) else None
+        if form is not None and dom.closest_listener(form, "submit") is not None:
+            await self._submit_form(form, wait=wait, timeout=timeout)
+            return
+        await self._fire(el, "click", None, selector, wait=wait, timeout=timeout)
+
+    async def fill(self, selector: str, value: str, *, wait: bool = True, timeout: float | None = None) -> None:
+        """Set an input's value and send an input EVENT (only if something listens for input)."""
+        el = self.query(selector)
+        dom.set_value(el, value)
+        if dom.closest_listener(el, "input") is not None:
+            await self._fire(el, "input", dom.input_payload(el), selector, wait=wait, timeout=timeout)
+
+    async def change(self, selector: str, value: str | None = None, *, wait: bool = True,
+                     timeout: float | None = None) -> None:
+        """Optionally set the value, then send a change EVENT."""
+        el = self.query(selector)
+        if value is not None:
+            dom.set_value(el, value)
+        await self._fire(el, "change", dom.input_payload(el), selector, wait=wait, timeout=timeout)
+
+    async def check(self, selector: str, checked: bool = True, *, wait: bool = True,
+                    timeout: float | None = None) -> None:
+        """Set a checkbox/radio and send change (else input, else click) to the nearest listener."""
+        el = self.query(selector)
+        dom.set_checked(el, checked)
+        for name in ("change", "input", "click"):
+            if dom.closest_listener(el, name) is not None:
+                payload = None if name == "click" else dom.input_payload(el)
+                await self._fire(el, name, payload, selector, wait=wait, timeout=timeout)
+                return
+        raise NoHandler(f"nothing listens for change, input or click on {selector!r}")
+
+    async def submit(self, selector: str = "form", *, wait: bool = True, timeout: float | None = None) -> None:
+        """Submit a form (or the form of the matched element) with its named fields."""
+        el = self.query(selector)
+        form = el if el.tag == "form" else dom.form_of(el)
+        if form is None:
+            raise ElementNotFound(f"{selector!r} is not a form nor inside one")
+        await self._submit_form(form, wait=wait, timeout=timeout)
+
+    async def press(self, selector: str, key: str, *, ctrl: bool = False, shift: bool = False,
+                    alt: bool = False, meta: bool = False, wait: bool = True, timeout: float | None = None) -> None:
+        """Send a keydown EVENT with the key and modifiers."""
+        payload = {"key": key, "ctrl": ctrl, "shift": shift, "alt": alt, "meta": meta}
+        await self._fire(self.query(selector), "keydown", payload, selector, wait=wait, timeout=timeout)
+
+    async def _submit_form(self, form: dom.DomNode, *, wait: bool, timeout: float | None) -> None:
+        payload = {"form": dom.form_fields(form)}
+        await self._fire(form, "submit", payload, "form", wait=wait, timeout=timeout)
+
+    async def _fire(self, el: dom.DomNode, name: str, payload: dict[str, Any] | None, selector: str, *,
+                    wait: bool, timeout: float | None) -> None:
+        listener = dom.closest_listener(el, name)
+        if listener is None:
+            raise NoHandler(f"nothing listens for {name} on {selector!r} or its ancestors")
+        if self.state is not PageState.OPEN:
+            raise SessionClosed(f"{name} on {selector!r}: page is {self.state.value}", self.closed_code,
+                                self.closed_reason)
+        await self.send_event(dom.hid_of(listener), name, payload, wait=wait, timeout=timeout)
+
+    def handler_hid(self, selector: str, event: str = "click") -> int:
+        """The hid an EVENT for ``event`` on ``selector`` is sent to (for benchmarks: resolve once)."""
+        listener = dom.closest_listener(self.query(selector), event)
+        if listener is None:
+            raise NoHandler(f"nothing listens for {event} on {selector!r} or its ancestors")
+        return dom.hid_of(listener)
+
+    # ------------------------------------------------------------ reading
+
+    def query_all(self, selector: str) -> list[dom.DomNode]:
+        return dom.select(self.root, selector)
+
+    def query(self, selector: str) -> dom.DomNode:
+        """The first element matching ``selector``; :class:`ElementNotFound` when none."""
+        found = dom.select_one(self.root, selector)
+        if found is None:
+            raise ElementNotFound(f"no element matches {selector!r} on {self.path}")
+        return found
+
+    def exists(self, selector: str) -> bool:
+        return dom.select_one(self.root, selector) is not None
+
+    def count(self, selector: str) -> int:
+        return len(self.query_all(selector))
+
+    def text(self, selector: str | None = None) -> str:
+        """Text content of the first match (of the whole root without a selector)."""
+        return dom.text_of(self.root if selector is None else self.query(selector))
+
+    def texts(self, selector: str) -> list[str]:
+        return [dom.text_of(n) for n in self.query_all(selector)]
+
+    def attr(self, selector: str, name: str) -> str | None:
+        """An attribute of the first match (None when absent); ``value`` reflects :meth:`fill`."""
+        return dom.attr_of(self.query(selector), name)
+
+    # ------------------------------------------------------------ waiting
+
+    async def wait_for(self, predicate: Callable[[Page], Any], timeout: float | None = None, *,
+                       what: str | None = None, closed_ok: bool = False) -> None:
+        """Return once ``predicate(page)`` is true, re-checked after every frame and on close.
+
+        An :class:`ElementNotFound` inside the predicate counts as false.
+        Raises :class:`FrameTimeout` after ``timeout`` (default: the
+        client's), :class:`SessionClosed` if the socket closes first.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.timeout if timeout is None else timeout)
+        while True:
+            try:
+                if predicate(self):
+                    return
+            except ElementNotFound:
+                pass
+            if self._ws is None and not closed_ok:
+                raise SessionClosed(
+                    f"socket closed ({self.closed_code} {self.closed_reason!r}) while waiting for {what or predicate}",
+                    self.closed_code, self.closed_reason)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise FrameTimeout(f"timed out waiting for {what or 'condition'} on {self.path} "
+                                   f"(state {self.state.value}, seq {self.last_seq})")
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    async def wait_for_text(self, selector: str, text: str, timeout: float | None = None) -> None:
+        """Wait until the first match of ``selector`` has exactly ``text``."""
+        try:
+            await self.wait_for(lambda p: p.text(selector) == text, timeout, what=f"{selector} == {text!r}")
+        except FrameTimeout as err:
+            got = self.text(selector) if self.exists(selector) else "<missing>"
+            raise FrameTimeout(f"{err}; {selector} is {got!r}") from None
+
+    async def wait_for_frame(self, timeout: float | None = None) -> None:
+        """Wait for the next PATCHES or FULL frame to be applied."""
+        target = self.frames_applied + 1
+        await self.wait_for(lambda p: p.frames_applied >= target, timeout, what="the next frame")
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # ------------------------------------------------------------ frames in
+
+    def _on_message(self, message: str | bytes | None) -> None:
+        if message is None:
+            return self._on_close()
+        self.messages_received += 1
+        self.bytes_received += len(message)
+        self.last_message = message if isinstance(message, bytes) else message.encode()
+        try:
+            frame = decode_server(message)
+        except Exception as err:  # anything undecodable: record it; a lost PATCHES shows up as a gap
+            self.errors.append(f"undecodable message: {err}")
+            return None
+        self.last_frame = frame
+        handler = self._HANDLERS.get(frame[0])
+        if handler is None:
+            self.errors.append(f"unknown frame type {frame[0]!r}")
+            return None
+        try:
+            handler(self, frame)
+        except (IndexError, TypeError, ValueError) as err:
+            self.errors.append(f"malformed frame {frame[0]}: {err}")
+        return None
+
+    def _on_welcome(self, f: list[Any]) -> None:
+        _, sid, seq, resumed, worker = f[:5]
+        if resumed and seq < self.last_seq:
+            self.errors.append(f"resumed at seq {seq}, behind our seq {self.last_seq}")
+        self.session_id, self.welcome_seq, self.resumed, self.worker = sid, seq, bool(resumed), worker
+        if not resumed:
+            self.last_seq = seq  # the SSR page is that seq
+        self._resync_at = 0.0
+        self.state = PageState.OPEN
+        if self._welcome is not None and not self._welcome.done():
+            self._welcome.set_result(f)
+        self._notify()
+
+    def _on_patches(self, f: list[Any]) -> None:
+        seq, patches = f[1], f[2]
+        if seq <= self.last_seq:
+            return  # already applied (replay overlap)
+        if seq != self.last_seq + 1:
+            return self._resync()
+        try:
+            dom.apply_patches(self.root, patches)
+        except Exception as err:  # the DOM no longer mirrors the server's tree
+            self.errors.append(f"patch frame {seq} failed: {err!r}")
+            return None
+        self._applied(seq)
+        return None
+
+    def _on_full(self, f: list[Any]) -> None:
+        dom.replace_children(self.root, f[2])
+        self._applied(f[1])
+
+    def _on_ping(self, f: list[Any]) -> None:
+        self.send_frame([protocol.PONG, f[1]])
+
+    def _on_pong(self, f: list[Any]) -> None:
+        fut = self._pongs.get(f[1])
+        if fut is not None and not fut.done():
+            fut.set_result(time.monotonic() - f[1] / 1e6)
+
+    _HANDLERS: dict[int, Callable[[Page, list[Any]], None]] = {
+        protocol.WELCOME: _on_welcome,
+        protocol.PATCHES: _on_patches,
+        protocol.FULL: _on_full,
+        protocol.S_PING: _on_ping,
+        protocol.S_PONG: _on_pong,
+    }
+
+    def _applied(self, seq: int) -> None:
+        self.last_seq = seq
+        self.frames_applied += 1
+        self._resync_at = 0.0
+        self._ack_later()
+        self._notify()
+
+    def _resync(self) -> None:
+        now = time.monotonic()
+        if self._resync_at and now - self._resync_at < RESYNC_RETRY:
+            return
+        self._resync_at = now
+        self.send_frame([protocol.RESYNC, self.last_seq])
+
+    def _ack_later(self) -> None:
+        self._unacked += 1
+        if self._unacked >= ACK_EVERY_FRAMES:
+            self._flush_ack()
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._flush_ack)
+
+    def _flush_ack(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self._unacked and self._ws is not None:
+            self._unacked = 0
+            self.send_frame([protocol.ACK, self.last_seq])
+
+    def _on_close(self) -> None:
+        ws, self._ws = self._ws, None
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        self._unacked = 0
+        self.state = PageState.CLOSED
+        if ws is not None:
+            self.closed_code = ws.close_code if ws.close_code is not None else ABNORMAL_CLOSE
+            self.closed_reason = ws.close_reason
+        if self._welcome is not None and not self._welcome.done():
+            self._welcome.set_result([])
+        for fut in self._pongs.values():
+            if not fut.done():
+                fut.set_exception(SessionClosed("closed before PONG", self.closed_code, self.closed_reason))
+        self._notify()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A write to a socket that closed meanwhile fails its future; the close
+    # itself is reported through closed_code, so only mark it retrieved.
+    if not future.cancelled():
+        future.exception()

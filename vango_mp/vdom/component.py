@@ -1,0 +1,239 @@
+"""Components and hooks.
+
+``@component`` turns ``def Counter(start: int = 0) -> Node`` into a factory
+returning a :class:`ComponentNode`; :mod:`vango_mp.vdom.mount` renders it
+into a :class:`ComponentInstance`. Hooks are identified by call order, as in
+React: a component must call the same hooks in the same order on every
+render. A hook's stable id is ``"<path>/<index>"``, where the path names the
+instance from the root: ``App/Counter[0]/0`` (first hook of the first unkeyed
+Counter under App), ``App/Row[key=a7]/0`` for a keyed one; persistence uses it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
+
+from ..reactive import Computed, Owner, Reaction, Signal, computed, rendering
+from .nodes import ComponentNode, Node, normalize
+
+__all__ = [
+    "component", "use_signal", "use_memo", "use_effect", "use_context",
+    "ComponentInstance", "Scope", "HookError", "current_instance",
+]
+
+T = TypeVar("T")
+
+# Hook kinds, stored as hooks[i] = (kind, value).
+SIGNAL = "signal"
+MEMO = "memo"
+EFFECT = "effect"
+
+
+class HookError(RuntimeError):
+    """A hook called outside a render, or hooks called in a different order than the first render."""
+
+
+class RootLike(Protocol):
+    """What an instance needs from its mount.Root."""
+
+    context: dict[str, Any]
+    pending_values: dict[str, Any]
+
+    def queue_effect(self, inst: ComponentInstance, index: int, fn: Callable[[], Any]) -> None: ...
+    def mark_dirty(self) -> None: ...
+
+
+_current: ContextVar[ComponentInstance | None] = ContextVar("vango_current_instance", default=None)
+
+
+def current_instance() -> ComponentInstance | None:
+    """The instance whose render is running, if any."""
+    return _current.get()
+
+
+def component(fn: Callable[..., Any]) -> Callable[..., ComponentNode]:
+    """Make ``fn`` a component: calling it returns a ComponentNode (``key=`` is reserved)."""
+    if getattr(fn, "__vango_component__", None) is not None:
+        return fn  # already a component factory
+    names = [
+        p.name for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+    @functools.wraps(fn)
+    def factory(*args: Any, key: Any = None, **props: Any) -> ComponentNode:
+        if args:
+            if len(args) > len(names):
+                raise TypeError(f"{fn.__name__}() takes {len(names)} positional props, got {len(args)}")
+            for name, value in zip(names, args):
+                if name in props:
+                    raise TypeError(f"{fn.__name__}() got multiple values for prop {name!r}")
+                props[name] = value
+        return ComponentNode(fn, props, key)
+
+    factory.__vango_component__ = fn  # type: ignore[attr-defined]
+    return factory
+
+
+class Scope:
+    """A place children are resolved in: the Root's top level, or a component instance."""
+
+    __slots__ = ("path", "parent", "owner", "children", "raw", "plan", "output", "subtree_dirty")
+
+    def __init__(self, path: str, parent: Scope | None, owner: Owner) -> None:
+        self.path = path
+        self.parent = parent
+        self.owner = owner
+        # (fn, keyed?, key or position) -> child instance, from the last resolution
+        self.children: dict[tuple[Any, bool, Any], ComponentInstance] = {}
+        self.raw: list[Node] = []  # normalised render output, components unresolved
+        self.plan: list[Any] | None = None  # mount's path to the components inside raw
+        self.output: list[Node] = []  # resolved nodes, reused while clean
+        self.subtree_dirty = False  # some descendant instance needs a render
+
+
+class ComponentInstance(Scope):
+    """One mounted component: its hooks, Owner, Reaction, props and last output."""
+
+    __slots__ = ("fn", "key", "node", "props", "root", "reaction", "hooks", "hook_index", "renders",
+                 "dirty", "disposed")
+
+    def __init__(self, node: ComponentNode, path: str, parent: Scope, root: RootLike) -> None:
+        super().__init__(path, parent, Owner(parent.owner))
+        self.fn = node.fn
+        self.key = node.key
+        self.node = node
+        self.props = node.props
+        self.root = root
+        self.reaction: Reaction = self.owner.run(lambda: Reaction(self._invalidate))
+        self.hooks: list[tuple[str, Any]] = []
+        self.hook_index = 0
+        self.renders = 0
+        self.dirty = True
+        self.disposed = False
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__name__", "component")
+
+    def render(self) -> list[Node]:
+        """Run the component (tracked, inside its Owner and ``rendering()``); return normalised nodes."""
+        self.dirty = False
+        self.hook_index = 0
+        token = _current.set(self)
+        try:
+            with rendering():
+                result = self.owner.run(self._track)
+        except BaseException:
+            self.dirty = True
+            raise
+        finally:
+            _current.reset(token)
+        if self.renders and self.hook_index != len(self.hooks):
+            self.dirty = True
+            raise HookError(
+                f"{self.path} called {self.hook_index} hooks, {len(self.hooks)} on its first render: "
+                "hooks must be called unconditionally, in the same order"
+            )
+        self.renders += 1
+        return normalize((result,))
+
+    def _track(self) -> Any:
+        return self.reaction.track(self._call)
+
+    def _call(self) -> Any:
+        return self.fn(**self.props)
+
+    def _invalidate(self) -> None:
+        """Reaction callback: a signal this render read changed."""
+        if self.disposed or self.dirty:
+            return
+        self.dirty = True
+        scope = self.parent
+        while scope is not None and not scope.subtree_dirty:
+            scope.subtree_dirty = True
+            scope = scope.parent
+        self.root.mark_dirty()
+
+    def hook_id(self, index: int) -> str:
+        return f"{self.path}/{index}"
+
+    def dispose(self) -> None:
+        """Unmount: dispose children, then this instance's Owner (effects, reaction, cleanups)."""
+        if self.disposed:
+            return
+        self.disposed = True
+        children, self.children = self.children, {}
+        try:
+            for child in children.values():
+                child.dispose()
+        finally:
+            self.owner.dispose()
+
+
+# region Hooks ----------------------------------------------------------------
+
+
+def _slot(hook: str, kind: str) -> tuple[ComponentInstance, int, Any]:
+    """The current instance, this hook's index, and its stored value (``_NEW`` on first call)."""
+    inst = _current.get()
+    if inst is None:
+        raise HookError(f"{hook}() called outside a component render: call hooks inside a @component function")
+    i = inst.hook_index
+    inst.hook_index = i + 1
+    hooks = inst.hooks
+    if i < len(hooks):
+        have, value = hooks[i]
+        if have != kind:
+            raise HookError(f"{inst.path}: hook #{i} was {have} on the first render, now {kind}")
+        return inst, i, value
+    if inst.renders:
+        raise HookError(f"{inst.path}: {hook}() is a new hook #{i} after the first render (conditional hook?)")
+    return inst, i, _NEW
+
+
+_NEW = object()
+
+
+def use_signal(initial: T) -> Signal[T]:
+    """A Signal created on the first render and kept for the instance's life (restorable by hook id)."""
+    inst, i, sig = _slot("use_signal", SIGNAL)
+    if sig is _NEW:
+        pending = inst.root.pending_values
+        if pending:
+            initial = pending.pop(inst.hook_id(i), initial)
+        sig = Signal(initial)
+        inst.hooks.append((SIGNAL, sig))
+    return sig
+
+
+def use_memo(fn: Callable[[], T]) -> Computed[T]:
+    """A Computed of ``fn`` created on the first render (``fn`` is not replaced on later renders)."""
+    inst, _, memo = _slot("use_memo", MEMO)
+    if memo is _NEW:
+        memo = computed(fn)  # created inside the instance's Owner: disposed on unmount
+        inst.hooks.append((MEMO, memo))
+    return memo
+
+
+def use_effect(fn: Callable[[], Any]) -> None:
+    """Start ``effect(fn)`` once, after the first render is committed; it is disposed on unmount."""
+    inst, i, value = _slot("use_effect", EFFECT)
+    if value is _NEW:
+        inst.hooks.append((EFFECT, None))
+        inst.root.queue_effect(inst, i, fn)
+
+
+def use_context(key: str, default: Any = None) -> Any:
+    """A value from the Root's context dict (e.g. "worker", "session", "path", "params")."""
+    inst = _current.get()
+    if inst is None:
+        raise HookError("use_context() called outside a component render: call hooks inside a @component function")
+    return inst.root.context.get(key, default)
+
+
+# endregion

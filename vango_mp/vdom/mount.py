@@ -1,0 +1,325 @@
+"""Root: mounts an app, renders it, re-renders dirty components and diffs.
+
+A scope (the top level or a component instance) keeps its last render
+output ``raw`` plus a *plan*: ``raw`` with every element on the way to a
+component replaced by a ``_Dyn`` record. Resolving a scope follows the plan:
+static nodes are reused as they are, ``_Dyn`` elements are rebuilt around
+their resolved children, and each component child is either
+
+* rendered again (new, dirty, or new props),
+* re-resolved without rendering (clean, but a descendant is dirty), or
+* reused: its previous resolved node list, the same objects, which the diff
+  then skips without looking inside.
+
+So a click that changes one counter re-renders that counter, rebuilds only
+the elements between it and the root, and diffs only what changed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..reactive import Owner, batch, effect
+from .component import EFFECT, SIGNAL, ComponentInstance, Scope
+from .diff import Patch, Registry, assign_hids, diff
+from .html import render_html
+from .nodes import ComponentNode, Element, Node, Text, normalize
+
+__all__ = ["Root"]
+
+
+class _Dyn:
+    """An element of a scope's raw output that contains components: rebuilt on every resolution."""
+
+    __slots__ = ("el", "plan")
+
+    def __init__(self, el: Element, plan: list[Any]) -> None:
+        self.el = el
+        self.plan = plan
+
+
+def compile_plan(nodes: list[Node]) -> list[Any] | None:
+    """``nodes`` with elements that contain components wrapped in ``_Dyn``; None if there are no components."""
+    plan: list[Any] | None = None
+    for k, n in enumerate(nodes):
+        t = type(n)
+        if t is ComponentNode:
+            item: Any = n
+        elif t is Element and n.children:  # type: ignore[union-attr]
+            sub = compile_plan(n.children)  # type: ignore[union-attr]
+            if sub is None:
+                continue
+            item = _Dyn(n, sub)  # type: ignore[arg-type]
+        else:
+            continue
+        if plan is None:
+            plan = list(nodes)
+        plan[k] = item
+    return plan
+
+
+def _push(out: list[Node], node: Node) -> None:
+    """Append, merging text with a preceding text node (component boundaries can make them adjacent)."""
+    if type(node) is Text and out and type(out[-1]) is Text:
+        out[-1] = Text(out[-1].text + node.text)  # type: ignore[union-attr]
+    else:
+        out.append(node)
+
+
+class Root:
+    """One mounted app: resolved tree, hid allocation, handler registry, dirty tracking."""
+
+    def __init__(
+        self,
+        app: Node | Iterable[Any],
+        *,
+        context: dict[str, Any] | None = None,
+        on_dirty: Callable[[], None] | None = None,
+    ) -> None:
+        self.context: dict[str, Any] = context if context is not None else {}
+        self.pending_values: dict[str, Any] = {}  # restored signal values not yet claimed by a use_signal
+        self._on_dirty = on_dirty
+        self._owner = Owner(None)
+        self._scope = Scope("", None, self._owner)
+        self._scope.raw = normalize((app,))
+        self._scope.plan = compile_plan(self._scope.raw)
+        self._scope.subtree_dirty = True
+        self._nodes: list[Node] = []  # resolved top level: what the DOM under hid 0 mirrors
+        self._registry: Registry = {}
+        self._alloc: Callable[[], int] = itertools.count(1).__next__
+        self._effects: list[tuple[ComponentInstance, int, Callable[[], Any]]] = []
+        self._dirty = False
+        self._rendered = False
+        self._disposed = False
+
+    # -- public ----------------------------------------------------------------
+
+    @property
+    def dirty(self) -> bool:
+        """Whether some component needs a re-render (``rerender()`` would do work)."""
+        return self._dirty
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The resolved top-level nodes (children of the root container, hid 0)."""
+        return self._nodes
+
+    def render_initial(self) -> None:
+        """First render: resolve every component, number elements 1, 2, 3... depth first."""
+        if self._rendered:
+            raise RuntimeError("render_initial() called twice")
+        self._dirty = False
+        nodes = self._resolve_top()
+        self._alloc = itertools.count(1).__next__
+        self._registry = {}
+        assign_hids(nodes, self._alloc, self._registry)
+        self._nodes = nodes
+        self._rendered = True
+        self.pending_values = {}
+        self._run_effects()
+
+    def html(self) -> str:
+        """Inner HTML of the root container."""
+        return render_html(self._nodes)
+
+    def rerender(self) -> list[Patch]:
+        """Re-render dirty components and return the patches that bring the DOM up to date."""
+        if not self._rendered:
+            raise RuntimeError("rerender() before render_initial()")
+        if not self._dirty or self._disposed:
+            return []
+        self._dirty = False
+        try:
+            nodes = self._resolve_top()
+        except BaseException:
+            self._dirty = True
+            raise
+        patches = diff(0, self._nodes, nodes, self._alloc, self._registry)
+        self._nodes = nodes
+        self._run_effects()
+        return patches
+
+    def handler(self, hid: int, name: str) -> Callable[..., Any] | None:
+        """The handler for event ``name`` on element ``hid``, or None (stale or unknown)."""
+        el = self._registry.get(hid)
+        return el.events.get(name) if el is not None else None
+
+    def dispose(self) -> None:
+        """Unmount everything: every instance's effects and cleanups run."""
+        if self._disposed:
+            return
+        self._disposed = True
+        self._effects.clear()
+        self._registry.clear()
+        children, self._scope.children = self._scope.children, {}
+        try:
+            for inst in children.values():
+                inst.dispose()
+        finally:
+            self._owner.dispose()
+
+    def signal_values(self) -> dict[str, Any]:
+        """Every ``use_signal`` value by stable hook id (for persistence)."""
+        out: dict[str, Any] = {}
+        for inst in self._instances(self._scope):
+            for i, (kind, sig) in enumerate(inst.hooks):
+                if kind is SIGNAL:
+                    out[inst.hook_id(i)] = sig.peek()
+        return out
+
+    def restore_signal_values(self, values: dict[str, Any]) -> None:
+        """Set ``use_signal`` signals from ``signal_values()`` output; before the first render, seed them."""
+        if not self._rendered:
+            self.pending_values = dict(values)
+            return
+        with batch():
+            for inst in self._instances(self._scope):
+                for i, (kind, sig) in enumerate(inst.hooks):
+                    if kind is SIGNAL:
+                        hook_id = inst.hook_id(i)
+                        if hook_id in values:
+                            sig.set(values[hook_id])
+
+    # -- what instances call ---------------------------------------------------
+
+    def mark_dirty(self) -> None:
+        """An instance was invalidated: tell the session once per clean -> dirty transition."""
+        if self._dirty or self._disposed:
+            return
+        self._dirty = True
+        if self._on_dirty is not None:
+            self._on_dirty()
+
+    def queue_effect(self, inst: ComponentInstance, index: int, fn: Callable[[], Any]) -> None:
+        """Start ``fn`` as an effect once the current render is committed."""
+        self._effects.append((inst, index, fn))
+
+    # -- resolution --------------------------------------------------------------
+
+    def _instances(self, scope: Scope) -> Iterable[ComponentInstance]:
+        for inst in scope.children.values():
+            yield inst
+            yield from self._instances(inst)
+
+    def _resolve_top(self) -> list[Node]:
+        scope = self._scope
+        if not scope.subtree_dirty:
+            return scope.output
+        scope.subtree_dirty = False
+        try:
+            scope.output = self._resolve_scope(scope)
+        except BaseException:
+            scope.subtree_dirty = True
+            raise
+        return scope.output
+
+    def _resolve_scope(self, scope: Scope) -> list[Node]:
+        """Resolve a scope's raw output; unmount children it no longer renders."""
+        if scope.plan is None:
+            return scope.raw
+        old = scope.children
+        new: dict[tuple[Any, bool, Any], ComponentInstance] = {}
+        out: list[Node] = []
+        try:
+            self._resolve_list(scope, scope.plan, old, new, {}, out)
+        except BaseException:
+            for ident, inst in new.items():
+                if old.get(ident) is not inst:
+                    inst.dispose()
+            raise
+        scope.children = new
+        for ident, inst in old.items():
+            if new.get(ident) is not inst:
+                inst.dispose()
+        return out
+
+    def _resolve_list(
+        self, scope: Scope, plan: list[Any], old: dict[Any, ComponentInstance],
+        new: dict[Any, ComponentInstance], counters: dict[str, int], out: list[Node],
+    ) -> None:
+        for item in plan:
+            t = type(item)
+            if t is Element:
+                out.append(item)
+            elif t is Text:
+                _push(out, item)
+            elif t is ComponentNode:
+                nodes = self._resolve_component(scope, item, old, new, counters)
+                if nodes:
+                    _push(out, nodes[0])
+                    out.extend(nodes[1:])
+            else:
+                el = item.el
+                kids: list[Node] = []
+                self._resolve_list(scope, item.plan, old, new, counters, kids)
+                out.append(Element(el.tag, el.attrs, el.events, kids, el.key))
+
+    def _resolve_component(
+        self, scope: Scope, node: ComponentNode, old: dict[Any, ComponentInstance],
+        new: dict[Any, ComponentInstance], counters: dict[str, int],
+    ) -> list[Node]:
+        fn, key = node.fn, node.key
+        name = getattr(fn, "__name__", "component")
+        if key is None:
+            pos = counters.get(name, 0)
+            counters[name] = pos + 1
+            ident: tuple[Any, bool, Any] = (fn, False, pos)
+        else:
+            ident = (fn, True, key)
+            if ident in new:
+                raise ValueError(f"duplicate key {key!r} for component {name} in {scope.path or 'the root'}")
+        inst = old.get(ident)
+        if inst is None or inst.disposed:
+            if key is not None:
+                seg = f"{name}[key={key}]"
+            else:
+                seg = f"{name}[{pos}]" if scope.path or pos else name
+            inst = ComponentInstance(node, f"{scope.path}/{seg}" if scope.path else seg, scope, self)
+        elif inst.node is not node:
+            inst.node = node
+            if node.props != inst.props:
+                inst.props = node.props
+                inst.dirty = True
+        new[ident] = inst
+        if inst.dirty:
+            return self._render(inst)
+        if inst.subtree_dirty:
+            return self._reresolve(inst)
+        return inst.output
+
+    def _render(self, inst: ComponentInstance) -> list[Node]:
+        raw = inst.render()
+        if inst.key is not None and len(raw) == 1 and type(raw[0]) is Element and raw[0].key is None:
+            el = raw[0]
+            if el.hid > 0:
+                el = raw[0] = el.clone()
+            el.key = inst.key  # a keyed component's element is matched by that key among its siblings
+        inst.raw = raw
+        inst.plan = compile_plan(raw)
+        return self._reresolve(inst)
+
+    def _reresolve(self, inst: ComponentInstance) -> list[Node]:
+        inst.subtree_dirty = False
+        try:
+            inst.output = self._resolve_scope(inst)
+        except BaseException:
+            inst.subtree_dirty = True
+            raise
+        return inst.output
+
+    def _run_effects(self) -> None:
+        """Start the effects queued by first renders, now that the tree is committed."""
+        effects, self._effects = self._effects, []
+        error: BaseException | None = None
+        for inst, index, fn in effects:
+            if inst.disposed:
+                continue
+            try:
+                inst.hooks[index] = (EFFECT, inst.owner.run(lambda fn=fn: effect(fn)))
+            except Exception as exc:  # start the others; re-raise the first
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error

@@ -1,0 +1,271 @@
+"""Virtual DOM nodes and the ``h`` element helpers.
+
+Nodes are treated as immutable once built: the diff skips a subtree when the
+old and new trees hold the *same object* there, and it writes an element's
+``hid`` exactly once (0 means "not assigned yet"). Child lists are
+normalised when built (flattened, adjacent text merged, empty text dropped)
+so that the DOM the browser parses from our HTML has the same child list,
+index for index, as the resolved tree: patch indexes depend on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from types import GeneratorType
+from typing import Any, Union
+
+__all__ = [
+    "Element", "Text", "Fragment", "ComponentNode", "Node", "Child",
+    "h", "fragment", "normalize", "VOID_TAGS", "EVENT_NAMES",
+]
+
+#: Elements that never have children (the HTML parser closes them at once).
+VOID_TAGS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
+})
+#: Events a handler may be registered for (``on_<name>=fn``); mirrors protocol.EVENT_NAMES.
+EVENT_NAMES = frozenset({"click", "input", "change", "submit", "keydown"})
+# Attributes the runtime owns: an app may not set them.
+_RESERVED = frozenset({"data-hid", "data-ve"})
+_ATTR_NAME = re.compile(r"^[a-zA-Z_:][-a-zA-Z0-9_:.]*$")
+_EMPTY: dict[str, Any] = {}  # shared "no attrs / no events"; never mutated
+
+
+class Text:
+    """A text node; it has no hid (SET_TEXT addresses it by parent and index)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Text({self.text!r})"
+
+
+class Element:
+    """An element: tag, attrs (str values, "" for boolean true), event handlers, children, key, hid."""
+
+    __slots__ = ("tag", "attrs", "events", "children", "key", "hid")
+
+    def __init__(
+        self,
+        tag: str,
+        attrs: dict[str, str] | None = None,
+        events: dict[str, Callable[..., Any]] | None = None,
+        children: list[Node] | None = None,
+        key: Any = None,
+    ) -> None:
+        self.tag = tag
+        self.attrs = attrs if attrs is not None else _EMPTY
+        self.events = events if events is not None else _EMPTY
+        self.children: list[Node] = children if children is not None else []
+        self.key = key
+        self.hid = 0
+
+    def clone(self) -> Element:
+        """Deep copy with hids cleared: for a node already placed elsewhere in some tree."""
+        return Element(self.tag, self.attrs, self.events, [_clone(c) for c in self.children], self.key)
+
+    def __repr__(self) -> str:
+        key = f", key={self.key!r}" if self.key is not None else ""
+        return f"<{self.tag} hid={self.hid}{key} attrs={self.attrs!r} children={len(self.children)}>"
+
+
+class Fragment:
+    """A group of children without a wrapper element; flattened into its parent."""
+
+    __slots__ = ("children",)
+
+    def __init__(self, children: Iterable[Any] = ()) -> None:
+        self.children = normalize(children)
+
+
+class ComponentNode:
+    """A component call not yet rendered: ``fn(**props)``, identified among siblings by ``key``."""
+
+    __slots__ = ("fn", "props", "key")
+
+    def __init__(self, fn: Callable[..., Any], props: dict[str, Any], key: Any = None) -> None:
+        self.fn = fn
+        self.props = props
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"<component {getattr(self.fn, '__name__', self.fn)!r} key={self.key!r}>"
+
+
+Node = Union[Element, Text, Fragment, ComponentNode]
+Child = Union[Node, str, int, float, bool, None, Iterable[Any]]
+
+
+def _clone(node: Node) -> Node:
+    return node.clone() if type(node) is Element else node
+
+
+def fragment(*children: Child) -> Fragment:
+    """Group children without a wrapper element."""
+    return Fragment(children)
+
+
+# region Children -------------------------------------------------------------
+
+
+def normalize(items: Iterable[Any]) -> list[Node]:
+    """Flatten children into nodes: merge adjacent text, drop empty text, None and bools."""
+    out: list[Node] = []
+    buf: list[str] = []
+    _flatten(items, out, buf)
+    if buf:
+        text = "".join(buf)
+        if text:
+            out.append(Text(text))
+    return out
+
+
+def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
+    for c in items:
+        t = type(c)
+        if t is Element or t is ComponentNode:
+            if buf:
+                text = "".join(buf)
+                buf.clear()
+                if text:
+                    out.append(Text(text))
+            out.append(c)
+        elif t is str:
+            buf.append(c)
+        elif c is None or t is bool:
+            continue
+        elif t is Text:
+            buf.append(c.text)
+        elif t is int or t is float:
+            buf.append(str(c))
+        elif t is Fragment:
+            _flatten(c.children, out, buf)
+        elif t is list or t is tuple or t is GeneratorType or isinstance(c, (map, filter, range, zip)):
+            _flatten(c, out, buf)
+        elif isinstance(c, str):  # str subclasses (enum.StrEnum, markup-ish types): their text
+            buf.append(str.__str__(c))
+        elif isinstance(c, (int, float)):
+            buf.append(str(c))
+        else:
+            raise TypeError(
+                f"cannot render {t.__name__} as a child: use a node, str, int, float, None, or a list of them"
+            )
+
+
+# endregion
+# region Props ----------------------------------------------------------------
+
+# keyword name -> ("a", attr name) | ("e", event name) | ("k", None); filled lazily
+_KWARGS: dict[str, tuple[str, str | None]] = {"key": ("k", None)}
+
+
+def _kwarg(name: str) -> tuple[str, str | None]:
+    """Classify one keyword argument (cached: the same few names recur on every render)."""
+    kind = _KWARGS.get(name)
+    if kind is not None:
+        return kind
+    if name.startswith("on_"):
+        event = name[3:]
+        if event not in EVENT_NAMES:
+            raise ValueError(f"unknown event {event!r} in {name}=: expected one of {sorted(EVENT_NAMES)}")
+        kind = ("e", event)
+    else:
+        attr = name[:-1] if name.endswith("_") else name
+        attr = attr.replace("_", "-")
+        if not _ATTR_NAME.match(attr):
+            raise ValueError(f"invalid attribute name {attr!r}")
+        if attr in _RESERVED:
+            raise ValueError(f"attribute {attr!r} is reserved for the runtime")
+        kind = ("a", attr)
+    _KWARGS[name] = kind
+    return kind
+
+
+def _attr_value(value: Any) -> str | None:
+    """Attribute value as sent: True -> "", False/None -> omitted, lists -> space-joined truthy items."""
+    t = type(value)
+    if t is str:
+        return value
+    if value is True:
+        return ""
+    if value is False or value is None:
+        return None
+    if t is list or t is tuple:
+        return " ".join(str(v) for v in value if v)
+    return str(value)
+
+
+def _split_kwargs(
+    tag: str, kwargs: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Callable[..., Any]], Any]:
+    attrs: dict[str, str] = {}
+    events: dict[str, Callable[..., Any]] | None = None
+    key = None
+    for name, value in kwargs.items():
+        kind, target = _KWARGS.get(name) or _kwarg(name)
+        if kind == "a":
+            v = _attr_value(value)
+            if v is not None:
+                attrs[target] = v  # type: ignore[index]
+        elif kind == "e":
+            if value is None:
+                continue
+            if not callable(value):
+                raise TypeError(f"<{tag}> {name}= must be callable, got {type(value).__name__}")
+            if events is None:
+                events = {}
+            events[target] = value  # type: ignore[index]
+        else:
+            key = value
+    return attrs or _EMPTY, events or _EMPTY, key
+
+
+# endregion
+# region h --------------------------------------------------------------------
+
+
+def _element_factory(tag: str) -> Callable[..., Element]:
+    """Build the ``h.<tag>`` function; void tags refuse children."""
+    void = tag in VOID_TAGS
+
+    def make(*children: Child, **kwargs: Any) -> Element:
+        if kwargs:
+            attrs, events, key = _split_kwargs(tag, kwargs)
+        else:
+            attrs, events, key = _EMPTY, _EMPTY, None
+        if children:
+            kids = normalize(children)
+            if void and kids:
+                raise ValueError(f"<{tag}> is a void element and cannot have children")
+        else:
+            kids = []
+        return Element(tag, attrs, events, kids, key)
+
+    make.__name__ = make.__qualname__ = tag
+    make.__doc__ = f"Build a <{tag}> element: h.{tag}(*children, key=..., on_click=fn, class_=..., **attrs)."
+    return make
+
+
+class _H:
+    """The element namespace: ``h.div(...)``, ``h.my_widget(...)`` -> <my-widget>; one factory per tag, cached."""
+
+    def __getattr__(self, name: str) -> Callable[..., Element]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        tag = (name[:-1] if name.endswith("_") else name).replace("_", "-").lower()
+        factory = _element_factory(tag)
+        setattr(self, name, factory)  # later lookups hit the instance dict, not __getattr__
+        return factory
+
+    def __call__(self, tag: str, *children: Child, **kwargs: Any) -> Element:
+        """``h("my-tag", ...)``: an element by tag name."""
+        return getattr(self, tag.replace("-", "_"))(*children, **kwargs)
+
+
+h = _H()
+
+# endregion
