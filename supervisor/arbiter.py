@@ -501,7 +501,7 @@ class Arbiter:
 
     def notify_systemd(self) -> None:
         """READY=1 once every slot's worker is ready; STATUS=; WATCHDOG=1 while all heartbeat."""
-        if not self.notifier.enabled or self.stopping:
+        if self.stopping:
             return
         if not self.ready_sent and self.all_ready():
             self.ready_sent = True

@@ -26,6 +26,8 @@ import tornado.ioloop
 import tornado.web
 
 from . import metrics, security
+from .bus import BusClient
+from .cluster import cluster_metrics, join
 from .live import HandshakeGate, LiveSocket, html_hash
 from .protocol import Close
 from .router import App
@@ -60,6 +62,11 @@ class WorkerContext:
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
         self.process = psutil.Process()
         self.pressure = "none"
+        self.bus: BusClient | None = None
+
+    def bus_handlers(self) -> dict[str, Any]:
+        """Bus request/broadcast handlers this worker answers, by kind."""
+        return {}
 
     def mount(self, path: str, session: Session | None, on_dirty: Any) -> Root:
         """Mount the page for ``path`` (LookupError when no route matches)."""
@@ -163,12 +170,10 @@ class HealthHandler(Base):
 
 
 class MetricsHandler(Base):
-    def get(self) -> None:
-        rows = [(n, {**labels, "worker": str(self.ctx.slot)}, v) for n, labels, v in metrics.snapshot()]
-        health = self.ctx.health()
-        for state in ("attached", "detached"):
-            rows.append(("vango_sessions", {"state": state, "worker": str(self.ctx.slot)}, health["sessions"][state]))
-        rows.append(("vango_rss_bytes", {"worker": str(self.ctx.slot)}, health["rss_bytes"]))
+    """Prometheus text for every worker (peers' figures from their last heartbeat)."""
+
+    async def get(self) -> None:
+        rows = await cluster_metrics(self.ctx)
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish(metrics.render(rows))
 
@@ -218,10 +223,16 @@ async def _serve(
     sweeper.start()
     stopped = asyncio.get_running_loop().create_future()
     _install_signals(ctx, server, stopped)
+    if bus_path is not None:
+        ctx.bus = await join(ctx, bus_path)
+        ctx.bus.on_lost = lambda: stopped.done() or stopped.set_result(None)
+        ctx.bus.ready()
     if on_ready is not None:
         await _maybe_await(on_ready(ctx))
     await stopped
     sweeper.stop()
+    if ctx.bus is not None:
+        ctx.bus.close()
 
 
 async def _maybe_await(value: Any) -> None:

@@ -3,7 +3,8 @@
 Run as ``python tests/integration/stub_worker.py [vango-mp flags]``: the real
 ``vango-mp`` CLI and supervisor, with this serve() in place of
 ``vango_mp.worker.serve``. Endpoints: ``/`` (slot and pid), ``/incr``
-(global counter +1, answered once the hub sequenced it), ``/count``.
+(global counter +1, answered once the hub sequenced it), ``/count``, ``/hang`` (blocks the
+IOLoop, so heartbeats stop).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 import tornado.httpserver
@@ -44,6 +46,11 @@ class Incr(Base):
         self.finish(json.dumps({"seq": seq}))
 
 
+class Hang(Base):
+    def get(self) -> None:
+        time.sleep(3600)  # blocks the IOLoop: heartbeats stop
+
+
 class Count(Base):
     def get(self) -> None:
         self.finish(json.dumps({"count": COUNT.get(), "slot": self.slot}))
@@ -57,7 +64,8 @@ async def _serve(settings: Any, slot: int, sock: socket.socket, bus_path: str | 
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     args = {"slot": slot}
-    app = tornado.web.Application([("/", Index, args), ("/incr", Incr, args), ("/count", Count, args)], slot=slot)
+    app = tornado.web.Application([("/", Index, args), ("/incr", Incr, args), ("/count", Count, args),
+                                   ("/hang", Hang, args)], slot=slot)
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
     client = None

@@ -39,6 +39,7 @@ const ACK_DELAY_MS = 50, ACK_EVERY_FRAMES = 16;
 const PING_INTERVAL_MS = 25000;
 const DEAD_AFTER_MS = 65000; // nothing heard for this long: the socket is dead
 const RESYNC_RETRY_MS = 3000; // server rate-limits RESYNC; don't repeat faster
+const RELOAD_GUARD_MS = 10000, RELOAD_KEY = 'vango:reloaded-at';
 const ECHO_MAX = 32; // typed values remembered per field (see pushEvent)
 const RETRY_BASE_MS = 1000, RETRY_CAP_MS = 30000, RETRY_MAX = 10, RETRY_JITTER = 0.2;
 
@@ -588,8 +589,17 @@ class Client {
     this.setState('connecting');
   }
 
-  reload() { // shut first: no reconnect loop while the page unloads
+  // Shut first: no reconnect loop while the page unloads. At most one
+  // automatic reload per RELOAD_GUARD_MS per tab, so a server that refuses
+  // every fresh page (bad CSRF setup, a patch that always fails) is not
+  // hammered by a reload loop.
+  reload() {
     this.shut();
+    let store = null;
+    try { store = this.g.sessionStorage || null; } catch (err) { /* storage blocked */ }
+    const last = store ? +store.getItem(RELOAD_KEY) || 0 : 0;
+    if (this.now() - last < RELOAD_GUARD_MS) return this.g.console.error('[vango] reload loop; stopped');
+    if (store) store.setItem(RELOAD_KEY, String(this.now()));
     this.g.location.reload();
   }
 

@@ -212,6 +212,11 @@ class Page:
         except (OSError, tornado.iostream.StreamClosedError) as err:
             self.state = PageState.CLOSED
             raise SessionClosed(f"cannot connect: {err}", None, str(err)) from None
+        # Browsers send WebSocket frames with TCP_NODELAY. Tornado's client
+        # leaves Nagle on, so an EVENT written right after an ACK waits for
+        # the server's delayed ACK: 40 ms stalls (p99 45 ms vs 1.5 ms measured).
+        if self._ws.protocol is not None and self._ws.protocol.stream is not None:
+            self._ws.protocol.stream.set_nodelay(True)
 
     async def _await_welcome(self, timeout: float) -> None:
         assert self._welcome is not None
@@ -222,7 +227,7 @@ class Page:
             raise FrameTimeout(f"no WELCOME within {timeout} s") from None
         finally:
             self._welcome = None
-        if frame[0] != protocol.WELCOME:  # closed before WELCOME: the closing callback resolves with []
+        if not frame or frame[0] != protocol.WELCOME:  # closed first: the close resolves it with []
             raise SessionClosed(
                 f"server closed before WELCOME: {self.closed_code} {self.closed_reason!r}",
                 self.closed_code, self.closed_reason,

@@ -96,7 +96,7 @@ def _children(
             _insert(phid, j, new, alloc, out, reg)
         return
     src, old_to_new = _match(old, new)
-    for i in range(lo - 1, -1, -1):
+    for i in range(lo):
         if old_to_new[i] < 0:
             out.append([REMOVE, phid, i])
             if reg:

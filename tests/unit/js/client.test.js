@@ -443,3 +443,28 @@ test('a late echo of typed text does not rewind the field; a reset after submit 
   ws.push([P.PATCHES, 3, [[P.SET_ATTR, 2, 'value', 'm']]]); // after submit: applies
   assert.equal(input.value, 'm');
 });
+
+test('reloads are rate-limited per tab: a second one within 10 s stops instead', () => {
+  const storage = new Map();
+  const sessionStorage = { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => storage.set(k, v) };
+  const first = setup();
+  first.g.sessionStorage = sessionStorage;
+  open(first).drop(4002);
+  assert.equal(first.g.location.reloads, 1);
+  // The reloaded page shares the tab's sessionStorage and is refused again.
+  const second = setup();
+  second.g.sessionStorage = sessionStorage;
+  second.g.Date.now = () => first.g.Date.now() + 5000;
+  second.api.connect();
+  second.ws().drop(4002);
+  assert.equal(second.g.location.reloads, 0);
+  assert.equal(second.api.state, 'closed');
+  second.g.advance(600000);
+  assert.equal(second.sockets.length, 1);
+  // Later on, a reload is allowed again.
+  const third = setup();
+  third.g.sessionStorage = sessionStorage;
+  third.g.Date.now = () => first.g.Date.now() + 11000;
+  open(third).drop(4001);
+  assert.equal(third.g.location.reloads, 1);
+});

@@ -1,0 +1,320 @@
+"""The real ``vango-mp`` supervisor with the real workers and demo app.
+
+Every test starts its own server on an ephemeral port, waits on deadlines
+(never fixed sleeps) and signals only processes it started: the supervisor
+it spawned and that supervisor's children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT, Server, _pump, vango_command
+from vango_mp import protocol
+
+from .rawws import Raw, fetch_page
+
+pytestmark = pytest.mark.timeout(120)
+
+STUB = str(Path(__file__).with_name("stub_worker.py"))
+_LISTEN = re.compile(r"listening on http://\[?([\w.:]+?)\]?:(\d+)")
+_started: list[Server] = []
+
+
+# ---------------------------------------------------------------- helpers
+
+def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except OSError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def launch(*args: str, env: dict[str, str] | None = None, stub: bool = False,
+           ready: bool = True, timeout: float = 30.0) -> Server:
+    """Start vango-mp (or the supervisor with the stub worker) on 127.0.0.1:0."""
+    cmd = [sys.executable, STUB] if stub else vango_command()
+    cmd += [*args, "--bind", "127.0.0.1:0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, cwd=ROOT)
+    server = Server(proc, "127.0.0.1", 0)
+    _started.append(server)
+    threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
+    found = server.wait_output(_LISTEN.pattern, timeout)
+    server.port = int(found.group(2))
+    if ready:
+        server.wait_output(r"all \d+ workers ready", timeout)
+    return server
+
+
+def workers_of(server: Server) -> dict[int, int]:
+    """{pid: slot} of the supervisor's live workers, from its log and its children."""
+    children = {p.pid for p in psutil.Process(server.pid).children() if p.status() != psutil.STATUS_ZOMBIE}
+    spawned = {int(pid): int(slot) for pid, slot in re.findall(r"spawned worker pid (\d+) in slot (\d+)", server.output())}
+    return {pid: slot for pid, slot in spawned.items() if pid in children}
+
+
+def pid_in_slot(server: Server, slot: int) -> int:
+    return wait_for(lambda: next((p for p, s in workers_of(server).items() if s == slot), None),
+                    what=f"a worker in slot {slot}")
+
+
+def gone(pids: list[int]) -> bool:
+    return not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+
+def get(server: Server, path: str) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection (so SO_REUSEPORT may pick any slot)."""
+    return server.get(path, timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def cleanup() -> Iterator[None]:
+    """Stop every server this test started; SIGKILL leftovers among *their* workers only."""
+    yield
+    while _started:
+        server = _started.pop()
+        pids = list(workers_of(server)) if server.proc.poll() is None else []
+        server.stop()
+        for pid in pids:
+            if not gone([pid]):
+                os.kill(pid, signal.SIGKILL)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def hid_of(html: str, element_id: str) -> int:
+    tag = re.search(rf'<[^>]*id="{element_id}"[^>]*>', html)
+    assert tag, element_id
+    return int(re.search(r'data-hid="(\d+)"', tag.group(0)).group(1))  # type: ignore[union-attr]
+
+
+class LiveSession:
+    """A protocol-level session on /counter or /global."""
+
+    def __init__(self, ws: Raw, welcome: list[Any], page: Any, path: str) -> None:
+        self.ws, self.page, self.path = ws, page, path
+        self.sid, self.seq, self.worker = welcome[1], welcome[2], welcome[4]
+        self.texts: list[str] = []
+
+    @classmethod
+    async def open(cls, url: str, path: str) -> LiveSession:
+        page = fetch_page(url, path)
+        ws = await Raw.connect(url, cookie=page.cookie)
+        welcome = await ws.hello(page)
+        assert welcome[0] == protocol.WELCOME, welcome
+        return cls(ws, welcome, page, path)
+
+    async def click(self, element_id: str) -> None:
+        await self.ws.send([protocol.EVENT, 1, hid_of(self.page.html, element_id), "click", None])
+
+    async def read_until(self, pattern: str, timeout: float = 10.0) -> str:
+        """Read frames until a SET_TEXT/FULL payload matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = await self.ws.recv(max(0.05, deadline - time.monotonic()))
+            if frame is None:
+                raise AssertionError("socket closed")
+            self.seq = frame[1] if frame[0] in (protocol.PATCHES, protocol.FULL) else self.seq
+            found = re.search(pattern, json.dumps(frame, default=str))
+            if found:
+                return found.group(0)
+        raise AssertionError(f"{pattern!r} never arrived")
+
+
+# ---------------------------------------------------------------- tests
+
+def test_both_workers_serve() -> None:
+    server = launch("--workers", "2")
+    seen: set[str] = set()
+    wait_for(lambda: seen.add(get(server, "/counter")[1]["X-Vango-Worker"]) or seen == {"0", "1"},
+             what="responses from both slots")
+    assert sorted(workers_of(server).values()) == [0, 1]
+
+
+def test_sigkilled_worker_respawns_into_its_slot_and_spares_other_sessions() -> None:
+    server = launch("--workers", "2")
+
+    async def go() -> None:
+        sessions: dict[int, LiveSession] = {}
+        for _ in range(40):
+            s = await LiveSession.open(server.url, "/counter")
+            sessions.setdefault(s.worker, s)
+            if len(sessions) == 2:
+                break
+        assert set(sessions) == {0, 1}
+        survivor = sessions[0]
+        await survivor.click("inc")
+        await survivor.read_until(r"Count: 1")
+        victim = pid_in_slot(server, 1)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: pid_in_slot(server, 1) != victim, what="slot 1 respawned")
+        await survivor.click("inc")  # untouched: same socket, same state
+        await survivor.read_until(r"Count: 2")
+        wait_for(lambda: json.loads(get(server, "/_vango/health")[2])["worker"] == 1, what="slot 1 serving")
+
+    run(go())
+
+
+def test_term_stops_gracefully_with_exit_0_and_no_process_left() -> None:
+    server = launch("--workers", "2", "--graceful-timeout", "5s")
+    pids = list(workers_of(server))
+    assert len(pids) == 2
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) == 0
+    assert time.monotonic() - started < 5 + 2
+    wait_for(lambda: gone(pids), timeout=2, what="workers gone")
+
+
+def test_quit_stops_at_once() -> None:
+    server = launch("--workers", "2")
+    pids = list(workers_of(server))
+    server.proc.send_signal(signal.SIGQUIT)
+    assert server.proc.wait(5) == 0
+    wait_for(lambda: gone(pids), timeout=2, what="workers gone")
+
+
+def test_sigkilled_supervisor_takes_its_workers_along() -> None:
+    server = launch("--workers", "2")
+    pids = list(workers_of(server))
+    server.proc.kill()
+    server.proc.wait(5)
+    wait_for(lambda: gone(pids), timeout=2, what="orphaned workers gone")
+
+
+def test_crash_intensity_stops_the_supervisor_with_exit_1() -> None:
+    server = launch("--workers", "1", env={"VANGO_CRASH_PERIOD": "60s", "VANGO_CRASH_INTENSITY": "3"})
+    killed: list[int] = []
+    while server.proc.poll() is None and len(killed) < 10:
+        pid = wait_for(lambda: next((p for p in workers_of(server) if p not in killed), None)
+                       or server.proc.poll() is not None, what="a fresh worker")
+        if pid is True:
+            break
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+    assert server.proc.wait(10) == 1
+    assert len(killed) == 4  # more than 3 crashes in 60 s
+    assert "crashed 4 times" in server.output()
+
+
+def test_ttin_adds_and_ttou_removes_a_worker_never_below_one() -> None:
+    server = launch("--workers", "1")
+    server.proc.send_signal(signal.SIGTTIN)
+    wait_for(lambda: sorted(workers_of(server).values()) == [0, 1], what="a second slot")
+    seen: set[str] = set()
+    wait_for(lambda: seen.add(get(server, "/")[1]["X-Vango-Worker"]) or seen == {"0", "1"},
+             what="both slots serving")
+    server.proc.send_signal(signal.SIGTTOU)
+    wait_for(lambda: sorted(workers_of(server).values()) == [0], what="back to one slot")
+    server.proc.send_signal(signal.SIGTTOU)
+    server.wait_output("TTOU ignored")
+    assert sorted(workers_of(server).values()) == [0]
+
+
+def test_usr1_reopens_the_log_file(tmp_path: Path) -> None:
+    log = tmp_path / "vango.log"
+    server = launch("--workers", "1", "--log-file", str(log), ready=False)
+    wait_for(lambda: "all 1 workers ready" in log.read_text(), what="ready in the log file")
+    log.rename(tmp_path / "vango.log.1")
+    server.proc.send_signal(signal.SIGUSR1)
+    wait_for(lambda: log.exists() and "received SIGUSR1" in log.read_text(), what="a reopened log")
+
+
+def test_global_counter_is_exact_across_workers() -> None:
+    server = launch("--workers", "2")
+
+    async def go() -> None:
+        sessions = [await LiveSession.open(server.url, "/global") for _ in range(8)]
+        while len({s.worker for s in sessions}) < 2:  # make sure both workers take part
+            sessions.append(await LiveSession.open(server.url, "/global"))
+        sessions = sessions[:7] + [next(s for s in sessions if s.worker != sessions[0].worker)]
+        start = int(re.search(r'id="global-count"[^>]*>(\d+)<', sessions[0].page.html).group(1))  # type: ignore[union-attr]
+
+        async def clicks(s: LiveSession) -> None:
+            for _ in range(25):
+                await s.click("global-inc")
+
+        await asyncio.gather(*(clicks(s) for s in sessions))
+        await asyncio.gather(*(s.read_until(rf"\b{start + 200}\b", timeout=20) for s in sessions))
+
+    run(go())
+
+
+def test_hup_reloads_every_slot_with_zero_failed_requests() -> None:
+    server = launch("--workers", "2", "--graceful-timeout", "5s")
+    before = set(workers_of(server))
+    failures: list[str] = []
+    ok = [0]
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                status = get(server, "/counter")[0]
+                ok[0] += 1
+                if status != 200:
+                    failures.append(str(status))
+            except OSError as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: ok[0] > 20, what="load running")
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_output("rolling reload complete", timeout=60)
+        wait_for(lambda: not (set(workers_of(server)) & before), what="old workers gone")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert failures == []
+    assert sorted(workers_of(server).values()) == [0, 1]
+
+
+def test_hup_keeps_open_sessions_with_their_state() -> None:
+    server = launch("--workers", "2", "--graceful-timeout", "5s")
+
+    async def go() -> None:
+        s = await LiveSession.open(server.url, "/counter")
+        for n in (1, 2, 3):
+            await s.click("inc")
+            await s.read_until(rf"Count: {n}")
+        server.proc.send_signal(signal.SIGHUP)
+        code, _ = await s.ws.closed(timeout=30)
+        assert code == 1001  # going away: reconnect and resume
+        ws = await Raw.connect(server.url, cookie=s.page.cookie)
+        welcome = await ws.hello(s.page, sid=s.sid, last_seq=s.seq)
+        assert welcome[0] == protocol.WELCOME and welcome[3] is True, welcome
+        s.ws = ws
+        await s.click("inc")
+        await s.read_until(r"Count: 4")
+
+    run(go())
