@@ -1,0 +1,174 @@
+"""The real supervisor and bus with a minimal stub worker (tests/integration/stub_worker.py).
+
+These pin the supervisor's own behaviour independently of the app worker:
+readiness and the sd_notify sequence, hung-worker detection, sequenced
+global writes through the hub, rolling reload under load.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .test_supervisor import cleanup, get, gone, launch, pid_in_slot, wait_for, workers_of  # noqa: F401
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class FakeNotifySocket:
+    """A datagram socket standing in for systemd's; collects every message."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(address)
+        self.sock.settimeout(0.1)
+        self.messages: list[str] = []
+        self.running = True
+        self.thread = threading.Thread(target=self.collect, daemon=True)
+        self.thread.start()
+
+    def collect(self) -> None:
+        while self.running:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (TimeoutError, socket.timeout):
+                continue
+
+    def first_lines(self) -> list[str]:
+        """The first line of each datagram, WATCHDOG/STATUS-only ones left out."""
+        return [m.splitlines()[0] for m in self.messages if not m.startswith(("STATUS=", "WATCHDOG=1"))]
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture()
+def notify_socket(tmp_path: Path) -> Iterator[tuple[str, FakeNotifySocket]]:
+    path = str(tmp_path / "notify.sock")
+    fake = FakeNotifySocket(path)
+    yield path, fake
+    fake.close()
+
+
+def test_sd_notify_sequence(notify_socket: tuple[str, FakeNotifySocket]) -> None:
+    path, fake = notify_socket
+    server = launch("--workers", "2", stub=True, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    wait_for(lambda: "READY=1" in fake.first_lines(), what="READY=1")
+    ready_at = fake.messages.index(next(m for m in fake.messages if m.startswith("READY=1")))
+    assert "2/2 workers ready" in fake.messages[ready_at]  # only once *every* worker is ready
+    wait_for(lambda: "WATCHDOG=1" in fake.messages, what="watchdog pings")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: fake.first_lines().count("READY=1") == 2, timeout=30, what="READY=1 after reload")
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) == 0
+    assert fake.first_lines() == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"]
+    reloading = next(m for m in fake.messages if m.startswith("RELOADING=1"))
+    assert reloading.splitlines()[1].startswith("MONOTONIC_USEC=")
+    assert any(m.startswith("STATUS=") for m in fake.messages)
+
+
+def test_sd_notify_abstract_socket() -> None:
+    name = f"vango-test-{os.getpid()}-{id(object())}"
+    fake = FakeNotifySocket("\0" + name)
+    try:
+        launch("--workers", "1", stub=True, env={"NOTIFY_SOCKET": "@" + name})
+        wait_for(lambda: "READY=1" in fake.first_lines(), what="READY=1 on the abstract socket")
+    finally:
+        fake.close()
+
+
+def test_watchdog_stops_while_a_worker_hangs_and_the_worker_is_replaced(
+        notify_socket: tuple[str, FakeNotifySocket]) -> None:
+    path, fake = notify_socket
+    env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000", "VANGO_HEARTBEAT_TIMEOUT": "2s",
+           "VANGO_WORKER_HEARTBEAT": "100ms", "VANGO_ABORT_TIMEOUT": "1s"}
+    server = launch("--workers", "1", stub=True, env=env)
+    hung = pid_in_slot(server, 0)
+    threading.Thread(target=lambda: _ignore(get, server, "/hang"), daemon=True).start()
+    server.wait_output(rf"worker pid {hung} \(slot 0\) missed its heartbeats: SIGABRT", timeout=10)
+    silent_from = len(fake.messages)
+    wait_for(lambda: pid_in_slot(server, 0) != hung, timeout=10, what="a replacement in slot 0")
+    assert "WATCHDOG=1" not in fake.messages[silent_from - 1: silent_from]  # no ping while hung
+    wait_for(lambda: json.loads(get(server, "/")[2])["slot"] == 0, what="slot 0 serving again")
+
+
+def _ignore(fn: object, *args: object) -> None:
+    try:
+        fn(*args)  # type: ignore[operator]
+    except OSError:
+        pass
+
+
+def test_global_increments_from_both_workers_lose_nothing() -> None:
+    server = launch("--workers", "2", stub=True)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        seqs = list(pool.map(lambda _: json.loads(get(server, "/incr")[2])["seq"], range(200)))
+    assert sorted(seqs) == list(range(1, 201))
+    seen: dict[int, int] = {}
+
+    def both_agree() -> bool:
+        data = json.loads(get(server, "/count")[2])
+        seen[data["slot"]] = data["count"]
+        return seen == {0: 200, 1: 200}
+
+    wait_for(both_agree, what="both workers at 200")
+
+
+def test_respawned_worker_gets_the_global_snapshot() -> None:
+    server = launch("--workers", "1", stub=True)
+    for _ in range(5):
+        get(server, "/incr")
+    victim = pid_in_slot(server, 0)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: pid_in_slot(server, 0) != victim, what="respawn")
+    assert json.loads(wait_for(lambda: get(server, "/count")[2]))["count"] == 5
+
+
+def test_hup_under_load_fails_no_request() -> None:
+    server = launch("--workers", "2", stub=True)
+    before = set(workers_of(server))
+    failures: list[str] = []
+    done = [0]
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                assert get(server, "/")[0] == 200
+                done[0] += 1
+            except (OSError, AssertionError) as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: done[0] > 20, what="load running")
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_output("rolling reload complete", timeout=30)
+        wait_for(lambda: not set(workers_of(server)) & before, what="old workers gone")
+        n = done[0]
+        wait_for(lambda: done[0] > n + 20, what="load continuing")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    assert failures == []
+
+
+def test_bus_eof_and_parent_death_stop_stub_workers() -> None:
+    server = launch("--workers", "2", stub=True)
+    pids = list(workers_of(server))
+    server.proc.kill()
+    server.proc.wait(5)
+    wait_for(lambda: gone(pids), timeout=2, what="workers gone")
