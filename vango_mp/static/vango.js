@@ -530,7 +530,7 @@ class Client {
     this.lastRecv = this.now();
     this.resyncAt = 0;
     this.send([HELLO, VERSION, this.cfg.csrf || '', path.indexOf('?') < 0 ? path + loc.search : path,
-      this.sessionId, this.lastSeq]);
+      this.sessionId, this.lastSeq, this.cfg.h || null]);
   }
 
   receive(data) {

@@ -89,7 +89,7 @@ test('connect: ws URL, arraybuffer, HELLO first, then open on WELCOME', () => {
   assert.equal(ws.binaryType, 'arraybuffer');
   assert.equal(t.api.state, 'connecting');
   ws.open();
-  assert.deepEqual(ws.sent, [[P.HELLO, 1, 'tok', '/counter', null, 0]]);
+  assert.deepEqual(ws.sent, [[P.HELLO, 1, 'tok', '/counter', null, 0, null]]);
   ws.push([P.WELCOME, 'sid-1', 0, false, 3]);
   assert.equal(t.api.state, 'open');
   assert.equal(t.api.sessionId, 'sid-1');
@@ -216,7 +216,7 @@ test('unexpected close: reconnect after ~1 s and resume with sessionId and lastS
   t.g.advance(201);
   assert.equal(t.sockets.length, 2);
   t.ws().open();
-  assert.deepEqual(t.ws().sent[0], [P.HELLO, 1, 'tok', '/counter', 'sid-1', 2]);
+  assert.deepEqual(t.ws().sent[0], [P.HELLO, 1, 'tok', '/counter', 'sid-1', 2, null]);
   t.ws().push([P.WELCOME, 'sid-1', 3, true, 1]);
   t.ws().push([P.PATCHES, 3, [[P.SET_TEXT, 1, 0, 'replayed']]]);
   assert.equal(t.api.lastSeq, 3);
@@ -303,7 +303,7 @@ test('disconnect(): closes with 1000, state closed, no auto-reconnect; connect()
   t.api.connect();
   assert.equal(t.api.state, 'connecting');
   t.ws().open();
-  assert.deepEqual(t.ws().sent[0], [P.HELLO, 1, 'tok', '/counter', 'sid-1', 1]);
+  assert.deepEqual(t.ws().sent[0], [P.HELLO, 1, 'tok', '/counter', 'sid-1', 1, null]);
   t.ws().push([P.WELCOME, 'sid-1', 1, true, 2]);
   assert.equal(t.api.state, 'open');
   assert.equal(t.api.sessionId, 'sid-1');
