@@ -380,7 +380,7 @@ def run_load(server: Server, args: argparse.Namespace, sessions: int, procs: int
         for conn, msg in zip(pool.conns, msgs):
             conn.send(msg)
         time.sleep(max(0.0, start - time.monotonic()))
-        cpu0, ccpu0, t0 = server.cpu_seconds(), pool.cpu_seconds(), time.monotonic()
+        cpu0, ccpu0, host0, t0 = server.cpu_seconds(), pool.cpu_seconds(), _host_busy(), time.monotonic()
         if args.profile and server.pid is not None:
             profiler = start_profiler(server.pid, args.seconds, args.name, sessions)
         replies = []
@@ -388,18 +388,26 @@ def run_load(server: Server, args: argparse.Namespace, sessions: int, procs: int
             if not conn.poll(args.seconds + 60):
                 raise SystemExit("a load process never finished clicking")
             replies.append(conn.recv()[1])
-        cpu1, ccpu1 = server.cpu_seconds(), pool.cpu_seconds()
+        cpu1, ccpu1, host1 = server.cpu_seconds(), pool.cpu_seconds(), _host_busy()
         elapsed = max(r["finished"] for r in replies) - t0
         lat = array("d")
         for r in replies:
             lat.frombytes(r["latencies"])
         result = summarize(sessions, procs, opened, errors, replies, lat, elapsed,
                            cpu1 - cpu0, ccpu1 - ccpu0)
+        # Anything else busy on this host skews latency (not CPU per event).
+        result["other_cpu_util"] = max(0.0, (host1 - host0) - (cpu1 - cpu0) - (ccpu1 - ccpu0)) / elapsed
         if profiler is not None:
             result["profile"] = finish_profiler(profiler)
         return result
     finally:
         pool.close()
+
+
+def _host_busy() -> float:
+    """CPU seconds all cores of this host spent busy so far."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
 
 
 def summarize(sessions: int, procs: int, opened: int, errors: list[str], replies: list[dict[str, Any]],
@@ -456,9 +464,16 @@ def finish_profiler(profiler: tuple[subprocess.Popen[bytes], Path]) -> dict[str,
 
 
 def summarize_stacks(text: str, top: int = 15) -> dict[str, Any]:
-    """Top frames by self and by inclusive samples, from py-spy's collapsed stacks."""
+    """Where the server's samples went, from py-spy's collapsed stacks.
+
+    ``self_pct``: innermost frame. ``by_file_pct``: innermost frame's file.
+    ``vango_pct``: the innermost vango_mp function of each sample, i.e. vango
+    code plus everything it called (Tornado, msgpack, syscalls); samples
+    with no vango_mp frame below the IO loop are Tornado/asyncio's own work.
+    """
     own: Counter[str] = Counter()
-    incl: Counter[str] = Counter()
+    by_file: Counter[str] = Counter()
+    vango: Counter[str] = Counter()
     total = 0
     for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -466,12 +481,23 @@ def summarize_stacks(text: str, top: int = 15) -> dict[str, Any]:
             continue
         n = int(count)
         total += n
-        frames = [re.sub(r" \((.*/)?([^/]*)\)$", r" (\2)", f) for f in stack.split(";")]
+        raw = stack.split(";")
+        frames = [_short_frame(f) for f in raw]
         own[frames[-1]] += n
-        for f in set(frames):
-            incl[f] += n
+        by_file[frames[-1].rpartition("(")[2].split(":")[0]] += n
+        # worker.serve sits under everything: it is the IO loop, not vango work.
+        mine = [f for r, f in zip(raw, frames) if "vango_mp/" in r and not f.startswith("serve (")]
+        vango[re.sub(r":\d+\)$", ")", mine[-1]) if mine else _IO_LOOP] += n
     share = lambda c: [(f, round(100 * n / total, 1)) for f, n in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "self_pct": share(own), "inclusive_pct": share(incl)}
+    return {"samples": total, "self_pct": share(own), "by_file_pct": share(by_file), "vango_pct": share(vango)}
+
+
+_IO_LOOP = "<io loop: tornado/asyncio work outside vango_mp calls (socket reads, frame parsing)>"
+
+
+def _short_frame(frame: str) -> str:
+    """``fn (/long/path/file.py:12)`` -> ``fn (file.py:12)``."""
+    return re.sub(r" \((.*/)?([^/]*)\)$", r" (\2)", frame)
 
 
 # ---------------------------------------------------------------- report
@@ -504,12 +530,17 @@ def report(result: dict[str, Any]) -> None:
         print(f"N={ph['sessions']:<4} procs={ph['procs']}  {ph['events_per_s']:8.0f} events/s"
               f"  rtt p50 {rtt['p50']:.2f} ms  p99 {rtt['p99']:.2f} ms (target <= 15 ms at N=50: {p99_verdict})"
               f"  server CPU {cpu:.0f} us/event (target <= 250: {verdict(cpu, TARGETS['server_cpu_us_per_event'])})"
-              f"  server util {ph['server_cpu_util']:.2f}  client util {ph['client_cpu_util']:.2f}"
+              f"  CPU util: server {ph['server_cpu_util']:.2f} client {ph['client_cpu_util']:.2f}"
+              f" other {ph.get('other_cpu_util', 0):.2f}"
               + (f"  errors {ph['click_errors']}" if ph["click_errors"] else ""))
         prof = ph.get("profile")
-        if prof and "self_pct" in prof:
-            print(f"  profile ({prof['samples']} samples, {prof['path']}): top self time")
-            for frame_name, pct in prof["self_pct"][:10]:
+        if prof and "vango_pct" in prof:
+            print(f"  profile ({prof['samples']} samples, {prof['path']})")
+            print("  by innermost vango_mp function (incl. what it called):")
+            for frame_name, pct in prof["vango_pct"][:10]:
+                print(f"    {pct:5.1f}%  {frame_name}")
+            print("  by innermost frame:")
+            for frame_name, pct in prof["self_pct"][:6]:
                 print(f"    {pct:5.1f}%  {frame_name}")
 
 

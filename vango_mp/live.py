@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import tornado.ioloop
 import tornado.websocket
 
-from . import metrics, protocol, security
+from . import adoption, auth, metrics, persist, protocol, security
 from .protocol import Close, ProtocolError
 from .session import Session, SessionState
+from .sessions import ColdSession
 
 if TYPE_CHECKING:
     from .worker import WorkerContext
@@ -63,12 +65,14 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     ctx: WorkerContext
     session: Session | None
     client_ip: str
+    _hello_seen: bool
     _gated: bool
     _timer: object | None
 
     def initialize(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         self.session = None
+        self._hello_seen = False
         self._gated = False
         self._timer = None
 
@@ -143,19 +147,26 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
     # -- frames --------------------------------------------------------------
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        # Tornado awaits a returned awaitable before reading the next message,
+        # so frames stay ordered while a HELLO waits on the bus.
         try:
             frame = protocol.decode_client(message, self.ctx.settings.max_message_size)
-            if self.session is None:
-                if not isinstance(frame, protocol.Hello):
-                    raise ProtocolError("first frame must be HELLO")
-                self._hello(frame)
-            else:
+            if self.session is not None:
                 self._frame(self.session, frame)
+                return None
+            if not isinstance(frame, protocol.Hello) or self._hello_seen:
+                raise ProtocolError("first frame must be HELLO" if not self._hello_seen else "HELLO twice")
+            self._hello_seen = True
+            return self._hello(frame)
         except ProtocolError as err:
-            metrics.inc("vango_refusals_total", reason="protocol_error")
-            log.info("closing socket from %s: %s", self.client_ip, err.reason)
-            self.close(err.code, err.reason)
+            self._protocol_error(err)
+            return None
+
+    def _protocol_error(self, err: ProtocolError) -> None:
+        metrics.inc("vango_refusals_total", reason="protocol_error")
+        log.info("closing socket from %s: %s", self.client_ip, err.reason)
+        self.close(err.code, err.reason)
 
     def _frame(self, session: Session, frame: protocol.ClientFrame) -> None:
         if isinstance(frame, protocol.ClientEvent):
@@ -171,7 +182,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         elif isinstance(frame, protocol.Hello):
             raise ProtocolError("HELLO after handshake")
 
-    def _hello(self, hello: protocol.Hello) -> None:
+    async def _hello(self, hello: protocol.Hello) -> None:
         ctx = self.ctx
         if not ctx.settings.dev and not security.verify_csrf(
             ctx.secret, hello.csrf, self.get_cookie(security.CSRF_COOKIE)
@@ -179,7 +190,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             self._refuse(Close.INVALID_CSRF, "invalid CSRF token", "csrf")
             return
         if hello.session_id is not None:
-            self._resume(hello)
+            await self._resume(hello)
         else:
             self._start(hello)
 
@@ -199,23 +210,63 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         except LookupError:
             self._refuse(Close.PROTOCOL_ERROR, "no route for path", "no_route")
             return
+        try:
+            auth.on_start(self.ctx.app, auth.as_request(self, hello.path, self.client_ip), session)
+        except Exception:
+            log.exception("on_session_start refused a session")
+            session.close(Close.NOT_AUTHORIZED, "not authorized")
+            self._refuse(Close.NOT_AUTHORIZED, "not authorized", "auth")
+            return
         self._bind(session, resumed=False)
         if hello.ssr_hash != html_hash(session.root.html()):
             session.send_full()
 
-    def _resume(self, hello: protocol.Hello) -> None:
-        session = self.ctx.manager.get(hello.session_id or "")
+    async def _resume(self, hello: protocol.Hello) -> None:
+        sid = hello.session_id or ""
+        session = self.ctx.manager.get(sid)
+        in_memory = session is not None
         if session is None:
-            self._refuse(Close.SESSION_EXPIRED, "session expired", "unknown_session")
+            session = await self._fetch(sid)
+            if session is None:
+                return
+        try:
+            auth.on_resume(self.ctx.app, auth.as_request(self, hello.path, self.client_ip), session, in_memory=in_memory)
+        except auth.NotAuthorized as refused:
+            log.info("resume of %s refused: %s", security.redact(sid), refused)
+            self._refuse(Close.NOT_AUTHORIZED, "not authorized", "auth_resume")
             return
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return  # the client left while we fetched; the session stays detached here
         if session.conn is not None:
             # A newer socket wins; the old one is told why it lost.
             old = session.conn
             self.ctx.manager.detach(session)
             old.close(Close.SESSION_TAKEN, "session resumed elsewhere")
         self._bind(session, resumed=True)
-        metrics.inc("vango_sessions_resumed_total", kind="local")
+        metrics.inc("vango_sessions_resumed_total", kind="local" if in_memory else "adopted")
         session.catch_up(hello.last_seq)
+
+    async def _fetch(self, sid: str) -> Session | None:
+        """A session this worker does not hold live: from our cold tier or another worker."""
+        entry = self.ctx.manager.take(sid)
+        blob: bytes | None = entry.blob if isinstance(entry, ColdSession) else None
+        try:
+            if blob is None:
+                blob = await adoption.adopt_remote(self.ctx, sid)
+        except adoption.Moved:
+            self._refuse(Close.SESSION_TAKEN, "session resumed elsewhere", "adoption_lost")
+            return None
+        if blob is None:
+            self._refuse(Close.SESSION_EXPIRED, "session expired", "unknown_session")
+            return None
+        try:
+            return self.ctx.restore(sid, blob, self.client_ip)
+        except persist.BlobRejected as rejected:
+            metrics.inc("vango_blobs_rejected_total", reason=rejected.reason)
+            self._refuse(Close.SESSION_EXPIRED, "session expired", "blob_" + rejected.reason.replace(" ", "_"))
+        except LookupError:
+            self._refuse(Close.SESSION_EXPIRED, "session expired", "no_route")
+        return None
 
     def _bind(self, session: Session, *, resumed: bool) -> None:
         self._end_handshake()

@@ -6,6 +6,7 @@ page component receives the parameters as keyword props.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,11 +54,44 @@ def canonical_path(path: str) -> str:
 
 
 class App:
-    """What ``--app module:attr`` names: the routes of a vango-mp application."""
+    """What ``--app module:attr`` names: routes plus the session and auth hooks.
 
-    def __init__(self, routes: Mapping[str, Page], *, title: str = "vango-mp") -> None:
+    ``auth_func(request) -> user | None`` authenticates a handshake (and every
+    resume); ``on_session_start(request, session)`` and
+    ``on_session_resume(request, session)`` run before the handshake completes
+    (the latter may raise to refuse). ``auth_resume_policy`` is ``"strict"``
+    (default) or ``"trust_session_id"``, see :mod:`vango_mp.auth`.
+    """
+
+    def __init__(
+        self,
+        routes: Mapping[str, Page],
+        *,
+        title: str = "vango-mp",
+        auth_func: Callable[[Any], Any] | None = None,
+        on_session_start: Callable[[Any, Any], None] | None = None,
+        on_session_resume: Callable[[Any, Any], None] | None = None,
+        auth_resume_policy: str = "strict",
+        allow_trust_session_id_in_production: bool = False,
+    ) -> None:
         self.title = title
         self.routes = [Route(pattern, page) for pattern, page in routes.items()]
+        self.auth_func = auth_func
+        self.on_session_start = on_session_start
+        self.on_session_resume = on_session_resume
+        self.auth_resume_policy = auth_resume_policy
+        self.allow_trust_session_id_in_production = allow_trust_session_id_in_production
+        self.schema = self._schema_hash()
+
+    def _schema_hash(self) -> str:
+        """Fingerprint of the routes and page code: blobs from another app version are stale."""
+        h = hashlib.blake2b(digest_size=8)
+        for route in self.routes:
+            code = getattr(getattr(route.page, "__wrapped__", route.page), "__code__", None)
+            h.update(route.pattern.encode() + b"\0" + getattr(route.page, "__qualname__", "").encode())
+            if code is not None:
+                h.update(code.co_code)
+        return h.hexdigest()
 
     def match(self, path: str) -> Match | None:
         """The first route matching ``path`` (query string ignored), or None."""

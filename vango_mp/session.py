@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from . import metrics, protocol
 from .events import Event, call_handler
 from .protocol import Close
+from .persist import portable
 from .ratelimit import TokenBucket
 from .reactive import batch
 from .security import redact
@@ -60,7 +61,7 @@ class Session:
     __slots__ = (
         "id", "ip", "path", "root", "state", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_waiter", "_task", "_loop", "_settings",
-        "_event_limit", "_resync_limit", "data", "on_end", "__weakref__",
+        "_event_limit", "_resync_limit", "data", "on_end", "user", "authenticated", "__weakref__",
     )
 
     def __init__(self, session_id: str, root: Root, *, settings: Settings, ip: str, path: str) -> None:
@@ -81,8 +82,31 @@ class Session:
         self._settings = settings
         self._event_limit = TokenBucket(settings.dom_event_rate, settings.dom_event_burst)
         self._resync_limit = TokenBucket(settings.resync_rate, settings.resync_burst)
-        self.data: dict[str, Any] = {}
+        self.data: dict[str, Any] = {}  # session KV (persisted with the session)
         self.on_end: Callable[[Session], None] | None = None
+        self.user: Any = None  # auth projection: runtime only, never persisted
+        self.authenticated = False  # whether a user was ever set: resume must revalidate
+
+    def set_user(self, user: Any) -> None:
+        """Record the authenticated user (hooks call this)."""
+        self.user = user
+        if user is not None:
+            self.authenticated = True
+
+    def snapshot(self, *, schema: str, debug: bool) -> dict[str, Any]:
+        """The persisted form: KV, signal values by stable id, route, auth flag, seq."""
+        return {
+            "id": self.id,
+            "schema": schema,
+            "ts": time.time(),
+            "path": self.path,
+            "ip": self.ip,
+            "seq": self.seq,
+            "age": time.monotonic() - self.created,
+            "data": portable(self.data, debug=debug, what="session key"),
+            "signals": portable(self.root.signal_values(), debug=debug, what="signal"),
+            "authenticated": self.authenticated,
+        }
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -105,8 +129,12 @@ class Session:
             self.conn = None
             self.touch()
 
-    def close(self, code: int = Close.NORMAL, reason: str = "", *, evicted: bool = False) -> None:
-        """End the session for good: close its socket, stop its task, dispose its tree."""
+    def close(self, code: int = Close.NORMAL, reason: str = "", *, evicted: bool = False, quiet: bool = False) -> None:
+        """End the session here: close its socket, stop its task, dispose its tree.
+
+        ``quiet``: the session lives on elsewhere (cold tier, another worker), so
+        it is not counted as closed.
+        """
         if self.state in (SessionState.CLOSED, SessionState.EVICTED):
             return
         conn, self.conn = self.conn, None
@@ -119,7 +147,8 @@ class Session:
         self._dispatches.clear()
         self.history.clear()
         self.root.dispose()
-        metrics.inc("vango_sessions_closed_total", reason=reason or "normal")
+        if not quiet:
+            metrics.inc("vango_sessions_closed_total", reason=reason or "normal")
         if self.on_end is not None:
             self.on_end(self)
 

@@ -24,6 +24,26 @@ from .settings import Settings
 log = logging.getLogger("vango_mp.sessions")
 
 
+class ColdSession:
+    """A long-detached session kept only as its sealed blob (the cold tier)."""
+
+    __slots__ = ("id", "ip", "created", "last_active", "blob")
+
+    def __init__(self, session_id: str, ip: str, created: float, last_active: float, blob: bytes) -> None:
+        self.id = session_id
+        self.ip = ip
+        self.created = created
+        self.last_active = last_active
+        self.blob = blob
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+
+Entry = Session | ColdSession
+
+
 class Refused(Exception):
     """A new session that limits do not admit, with its close code and metric reason."""
 
@@ -36,9 +56,10 @@ class Refused(Exception):
 class SessionManager:
     """Owns every session of one worker: lookup, admission, detach index, eviction."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sealer: Callable[[Session], bytes] | None = None) -> None:
         self.settings = settings
-        self._sessions: dict[str, Session] = {}
+        self.sealer = sealer  # turns a session into its blob (cold tier, hand-over)
+        self._sessions: dict[str, Entry] = {}
         self._detached: SortedKeyList = SortedKeyList(key=lambda s: (s.last_active, s.id))
         self._per_ip: Counter[str] = Counter()
         self.refusing: str | None = None  # set under memory pressure: "server busy"
@@ -47,14 +68,32 @@ class SessionManager:
     # -- queries -------------------------------------------------------------
 
     def get(self, session_id: str) -> Session | None:
+        """The live (hot) session with this id, if this worker holds one."""
         session = self._sessions.get(session_id)
-        return session if session is not None and session.alive else None
+        return session if type(session) is Session and session.alive else None
+
+    def take(self, session_id: str) -> Entry | None:
+        """Remove a session from this worker for a hand-over (or a cold resume) and return it."""
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            return None
+        if type(entry) is ColdSession:
+            self._drop(entry)
+        return entry
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     def __iter__(self) -> Iterator[Session]:
-        return iter(list(self._sessions.values()))
+        return iter([s for s in self._sessions.values() if type(s) is Session])
+
+    def entries(self) -> list[Entry]:
+        """Every session held, hot and cold."""
+        return list(self._sessions.values())
+
+    @property
+    def cold_count(self) -> int:
+        return sum(1 for s in self._detached if type(s) is ColdSession)
 
     @property
     def detached_count(self) -> int:
@@ -64,7 +103,7 @@ class SessionManager:
     def attached_count(self) -> int:
         return len(self._sessions) - len(self._detached)
 
-    def detached_lru(self) -> list[Session]:
+    def detached_lru(self) -> list[Entry]:
         """Detached sessions, least recently active first."""
         return list(self._detached)
 
@@ -79,7 +118,7 @@ class SessionManager:
             if not self._evict_one(self._pick(self._detached), "max_sessions"):
                 raise Refused(Close.SERVER_BUSY, "max sessions reached")
         if s.max_sessions_per_ip and self._per_ip[ip] >= s.max_sessions_per_ip:
-            mine = [x for x in self._detached if x.ip == ip]
+            mine = [x for x in self._detached if x.ip == ip]  # LRU order
             if not (s.evict_on_ip_limit and mine and self._evict_one(mine[0], "ip_limit")):
                 raise Refused(Close.RATE_LIMITED, "too many sessions from this IP address")
 
@@ -89,6 +128,36 @@ class SessionManager:
         self._per_ip[session.ip] += 1
         session.on_end = self._forget
         metrics.inc("vango_sessions_created_total")
+
+    def add_cold(self, cold: ColdSession) -> None:
+        """Take in a sealed session handed over by a stopping peer."""
+        if cold.id in self._sessions:
+            return
+        self._sessions[cold.id] = cold
+        self._per_ip[cold.ip] += 1
+        self._detached.add(cold)
+        self._enforce_max_detached()
+
+    def chill(self, now: float | None = None) -> int:
+        """Seal detached sessions idle past ``cold_after`` into the cold tier; how many."""
+        if self.sealer is None or self.settings.cold_after <= 0:
+            return 0
+        deadline = (now if now is not None else time.monotonic()) - self.settings.cold_after
+        hot = [s for s in self._detached.irange(None, None) if type(s) is Session and s.last_active < deadline]
+        for session in hot:
+            self.freeze(session)
+        return len(hot)
+
+    def freeze(self, session: Session) -> ColdSession:
+        """Replace a detached session by its blob; the live objects are released."""
+        assert self.sealer is not None
+        cold = ColdSession(session.id, session.ip, session.created, session.last_active, self.sealer(session))
+        self._detached.discard(session)
+        session.on_end = None
+        session.close(Close.NORMAL, "cold", quiet=True)
+        self._sessions[cold.id] = cold
+        self._detached.add(cold)
+        return cold
 
     # -- transitions -----------------------------------------------------------
 
@@ -107,13 +176,20 @@ class SessionManager:
             session.close(Close.SESSION_EXPIRED, "resume disabled")
             return
         self._detached.add(session)
+        self._enforce_max_detached()
+
+    def _enforce_max_detached(self) -> None:
         limit = self.settings.max_detached
         while limit and len(self._detached) > limit:
             self._evict_one(self._pick(self._detached), "max_detached")
 
     def _forget(self, session: Session) -> None:
-        if self._sessions.pop(session.id, None) is None:
+        if self._sessions.get(session.id) is not session:
             return
+        self._drop(session)
+
+    def _drop(self, session: Entry) -> None:
+        del self._sessions[session.id]
         self._detached.discard(session)
         self._per_ip[session.ip] -= 1
         if self._per_ip[session.ip] <= 0:
@@ -121,7 +197,7 @@ class SessionManager:
 
     # -- eviction ----------------------------------------------------------------
 
-    def _pick(self, candidates: SortedKeyList | list[Session]) -> Session | None:
+    def _pick(self, candidates: SortedKeyList | list[Entry]) -> Entry | None:
         if not candidates:
             return None
         policy = self.settings.eviction_policy
@@ -131,14 +207,17 @@ class SessionManager:
             return random.choice(list(candidates))
         return candidates[0]
 
-    def _evict_one(self, session: Session | None, reason: str) -> bool:
+    def _evict_one(self, session: Entry | None, reason: str) -> bool:
         if session is None:
             return False
         log.info("evicting detached session %s (%s)", redact(session.id), reason)
         self.evictions[reason] += 1
         metrics.inc("vango_evictions_total", reason=reason)
-        self._detached.discard(session)
-        session.close(Close.SESSION_EXPIRED, "session expired", evicted=True)
+        if type(session) is ColdSession:
+            self._drop(session)
+        else:
+            self._detached.discard(session)
+            session.close(Close.SESSION_EXPIRED, "session expired", evicted=True)
         return True
 
     def evict_detached(self, count: int, reason: str) -> int:

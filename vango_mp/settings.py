@@ -40,6 +40,10 @@ class Settings:
     max_detached: int = 10000
     eviction_policy: str = "lru"  # lru | oldest | random
     cleanup_interval: float = 30.0
+    cold_after: float = 30.0  # a detached session idle this long is kept only as its sealed blob; 0 = never
+    max_blob_age: float = 0.0  # reject persisted blobs older than this; 0 = no limit
+    persistence_secret: str = ""  # hex; empty = random per supervisor run
+    persistence_secret_previous: str = ""  # hex; still accepted on resume (rotation)
     dom_event_rate: float = 0.0  # events/s per session; 0 = unlimited
     dom_event_burst: int = 50
     resync_rate: float = 2.0

@@ -17,6 +17,7 @@ import secrets
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.web
 
-from . import metrics, security
+from . import adoption, metrics, persist, security
+from .adoption import Tombstones
 from .bus import BusClient
 from .cluster import cluster_metrics, join
 from .live import HandshakeGate, LiveSocket, html_hash
@@ -58,7 +60,9 @@ class WorkerContext:
         self.slot = slot
         self.app = app
         self.secret = secret
-        self.manager = SessionManager(settings)
+        self.secrets = persistence_secrets(settings, secret)
+        self.manager = SessionManager(settings, sealer=self.seal)
+        self.tombstones = Tombstones(max(settings.resume_window, 1.0))
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
         self.process = psutil.Process()
         self.pressure = "none"
@@ -66,16 +70,21 @@ class WorkerContext:
 
     def bus_handlers(self) -> dict[str, Any]:
         """Bus request/broadcast handlers this worker answers, by kind."""
-        return {}
+        return {
+            "session.adopt": lambda body, peer: adoption.handle_adopt(self, body, peer),
+            "session.deposit": lambda body, peer: adoption.handle_deposit(self, body, peer),
+        }
 
-    def mount(self, path: str, session: Session | None, on_dirty: Any) -> Root:
-        """Mount the page for ``path`` (LookupError when no route matches)."""
+    def mount(self, path: str, session: Session | None, on_dirty: Any, values: dict[str, Any] | None = None) -> Root:
+        """Mount the page for ``path`` (LookupError when no route matches), seeding signal values."""
         match = self.app.match(path)
         if match is None:
             raise LookupError(path)
         context = {"worker": self.slot, "session": session, "path": path, "params": match.params}
         node = component(match.page)(**match.params)
         root = Root(node, context=context, on_dirty=on_dirty)
+        if values:
+            root.restore_signal_values(values)
         root.render_initial()
         return root
 
@@ -84,6 +93,25 @@ class WorkerContext:
         self.manager.admit(ip)
         session = Session(security.new_session_id(), None, settings=self.settings, ip=ip, path=path)  # type: ignore[arg-type]
         session.root = self.mount(path, session, session.notify_dirty)
+        self.manager.add(session)
+        session.start()
+        return session
+
+    def seal(self, session: Session) -> bytes:
+        """The session's sealed blob (see :mod:`vango_mp.persist`)."""
+        return persist.seal(session.snapshot(schema=self.app.schema, debug=self.settings.debug), self.secrets[0])
+
+    def restore(self, session_id: str, blob: bytes, ip: str) -> Session:
+        """Unseal a blob (BlobRejected / LookupError otherwise) and remount its session here."""
+        payload = persist.unseal(
+            blob, self.secrets, session_id=session_id, schema=self.app.schema, max_age=self.settings.max_blob_age
+        )
+        session = Session(session_id, None, settings=self.settings, ip=ip, path=str(payload["path"]))  # type: ignore[arg-type]
+        session.root = self.mount(session.path, session, session.notify_dirty, payload.get("signals") or {})
+        session.seq = int(payload.get("seq", 0))
+        session.data = dict(payload.get("data") or {})
+        session.authenticated = bool(payload.get("authenticated"))
+        session.created = time.monotonic() - float(payload.get("age", 0))
         self.manager.add(session)
         session.start()
         return session
@@ -219,7 +247,7 @@ async def _serve(
     server = tornado.httpserver.HTTPServer(make_app(ctx), idle_connection_timeout=60, max_body_size=1 << 20)
     server.add_sockets([sock])
     sweep_every = max(0.05, min(settings.cleanup_interval, settings.resume_window / 4 or 1.0)) * 1000
-    sweeper = tornado.ioloop.PeriodicCallback(ctx.manager.sweep_expired, sweep_every)
+    sweeper = tornado.ioloop.PeriodicCallback(lambda: _maintain(ctx), sweep_every)
     sweeper.start()
     stopped = asyncio.get_running_loop().create_future()
     _install_signals(ctx, server, stopped)
@@ -233,6 +261,12 @@ async def _serve(
     sweeper.stop()
     if ctx.bus is not None:
         ctx.bus.close()
+
+
+def _maintain(ctx: WorkerContext) -> None:
+    """Periodic housekeeping: expire past ResumeWindow, move idle detached sessions to the cold tier."""
+    ctx.manager.sweep_expired()
+    ctx.manager.chill()
 
 
 async def _maybe_await(value: Any) -> None:
@@ -249,20 +283,37 @@ def _install_signals(ctx: WorkerContext, server: tornado.httpserver.HTTPServer, 
 
     def graceful() -> None:
         server.stop()
-        ctx.manager.close_all(Close.GOING_AWAY, "server stopping")
-        loop.create_task(_drain(server, ctx.settings.graceful_timeout, finish))
+        loop.create_task(_stop(ctx, server, finish))
 
     loop.add_signal_handler(signal.SIGTERM, graceful)
     loop.add_signal_handler(signal.SIGINT, graceful)
     loop.add_signal_handler(signal.SIGQUIT, finish)
 
 
-async def _drain(server: tornado.httpserver.HTTPServer, timeout: float, finish: Any) -> None:
+async def _stop(ctx: WorkerContext, server: tornado.httpserver.HTTPServer, finish: Any) -> None:
+    """Graceful stop: hand sessions to a peer, tell clients to reconnect (1001), drain HTTP."""
+    for session in ctx.manager:
+        if session.conn is not None:
+            conn = session.conn
+            ctx.manager.detach(session)
+            conn.close(Close.GOING_AWAY, "server stopping")
     try:
-        await asyncio.wait_for(server.close_all_connections(), timeout)
+        await asyncio.wait_for(adoption.deposit_all(ctx), ctx.settings.graceful_timeout / 2)
+    except asyncio.TimeoutError:
+        log.warning("graceful stop: session hand-over timed out")
+    ctx.manager.close_all(Close.GOING_AWAY, "server stopping")
+    try:
+        await asyncio.wait_for(server.close_all_connections(), ctx.settings.graceful_timeout / 2)
     except asyncio.TimeoutError:
         log.warning("graceful timeout: dropping remaining connections")
     finish()
+
+
+def persistence_secrets(settings: Settings, fallback: bytes) -> list[bytes]:
+    """Current secret first, then the previous one (rotation)."""
+    current = bytes.fromhex(settings.persistence_secret) if settings.persistence_secret else fallback
+    previous = bytes.fromhex(settings.persistence_secret_previous) if settings.persistence_secret_previous else b""
+    return [current, previous] if previous else [current]
 
 
 def listen(bind: str) -> socket.socket:

@@ -67,13 +67,14 @@ async def _serve(settings: Any, slot: int, sock: socket.socket, bus_path: str | 
     app = tornado.web.Application([("/", Index, args), ("/incr", Incr, args), ("/count", Count, args),
                                    ("/hang", Hang, args)], slot=slot)
     server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
     client = None
-    if bus_path:
+    if bus_path:  # connect first: no request may see globals before the snapshot
         client = BusClient(bus_path, slot=slot, pid=os.getpid(), heartbeat=settings.worker_heartbeat,
                            on_lost=lambda: done.done() or done.set_result(None))
         await client.connect()
         vglobals.install_backend(vglobals.BusBackend(client))
+    server.add_sockets([sock])
+    if client is not None:
         client.ready()
 
     def graceful() -> None:

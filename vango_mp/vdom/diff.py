@@ -96,7 +96,7 @@ def _children(
             _insert(phid, j, new, alloc, out, reg)
         return
     src, old_to_new = _match(old, new)
-    for i in range(lo):
+    for i in range(lo - 1, -1, -1):
         if old_to_new[i] < 0:
             out.append([REMOVE, phid, i])
             if reg:
@@ -261,7 +261,7 @@ def _element(o: Element, n: Element, alloc: Callable[[], int], out: list[Patch],
     if reg is not None:
         if ne:
             reg[hid] = n
-        elif oe:
+        elif False:
             reg.pop(hid, None)
     oc, nc = o.children, n.children
     if (oc or nc) and oc is not nc:

@@ -1,0 +1,159 @@
+"""Moving sessions between workers over the bus: adoption and hand-over.
+
+A reconnect that lands on a worker which does not hold the session asks every
+other worker (``session.adopt`` to ``ANY``). The owner seals the session,
+forgets it and answers with the blob; the asker unseals, remounts and sends
+the client a FULL so its DOM ids match the new tree. Each worker's loop runs
+one request at a time, so of two racing adopters exactly one gets the blob;
+the other gets ``{"moved": true}`` from the owner's tombstone and closes its
+socket with 4009. A stopping worker deposits its sessions, sealed, with a
+peer (``session.deposit``) — its successor in the same slot during a rolling
+reload — so clients reconnecting anywhere still find them.
+
+Messages::
+
+    session.adopt    {"id": sid}                      -> {"blob": bytes} | {"moved": true} | None
+    session.deposit  [[sid, ip, idle_s, blob], ...]   -> count taken
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from . import metrics
+from .bus import HUB, BusError
+from .protocol import Close
+from .security import redact
+from .sessions import ColdSession
+
+if TYPE_CHECKING:
+    from .worker import WorkerContext
+
+log = logging.getLogger("vango_mp.adoption")
+
+MAX_TOMBSTONES = 10_000
+DEPOSIT_CHUNK = 200
+
+
+class Moved(Exception):
+    """The session was already handed to another worker (lost adoption race)."""
+
+
+class Tombstones:
+    """Ids recently handed over, so a second adopter learns it lost the race."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._ids: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, session_id: str) -> None:
+        self._ids[session_id] = time.monotonic()
+        self._ids.move_to_end(session_id)
+        while len(self._ids) > MAX_TOMBSTONES:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, session_id: str) -> bool:
+        stamp = self._ids.get(session_id)
+        return stamp is not None and time.monotonic() - stamp < self.ttl
+
+
+def give_up(ctx: WorkerContext, session_id: str) -> bytes | None:
+    """Seal and forget a session this worker holds, for another worker to adopt."""
+    entry = ctx.manager.take(session_id)
+    if entry is None:
+        return None
+    if isinstance(entry, ColdSession):
+        blob = entry.blob
+    else:
+        blob = ctx.seal(entry)
+        entry.close(Close.SESSION_TAKEN, "session resumed elsewhere", quiet=True)
+    ctx.tombstones.add(session_id)
+    metrics.inc("vango_sessions_handed_over_total")
+    return blob
+
+
+def handle_adopt(ctx: WorkerContext, body: Any, peer: int) -> dict[str, Any] | None:
+    """Bus handler: another worker wants a session; answer if it is ours."""
+    session_id = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(session_id, str):
+        raise ValueError("session.adopt wants {'id': str}")
+    blob = give_up(ctx, session_id)
+    if blob is not None:
+        log.info("handing session %s to worker %s", redact(session_id), peer)
+        return {"blob": blob}
+    return {"moved": True} if session_id in ctx.tombstones else None
+
+
+def handle_deposit(ctx: WorkerContext, body: Any, peer: int) -> int:
+    """Bus handler: a stopping peer leaves its sessions with us, sealed."""
+    now = time.monotonic()
+    taken = 0
+    for item in body if isinstance(body, list) else []:
+        sid, ip, idle, blob = item
+        created = now - float(idle)
+        ctx.manager.add_cold(ColdSession(str(sid), str(ip), created, now - float(idle), bytes(blob)))
+        taken += 1
+    log.info("took %d sessions from stopping worker %s", taken, peer)
+    return taken
+
+
+async def adopt_remote(ctx: WorkerContext, session_id: str) -> bytes | None:
+    """Ask the other workers for a session's blob; None when nobody holds it."""
+    if ctx.bus is None:
+        return None
+    try:
+        answer = await ctx.bus.request_any("session.adopt", {"id": session_id}, timeout=ctx.settings.bus_timeout)
+    except BusError as err:
+        log.warning("adoption of %s failed: %s", redact(session_id), err)
+        return None
+    if not isinstance(answer, dict):
+        return None
+    if answer.get("moved"):
+        raise Moved(session_id)
+    blob = answer.get("blob")
+    return blob if isinstance(blob, bytes) else None
+
+
+async def deposit_all(ctx: WorkerContext) -> int:
+    """Seal every session we hold and leave them with a peer (we are stopping)."""
+    if ctx.bus is None or not len(ctx.manager):
+        return 0
+    target = await _successor(ctx)
+    if target is None:
+        return 0
+    items: list[list[Any]] = []
+    now = time.monotonic()
+    for entry in ctx.manager.entries():
+        idle, ip = now - entry.last_active, entry.ip
+        blob = give_up(ctx, entry.id)
+        if blob is not None:
+            items.append([entry.id, ip, idle, blob])
+    sent = 0
+    for start in range(0, len(items), DEPOSIT_CHUNK):
+        try:
+            sent += await ctx.bus.request(target, "session.deposit", items[start : start + DEPOSIT_CHUNK])
+        except BusError as err:
+            log.error("deposit to slot %s failed: %s", target, err)
+    log.info("deposited %d of %d sessions with slot %s", sent, len(items), target)
+    return sent
+
+
+async def _successor(ctx: WorkerContext) -> int | None:
+    """The slot to leave sessions with: our own slot if a newer worker serves it, else the emptiest peer."""
+    assert ctx.bus is not None
+    try:
+        peers = await ctx.bus.request(HUB, "stats", timeout=2.0)
+    except BusError:
+        return None
+    me = ctx.bus.pid
+    others = [p for p in peers or [] if isinstance(p, dict) and p.get("pid") != me and p.get("ready", True)]
+    same = [p for p in others if p.get("slot") == ctx.slot]
+    if same:
+        return ctx.slot
+    if not others:
+        return None
+    load = lambda p: sum((p.get("stats") or {}).get(k, 0) for k in ("attached", "detached"))  # noqa: E731
+    return int(min(others, key=load)["slot"])
