@@ -86,6 +86,10 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    @property
+    def known(self) -> bool:
+        return self.pid is not None
+
     def cpu_seconds(self) -> float:
         total = 0.0
         for p in self.processes():
@@ -179,10 +183,30 @@ def _wait_healthy(server: Server, deadline: float) -> None:
     raise SystemExit(f"server never became healthy:\n{''.join(server.lines)}")
 
 
-def check_local(url: str) -> None:
-    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"--url must point at 127.0.0.1 (got {host}): this bench sends local traffic only")
+def check_local(url: str) -> int:
+    """Refuse anything but a local URL; return its port."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = netloc.rpartition(":")
+    host = host.strip("[]")
+    if host not in ("127.0.0.1", "localhost", "::1") or not port.isdigit():
+        raise SystemExit(f"--url must be http://127.0.0.1:PORT (got {url}): this bench sends local traffic only")
+    return int(port)
+
+
+def find_listener(port: int) -> int | None:
+    """The PID at the top of the process tree listening on ``port`` (the supervisor), if visible."""
+    try:
+        pids = {c.pid for c in psutil.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
+    except psutil.AccessDenied:
+        return None
+    for pid in pids:
+        try:
+            if psutil.Process(pid).ppid() not in pids:
+                return pid
+        except psutil.NoSuchProcess:
+            continue
+    return None
 
 
 # ---------------------------------------------------------------- client processes
@@ -425,7 +449,7 @@ def summarize(sessions: int, procs: int, opened: int, errors: list[str], replies
             "mean": statistics.fmean(ms) if ms else None,
         },
         "server_cpu_s": server_cpu,
-        "server_cpu_us_per_event": server_cpu / events * 1e6 if events else None,
+        "server_cpu_us_per_event": server_cpu / events * 1e6 if events and server_cpu > 0 else None,
         "server_cpu_util": server_cpu / elapsed if elapsed > 0 else None,  # 1.0 = one core busy
         "client_cpu_util": client_cpu / elapsed if elapsed > 0 else None,
         "click_errors": dict(click_errors),
@@ -521,15 +545,19 @@ def report(result: dict[str, Any]) -> None:
         print(f"memory per attached session: {kib:.1f} KiB RSS ({memory['uss_per_session_kib']:.1f} KiB USS),"
               f" N={memory['opened']}   target <= {TARGETS['memory_per_session_kib']:.0f} KiB  "
               f"{verdict(kib, TARGETS['memory_per_session_kib'])}{note}")
+        if memory["opened"] < memory["sessions"]:
+            print(f"  only {memory['opened']} of {memory['sessions']} sessions opened: {memory['errors'][:1]}")
     for ph in result["load"]:
         if not ph.get("events"):
             print(f"N={ph['sessions']}: no events ({ph.get('open_errors') or ph.get('click_errors')})")
             continue
+        if ph["opened"] < ph["sessions"]:
+            print(f"N={ph['sessions']}: only {ph['opened']} sessions opened: {ph['open_errors'][:1]}")
         rtt, cpu = ph["rtt_ms"], ph["server_cpu_us_per_event"]
         p99_verdict = verdict(rtt["p99"], TARGETS["p99_ms_at_50"]) if ph["sessions"] == 50 else "info"
         print(f"N={ph['sessions']:<4} procs={ph['procs']}  {ph['events_per_s']:8.0f} events/s"
               f"  rtt p50 {rtt['p50']:.2f} ms  p99 {rtt['p99']:.2f} ms (target <= 15 ms at N=50: {p99_verdict})"
-              f"  server CPU {cpu:.0f} us/event (target <= 250: {verdict(cpu, TARGETS['server_cpu_us_per_event'])})"
+              f"  server CPU {_num(cpu, '.0f')} us/event (target <= 250: {verdict(cpu, TARGETS['server_cpu_us_per_event'])})"
               f"  CPU util: server {ph['server_cpu_util']:.2f} client {ph['client_cpu_util']:.2f}"
               f" other {ph.get('other_cpu_util', 0):.2f}"
               + (f"  errors {ph['click_errors']}" if ph["click_errors"] else ""))
@@ -544,6 +572,10 @@ def report(result: dict[str, Any]) -> None:
                 print(f"    {pct:5.1f}%  {frame_name}")
 
 
+def _num(value: float | None, fmt: str) -> str:
+    return "?" if value is None else format(value, fmt)
+
+
 def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
@@ -554,6 +586,7 @@ def _stamp() -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python bench/load.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="benchmark a running server (127.0.0.1 only) instead of starting one")
+    p.add_argument("--server-pid", type=int, help="with --url: the server's top PID (default: found by port)")
     p.add_argument("--server-cmd", help="command that starts the server (--bind is appended); "
                                         "default: vango-mp --workers 1")
     p.add_argument("--sessions", default="1,50", help="comma-separated N for the load phases (default 1,50)")
@@ -586,8 +619,10 @@ def procs_for(sessions: int, spec: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.url:
-        check_local(args.url)
-        server = Server(args.url.rstrip("/"), None, cmd=["(external)", args.url])
+        pid = args.server_pid or find_listener(check_local(args.url))
+        server = Server(args.url.rstrip("/"), pid, cmd=["(external)", args.url])
+        if pid is None:
+            print("server PID unknown (pass --server-pid): no CPU or memory figures", flush=True)
     else:
         server = start_server(server_command(args.server_cmd))
     result: dict[str, Any] = {
@@ -600,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"server at {server.url} (pid {server.pid})", flush=True)
         result["frame"] = asyncio.run(probe_frame(server.url, args.path, args.selector))
-        if args.idle_sessions:
+        if args.idle_sessions and server.known:
             print(f"idle memory phase: {args.idle_sessions} sessions ...", flush=True)
             result["memory"] = measure_idle_memory(server, args, procs_for(args.idle_sessions, args.procs))
         for n in args.session_counts:

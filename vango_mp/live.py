@@ -244,7 +244,10 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             old.close(Close.SESSION_TAKEN, "session resumed elsewhere")
         self._bind(session, resumed=True)
         metrics.inc("vango_sessions_resumed_total", kind="local" if in_memory else "adopted")
-        session.catch_up(hello.last_seq)
+        if in_memory:
+            session.catch_up(hello.last_seq)
+        else:
+            session.send_full()  # a remounted tree numbers its elements afresh
 
     async def _fetch(self, sid: str) -> Session | None:
         """A session this worker does not hold live: from our cold tier or another worker."""

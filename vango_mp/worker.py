@@ -121,7 +121,11 @@ class WorkerContext:
             "status": "ok",
             "worker": self.slot,
             "pid": os.getpid(),
-            "sessions": {"attached": self.manager.attached_count, "detached": self.manager.detached_count},
+            "sessions": {
+                "attached": self.manager.attached_count,
+                "detached": self.manager.detached_count,
+                "cold": self.manager.cold_count,
+            },
             "rss_bytes": self.process.memory_info().rss,
             "pressure": self.pressure,
         }
@@ -222,7 +226,7 @@ def make_app(ctx: WorkerContext) -> tornado.web.Application:
         websocket_max_message_size=s.max_message_size,
         # Protocol-level pings; a peer silent past the timeout is dropped.
         websocket_ping_interval=s.heartbeat_interval,
-        websocket_ping_timeout=s.read_timeout,
+        websocket_ping_timeout=min(s.read_timeout, s.heartbeat_interval),
         xheaders=False,
         vango_worker=str(ctx.slot),
     )
@@ -246,7 +250,9 @@ async def _serve(
         log.warning("DEV MODE: origin check, CSRF and secure cookies are OFF — never use in production")
     server = tornado.httpserver.HTTPServer(make_app(ctx), idle_connection_timeout=60, max_body_size=1 << 20)
     server.add_sockets([sock])
-    sweep_every = max(0.05, min(settings.cleanup_interval, settings.resume_window / 4 or 1.0)) * 1000
+    sweep_every = 1000 * max(0.05, min(
+        settings.cleanup_interval, settings.resume_window / 4 or 1.0, settings.cold_after / 2 or 1.0,
+    ))
     sweeper = tornado.ioloop.PeriodicCallback(lambda: _maintain(ctx), sweep_every)
     sweeper.start()
     stopped = asyncio.get_running_loop().create_future()

@@ -9,8 +9,9 @@ hid, new elements get fresh ones from ``alloc_hid``. Rules:
   old node it meets (it lives elsewhere in some tree) is cloned first, so a
   hid, once written, never changes.
 * Children are matched by identity, then keyed elements by ``(key, tag)``,
-  then the remaining unkeyed ones positionally; an unkeyed pair of a
-  different kind or tag becomes one REPLACE.
+  then unkeyed ones by position among their own kind (the k-th unkeyed <p>
+  with the k-th, text with text); leftover unkeyed nodes of different kinds
+  pair up in order, each pair one REPLACE.
 * Patches are emitted against the live list in order: REMOVEs (highest
   index first), MOVEs (only nodes off a longest increasing subsequence move,
   so the fewest possible), INSERTs (ascending), then per-child updates.
@@ -141,7 +142,7 @@ def _pairwise(old: list[ResolvedNode], new: list[ResolvedNode]) -> bool:
 
 
 def _match(old: list[ResolvedNode], new: list[ResolvedNode]) -> tuple[list[int], list[int]]:
-    """Pair new children with old ones: identity, then (key, tag), then unkeyed by position."""
+    """Pair new children with old ones: identity, then (key, tag), then unkeyed by position per kind."""
     lo, ln = len(old), len(new)
     src = [-1] * ln
     old_to_new = [-1] * lo
@@ -171,16 +172,35 @@ def _match(old: list[ResolvedNode], new: list[ResolvedNode]) -> tuple[list[int],
             i = keyed.pop((n.key, n.tag), -1)
             if i >= 0 and old_to_new[i] < 0:
                 src[j], old_to_new[i] = i, j
-    free = [i for i in range(lo) if old_to_new[i] < 0 and not _is_keyed(old[i])]
-    k = 0
+    # Unkeyed: the k-th new <p> meets the k-th free old <p> (text likewise), so a
+    # conditional sibling appearing or vanishing shifts no one else; leftovers
+    # of different kinds pair up in order as REPLACEs.
+    free: dict[str | None, list[int]] = {}
+    for i in range(lo):
+        o = old[i]
+        if old_to_new[i] < 0 and not _is_keyed(o):
+            free.setdefault(o.tag if type(o) is Element else None, []).append(i)  # type: ignore[union-attr]
+    if not free:
+        return src, old_to_new
+    taken: dict[str | None, int] = {}
+    leftover: list[int] = []
     for j in range(ln):
-        if src[j] >= 0 or _is_keyed(new[j]):
+        n = new[j]
+        if src[j] >= 0 or _is_keyed(n):
             continue
-        if k == len(free):
-            break
-        i = free[k]
-        k += 1
-        src[j], old_to_new[i] = i, j
+        kind = n.tag if type(n) is Element else None  # type: ignore[union-attr]
+        same = free.get(kind)
+        k = taken.get(kind, 0)
+        if same is not None and k < len(same):
+            i = same[k]
+            taken[kind] = k + 1
+            src[j], old_to_new[i] = i, j
+        else:
+            leftover.append(j)
+    if leftover:
+        spare = [i for i in range(lo) if old_to_new[i] < 0 and not _is_keyed(old[i])]
+        for j, i in zip(leftover, spare):
+            src[j], old_to_new[i] = i, j
     return src, old_to_new
 
 
@@ -261,7 +281,7 @@ def _element(o: Element, n: Element, alloc: Callable[[], int], out: list[Patch],
     if reg is not None:
         if ne:
             reg[hid] = n
-        elif False:
+        elif oe:
             reg.pop(hid, None)
     oc, nc = o.children, n.children
     if (oc or nc) and oc is not nc:

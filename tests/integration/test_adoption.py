@@ -1,0 +1,176 @@
+"""Sessions move between workers: adoption on reconnect, the race, the cold tier."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Server, start_server
+from vango_mp import protocol
+from vango_mp.protocol import Close
+
+from .rawws import Page, Raw, fetch_page
+from .test_live_protocol import find_hid
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Server]:
+    srv = start_server("--workers", "2", env={"VANGO_COLD_AFTER": "300ms"})
+    yield srv
+    srv.stop()
+
+
+async def connect_on(url: str, page: Page, worker: int, **hello: object) -> tuple[Raw, list]:
+    """Open sockets until one lands on ``worker`` (SO_REUSEPORT hashes the 4-tuple)."""
+    for _ in range(200):
+        ws = await Raw.connect(url, cookie=page.cookie)
+        welcome = await ws.hello(page, **hello)  # type: ignore[arg-type]
+        if welcome is None:
+            return ws, welcome  # type: ignore[return-value]
+        if welcome[4] == worker or welcome[0] != protocol.WELCOME:
+            return ws, welcome
+        ws.close()
+    raise AssertionError(f"never landed on worker {worker}")
+
+
+async def probe_worker(url: str, page: Page, worker: int) -> Raw:
+    """A socket on ``worker`` that has not said HELLO yet (the 101 names its worker)."""
+    for _ in range(200):
+        ws = await Raw.connect(url, cookie=page.cookie)
+        if ws.conn.headers.get("X-Vango-Worker") == str(worker):
+            return ws
+        ws.close()
+    raise AssertionError(f"never landed on worker {worker}")
+
+
+async def click_n(ws: Raw, hid: int, n: int) -> None:
+    """Click and await each PATCHES frame (a FULL may come first: the SSR was another worker's)."""
+    for i in range(n):
+        await ws.send([protocol.EVENT, i + 1, hid, "click", None])
+        frame = await ws.recv()
+        while frame[0] == protocol.FULL:
+            frame = await ws.recv()
+        assert frame[0] == protocol.PATCHES
+
+
+async def resume_on(url: str, page: Page, worker: int, sid: str, last_seq: int) -> tuple[Raw, list]:
+    """Resume ``sid`` over sockets until the WELCOME comes from ``worker``.
+
+    A resume that lands on the current owner just resumes there (and we retry),
+    so this walks the session across workers exactly like a browser would.
+    """
+    for _ in range(100):
+        ws = await Raw.connect(url, cookie=page.cookie)
+        welcome = await ws.hello(page, sid=sid, last_seq=last_seq)
+        assert welcome is not None and welcome[0] == protocol.WELCOME, welcome
+        if welcome[4] == worker:
+            return ws, welcome
+        frames = await drain(ws)
+        last_seq = max([last_seq, welcome[2], *[f[1] for f in frames]])
+        ws.close()
+        await asyncio.sleep(0.01)
+    raise AssertionError("never resumed on the other worker")
+
+
+async def drain(ws: Raw, quiet: float = 0.2) -> list:
+    frames = []
+    while True:
+        try:
+            frame = await ws.recv(timeout=quiet)
+        except asyncio.TimeoutError:
+            return frames
+        if frame is None:
+            return frames
+        frames.append(frame)
+
+
+def test_reconnect_on_other_worker_adopts_state(pair: Server) -> None:
+    async def go() -> None:
+        page = fetch_page(pair.url, "/counter")
+        inc = find_hid(page.html, "inc")
+        ws, welcome = await connect_on(pair.url, page, 0)
+        sid = welcome[1]
+        await click_n(ws, inc, 3)
+        ws.close()
+        other, welcome = await resume_on(pair.url, page, 1, sid, 3)
+        assert welcome[1] == sid and welcome[3] is True
+        full = await other.recv()
+        # The tree was remounted on worker 1: ids may differ, so the client gets a FULL.
+        assert full[0] == protocol.FULL
+        assert "Count: 3" in full[2] and '<span id="worker" data-hid' in full[2]
+        assert '>1</span>' in full[2]
+        new_inc = int(full[2].split('id="inc" data-hid="')[1].split('"')[0])
+        await other.send([protocol.EVENT, 9, new_inc, "click", None])
+        patch = await other.recv()
+        assert patch[0] == protocol.PATCHES and patch[2][0][-1] == "Count: 4"
+        other.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("workers", [(1, 1), (0, 1)], ids=["both-remote", "owner-and-remote"])
+def test_racing_resumes_leave_one_owner(pair: Server, workers: tuple[int, int]) -> None:
+    async def go() -> None:
+        page = fetch_page(pair.url, "/counter")
+        inc = find_hid(page.html, "inc")
+        ws, welcome = await connect_on(pair.url, page, 0)
+        sid = welcome[1]
+        await click_n(ws, inc, 2)
+        ws.close()
+        a = await probe_worker(pair.url, page, workers[0])
+        b = await probe_worker(pair.url, page, workers[1])
+        hello = [protocol.HELLO, 1, page.csrf, "/counter", sid, 2, None]
+        await asyncio.gather(a.send(hello), b.send(hello))
+        seen = await asyncio.gather(drain(a, 0.5), drain(b, 0.5))
+        open_ = [ws_ for ws_ in (a, b) if ws_.conn.close_code is None]
+        closed = [ws_ for ws_ in (a, b) if ws_.conn.close_code is not None]
+        assert len(open_) == 1 and len(closed) == 1, [w.conn.close_code for w in (a, b)]
+        assert closed[0].conn.close_code == Close.SESSION_TAKEN
+        winner = open_[0]
+        frames = seen[0] if winner is a else seen[1]
+        assert frames[0][0] == protocol.WELCOME and frames[0][1] == sid
+        # State intact: the next click on the winner says 3 (it may first get a FULL).
+        html = next((f[2] for f in frames if f[0] == protocol.FULL), page.html)
+        hid = int(html.split('id="inc" data-hid="')[1].split('"')[0])
+        await winner.send([protocol.EVENT, 50, hid, "click", None])
+        patch = await winner.recv()
+        assert patch[0] == protocol.PATCHES and patch[2][0][-1] == "Count: 3"
+        winner.close()
+
+    asyncio.run(go())
+
+
+def test_cold_session_resumes_exactly(pair: Server) -> None:
+    async def go() -> None:
+        page = fetch_page(pair.url, "/todos")
+        ws = await Raw.connect(pair.url, cookie=page.cookie)
+        welcome = await ws.hello(page)
+        sid, worker = welcome[1], welcome[4]
+        form = find_hid(page.html, "new-todo") - 1
+        for i, title in enumerate(["milk", "eggs", "bread"]):
+            await ws.send([protocol.EVENT, i + 1, form, "submit", {"form": {"title": title}}])
+            await ws.recv()
+        ws.close()
+        deadline = time.monotonic() + 10
+        while True:  # cold_after is 300 ms: wait until that worker's sweep froze it
+            health = json.loads((await asyncio.to_thread(pair.get, "/_vango/health"))[2])
+            if health["worker"] == worker and health["sessions"]["cold"] >= 1:
+                break
+            assert time.monotonic() < deadline, "session never went cold"
+            await asyncio.sleep(0.05)
+        again, welcome = await resume_on(pair.url, page, worker, sid, 3)
+        frames = await drain(again)
+        full = [f for f in frames if f[0] == protocol.FULL]
+        assert full, frames
+        html = full[-1][2]
+        assert html.index("milk") < html.index("eggs") < html.index("bread")
+        assert html.count('class="todo"') == 3
+        again.close()
+
+    asyncio.run(go())
