@@ -196,7 +196,9 @@ class Arbiter:
         log.info("TTOU: retiring slot %d (%d workers)", slot.index, self.active_count())
 
     def handle_usr1(self) -> None:
+        """Reopen our log file (logrotate moved it), and have every worker do the same."""
         reopen_log_files()
+        log.info("reopened log files")
         if self.hub is not None:
             self.hub.order("reopen_logs")
 

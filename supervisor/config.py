@@ -51,6 +51,7 @@ _SIZE_NAMES = frozenset({"max_memory_per_session"})
 # Float fields that are not durations.
 _PLAIN_FLOAT_SUFFIXES = ("_ratio", "_rate")
 EVICTION_POLICIES = ("lru", "oldest", "random")
+SECRET_FIELDS = ("persistence_secret", "persistence_secret_previous")  # hex; never printed
 
 
 class ConfigError(Exception):
@@ -243,6 +244,11 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
     for name in ("memory_soft_ratio", "memory_hard_ratio"):
         if not 0.0 < getattr(s, name) <= 1.0:
             problems.append((name, "must be in (0, 1]"))
+    for name in SECRET_FIELDS:
+        try:
+            bytes.fromhex(getattr(s, name, "") or "")
+        except ValueError:
+            problems.append((name, "expected a hex string"))
     if s.memory_soft_ratio > s.memory_hard_ratio:
         problems.append(("memory_soft_ratio", "must not exceed memory_hard_ratio"))
     problems += _range_problems(s)
@@ -294,6 +300,8 @@ def render_toml(settings: Settings, sources: Mapping[str, str]) -> str:
             comment += f"; 0 = one per CPU ({resolve_workers(settings)})"
         if value is None:
             lines.append(f"# {name} = (unset)  # {comment}")
+        elif name in SECRET_FIELDS and value:
+            lines.append(f"# {name} = (set, not shown)  # {comment}")
         else:
             lines.append(f"{name} = {_toml_value(value)}  # {comment}")
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, FunctionType, MethodType
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -78,17 +78,18 @@ def _signature_wants(fn: Callable[..., Any]) -> bool:
 
 def wants_event(fn: Callable[..., Any]) -> bool:
     """Whether ``fn`` should be called with the event (cached)."""
-    code = getattr(fn, "__code__", None)
-    if code is not None:
+    t = type(fn)
+    if t is FunctionType:
+        code = fn.__code__  # type: ignore[attr-defined]
         wants = _FUNC_WANTS.get(code)
         if wants is None:
             wants = _FUNC_WANTS[code] = _code_wants(fn, code, 0)
         return wants
-    func = getattr(fn, "__func__", None)
-    code = getattr(func, "__code__", None)
-    if code is not None:  # a bound method: its first parameter is already bound
+    if t is MethodType and type(fn.__func__) is FunctionType:  # type: ignore[attr-defined]
+        func = fn.__func__  # type: ignore[attr-defined]
+        code = func.__code__
         wants = _METHOD_WANTS.get(code)
-        if wants is None:
+        if wants is None:  # its first parameter is already bound
             wants = _METHOD_WANTS[code] = _code_wants(func, code, 1)
         return wants
     try:
@@ -102,8 +103,8 @@ def wants_event(fn: Callable[..., Any]) -> bool:
 
 def call_handler(fn: Callable[..., Any], event: Event) -> Any:
     """Call ``fn(event)`` or ``fn()`` according to its signature."""
-    code = getattr(fn, "__code__", None)
-    if code is not None:
+    if type(fn) is FunctionType:  # the hot path: a lambda or def from a render
+        code = fn.__code__
         wants = _FUNC_WANTS.get(code)
         if wants is None:
             wants = _FUNC_WANTS[code] = _code_wants(fn, code, 0)

@@ -146,31 +146,41 @@ def test_racing_resumes_leave_one_owner(pair: Server, workers: tuple[int, int]) 
     asyncio.run(go())
 
 
-def test_cold_session_resumes_exactly(pair: Server) -> None:
+@pytest.fixture(scope="module")
+def cold_server() -> Iterator[Server]:
+    """One worker of its own, so its cold-tier count is this test's session alone."""
+    srv = start_server("--workers", "1", env={"VANGO_COLD_AFTER": "300ms"})
+    yield srv
+    srv.stop()
+
+
+def test_cold_session_resumes_exactly(cold_server: Server) -> None:
     async def go() -> None:
-        page = fetch_page(pair.url, "/todos")
-        ws = await Raw.connect(pair.url, cookie=page.cookie)
-        welcome = await ws.hello(page)
-        sid, worker = welcome[1], welcome[4]
+        page = fetch_page(cold_server.url, "/todos")
+        ws = await Raw.connect(cold_server.url, cookie=page.cookie)
+        sid = (await ws.hello(page))[1]
         form = find_hid(page.html, "new-todo") - 1
         for i, title in enumerate(["milk", "eggs", "bread"]):
             await ws.send([protocol.EVENT, i + 1, form, "submit", {"form": {"title": title}}])
-            await ws.recv()
+            assert (await ws.recv())[1] == i + 1
         ws.close()
         deadline = time.monotonic() + 10
-        while True:  # cold_after is 300 ms: wait until that worker's sweep froze it
-            health = json.loads((await asyncio.to_thread(pair.get, "/_vango/health"))[2])
-            if health["worker"] == worker and health["sessions"]["cold"] >= 1:
+        while True:  # cold_after is 300 ms: wait until the sweep froze it
+            health = json.loads((await asyncio.to_thread(cold_server.get, "/_vango/health"))[2])
+            if health["sessions"]["cold"] == 1:
                 break
             assert time.monotonic() < deadline, "session never went cold"
             await asyncio.sleep(0.05)
-        again, welcome = await resume_on(pair.url, page, worker, sid, 3)
-        frames = await drain(again)
-        full = [f for f in frames if f[0] == protocol.FULL]
-        assert full, frames
-        html = full[-1][2]
+        again = await Raw.connect(cold_server.url, cookie=page.cookie)
+        welcome = await again.hello(page, sid=sid, last_seq=3)
+        assert welcome[:4] == [protocol.WELCOME, sid, 3, True]
+        full = await again.recv()
+        assert full[0] == protocol.FULL
+        html = full[2]
         assert html.index("milk") < html.index("eggs") < html.index("bread")
         assert html.count('class="todo"') == 3
+        health = json.loads((await asyncio.to_thread(cold_server.get, "/_vango/health"))[2])
+        assert health["sessions"] == {"attached": 1, "detached": 0, "cold": 0}
         again.close()
 
     asyncio.run(go())

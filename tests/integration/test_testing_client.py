@@ -195,6 +195,29 @@ def test_unknown_session_is_refused_with_4001(server: Any) -> None:
     run(scenario, server.url)
 
 
+def test_fresh_connect_starts_over_with_a_full_frame(server: Any) -> None:
+    async def scenario(c: TestClient) -> None:
+        page = await c.open("/counter")
+        await page.click("#inc")
+        old = page.session_id
+        await page.disconnect()
+        await page.connect(fresh=True)  # the DOM says 1, the new session 0: a FULL mends it
+        assert page.session_id != old and not page.resumed
+        await page.wait_for_text("#count", "Count: 0")
+
+    run(scenario, server.url)
+
+
+def test_leaving_the_client_closes_its_pages(server: Any) -> None:
+    async def scenario() -> Any:
+        async with TestClient(server.url) as c:
+            page = await c.open("/counter")
+        return page
+
+    page = asyncio.run(scenario())
+    assert page.state is PageState.CLOSED and page.closed_code == Close.NORMAL
+
+
 # -- security and abuse ---------------------------------------------------------
 
 

@@ -138,3 +138,11 @@ def test_cli_print_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--print-config", "--workers", "2", "--dev"]) == 0
     out = capsys.readouterr().out
     assert tomllib.loads(out)["workers"] == 2 and tomllib.loads(out)["dev"] is True
+
+
+def test_secrets_must_be_hex_and_are_never_printed() -> None:
+    with pytest.raises(ConfigError, match="persistence_secret"):
+        load_settings({}, {"VANGO_PERSISTENCE_SECRET": "not-hex"}, None)
+    settings, sources = load_settings({}, {"VANGO_PERSISTENCE_SECRET": "ab" * 32}, None)
+    text = render_toml(settings, sources)
+    assert "ab" * 32 not in text and "persistence_secret = (set, not shown)" in text

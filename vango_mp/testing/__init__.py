@@ -33,13 +33,14 @@ the response set (the CSRF cookie among them) and, unless ``connect=False``,
 opens the WebSocket — sending ``Origin`` (the server's own origin by default)
 and the cookies, as a browser would — says HELLO and awaits WELCOME. A
 :class:`Page` then exposes ``session_id``, ``worker`` (from WELCOME),
-``last_seq``, ``state`` (``loaded`` / ``connecting`` / ``open`` /
-``closed``), and ``closed_code`` / ``closed_reason`` once the socket closed
+``last_seq``, ``state`` (:class:`PageState`: loaded / connecting / open /
+closed), and ``closed_code`` / ``closed_reason`` once the socket closed
 (1006 when it died without a close frame).
 
 **Reading the page.** Selectors are the simple CSS that
 :func:`vango_mp.vdom.apply.select` understands (``#id``, ``tag``,
-``.class``, ``[attr=value]``, descendant combinators).
+``.class``, ``[attr]``, ``[attr=value]`` and ``~= ^= $= *=``, descendant
+and child combinators, ``,`` lists).
 :meth:`Page.query`, :meth:`Page.query_all`, :meth:`Page.text`,
 :meth:`Page.texts`, :meth:`Page.attr`, :meth:`Page.exists`,
 :meth:`Page.count`. A missing element raises :class:`ElementNotFound`.
@@ -74,6 +75,12 @@ server sent (undecodable message, patch that does not apply, unknown frame)
 is recorded in :attr:`Page.errors` rather than raised, so a test can assert
 ``page.errors == []``.
 
+**Benchmarks.** :meth:`Page.handler_hid` resolves a selector to the hid an
+event goes to once; :meth:`Page.send_event` then skips the DOM lookup.
+:meth:`Page.ping` measures a PING/PONG round trip. ``frames_applied``,
+``messages_received``, ``bytes_received``, ``last_message`` (raw bytes) and
+``last_frame`` count what arrived. ``bench/load.py`` is built this way.
+
 **Caveats.** Compression is declined unless ``TestClient(compression=True)``
 (then permessage-deflate is offered, as browsers do; the server declines it).
 Cookies are shared by every page of one client, like one browser profile; use
@@ -83,17 +90,9 @@ clicks, no focus).
 """
 
 from .client import PageLoadError, TestClient
-from .page import (
-    ElementNotFound,
-    FrameTimeout,
-    NoHandler,
-    Page,
-    PageState,
-    SessionClosed,
-    UpgradeRefused,
-    VangoTestError,
-    decode_server,
-)
+from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused, VangoTestError
+from .page import Page, PageState
+from .wire import decode_server
 
 __all__ = [
     "TestClient",

@@ -12,7 +12,8 @@ from urllib.parse import urljoin, urlsplit
 import tornado.httpclient
 
 from . import dom
-from .page import Page, VangoTestError
+from .errors import VangoTestError
+from .page import Page
 
 _BOOT = re.compile(r"window\.__vango\s*=\s*(\{.*?\})\s*;?\s*</script>", re.DOTALL)
 MAX_REDIRECTS = 5

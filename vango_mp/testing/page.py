@@ -14,57 +14,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import lz4.block
-import msgpack
 import tornado.httpclient
 import tornado.iostream
 import tornado.websocket
 
 from .. import protocol
-from ..protocol import FLAG_LZ4, FLAG_RAW
 from . import dom
+from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused
+from .wire import ABNORMAL_CLOSE, ACK_DELAY, ACK_EVERY_FRAMES, MAX_SERVER_MESSAGE, RESYNC_RETRY, decode_server
 
 if TYPE_CHECKING:
     from .client import TestClient
-
-ABNORMAL_CLOSE = 1006  # what a browser reports when the socket died without a close frame
-ACK_DELAY = 0.05  # vango.js ACK_DELAY_MS
-ACK_EVERY_FRAMES = 16  # vango.js ACK_EVERY_FRAMES
-RESYNC_RETRY = 3.0  # vango.js RESYNC_RETRY_MS: the server rate-limits RESYNC
-MAX_SERVER_MESSAGE = 16 * 1024 * 1024  # generous: FULL frames of big pages
-
-
-class VangoTestError(AssertionError):
-    """Base of the test client's errors (an AssertionError, so pytest shows it plainly)."""
-
-
-class ElementNotFound(VangoTestError, LookupError):
-    """No element matches the selector."""
-
-
-class NoHandler(VangoTestError, LookupError):
-    """No ancestor-or-self of the element listens for the event (its ``data-ve``)."""
-
-
-class FrameTimeout(VangoTestError, TimeoutError):
-    """The awaited frame, condition or close did not come in time."""
-
-
-class SessionClosed(VangoTestError, ConnectionError):
-    """The socket closed while something waited on it; ``code``/``reason`` say why."""
-
-    def __init__(self, message: str, code: int | None, reason: str | None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-
-
-class UpgradeRefused(SessionClosed):
-    """The server answered the WebSocket upgrade with an HTTP error (``status``)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"WebSocket upgrade refused: HTTP {status} {reason}", None, reason)
-        self.status = status
 
 
 class PageState(enum.Enum):
@@ -72,31 +32,6 @@ class PageState(enum.Enum):
     CONNECTING = "connecting"
     OPEN = "open"
     CLOSED = "closed"
-
-
-def decode_server(message: bytes | str) -> list[Any]:
-    """Decode one server message (flag byte, maybe lz4, msgpack array).
-
-    :func:`vango_mp.protocol.unpack_message` guards the *server* against
-    clients (arrays of at most 256 items, 64 KiB); server frames legitimately
-    exceed that (a PATCHES frame inserting 300 rows), so the client decodes
-    with its own, generous bounds.
-    """
-    if not isinstance(message, bytes):
-        raise ValueError("text message from the server")
-    if not message:
-        raise ValueError("empty message")
-    flag, body = message[0], message[1:]
-    if flag == FLAG_LZ4:
-        if len(body) < 4 or int.from_bytes(body[:4], "little") > MAX_SERVER_MESSAGE:
-            raise ValueError("lz4 block too large")
-        body = lz4.block.decompress(body)
-    elif flag != FLAG_RAW:
-        raise ValueError(f"unknown flag byte {flag}")
-    frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
-    if not isinstance(frame, list) or not frame:
-        raise ValueError("frame is not a non-empty array")
-    return frame
 
 
 class Page:
@@ -176,8 +111,11 @@ class Page:
         self.closed_code = self.closed_reason = None
         await self._open_socket(timeout, origin)
         sid = self.session_id
+        # The SSR hash vouches for the served DOM only; once patched, a fresh
+        # session must send FULL, so claim no hash.
+        ssr_hash = self.boot.get("h") if self.frames_applied == 0 else None
         frame = hello or [protocol.HELLO, protocol.VERSION, self.csrf if csrf is None else csrf, self.path,
-                          sid, self.last_seq if sid else 0, self.boot.get("h")]
+                          sid, self.last_seq if sid else 0, ssr_hash]
         loop = asyncio.get_running_loop()
         self._welcome = loop.create_future()
         self.send_frame(frame)
