@@ -335,6 +335,8 @@ class ClientPool:
     def close(self) -> None:
         try:
             self.ask([("close",)] * len(self.conns), timeout=60)
+        except (OSError, EOFError, SystemExit):
+            pass  # a process already gone or stuck: reaped below
         finally:
             for p in self.procs:
                 p.join(10)

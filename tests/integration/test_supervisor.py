@@ -44,7 +44,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condi
     while True:
         try:
             value = check()
-        except OSError:
+        except (OSError, psutil.Error):  # a process exiting mid-check: look again
             value = None
         if value:
             return value
@@ -75,7 +75,13 @@ def launch(*args: str, env: dict[str, str] | None = None, stub: bool = False,
 
 def workers_of(server: Server) -> dict[int, int]:
     """{pid: slot} of the supervisor's live workers, from its log and its children."""
-    children = {p.pid for p in psutil.Process(server.pid).children() if p.status() != psutil.STATUS_ZOMBIE}
+    children = set()
+    for child in psutil.Process(server.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                children.add(child.pid)
+        except psutil.NoSuchProcess:
+            continue
     spawned = {int(pid): int(slot) for pid, slot in re.findall(r"spawned worker pid (\d+) in slot (\d+)", server.output())}
     return {pid: slot for pid, slot in spawned.items() if pid in children}
 
@@ -85,8 +91,15 @@ def pid_in_slot(server: Server, slot: int) -> int:
                     what=f"a worker in slot {slot}")
 
 
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def gone(pids: list[int]) -> bool:
-    return not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    return not any(alive(p) for p in pids)
 
 
 def get(server: Server, path: str) -> tuple[int, dict[str, str], bytes]:
@@ -298,6 +311,7 @@ def test_hup_keeps_open_sessions_with_their_state() -> None:
         assert code == 1001  # going away: reconnect and resume
         ws = await Raw.connect(server.url, cookie=s.page.cookie)
         welcome = await ws.hello(s.page, sid=s.sid, last_seq=s.seq)
+        assert welcome is not None, (ws.conn.close_code, ws.conn.close_reason, server.output()[-4000:])
         assert welcome[0] == protocol.WELCOME and welcome[3] is True, welcome
         s.ws = ws
         await s.click("inc")

@@ -217,9 +217,13 @@ class Root:
 
     def _resolve_scope(self, scope: Scope) -> list[Node]:
         """Resolve a scope's raw output; unmount children it no longer renders."""
-        if scope.plan is None:
-            return scope.raw
         old = scope.children
+        if scope.plan is None:
+            if old:
+                scope.children = {}
+                for inst in old.values():
+                    inst.dispose()
+            return scope.raw
         new: dict[tuple[Any, bool, Any], ComponentInstance] = {}
         out: list[Node] = []
         try:

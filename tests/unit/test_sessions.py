@@ -1,0 +1,180 @@
+"""SessionManager: detached index order, eviction policies, expiry, limits, cold tier."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from vango_mp.protocol import Close
+from vango_mp.session import Session, SessionState
+from vango_mp.sessions import ColdSession, Refused, SessionManager
+from vango_mp.settings import Settings
+from vango_mp.vdom import component, h, use_signal
+from vango_mp.vdom.mount import Root
+
+_ids = itertools.count()
+
+
+class Clock:
+    """Stands in for the ``time`` module inside vango_mp.session."""
+
+    now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+clock = Clock()
+
+
+@pytest.fixture(autouse=True)
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vango_mp.session.time", clock)
+
+
+@component
+def Tiny() -> Any:
+    n = use_signal(0)
+    return h.p(f"n={n.get()}")
+
+
+class Conn:
+    def __init__(self) -> None:
+        self.closed: tuple[int, str] | None = None
+
+    def send(self, data: bytes) -> None:
+        pass
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+def make(manager: SessionManager, ip: str = "10.0.0.1", *, t: float) -> Session:
+    s = Session(f"s{next(_ids)}", Root(Tiny()), settings=manager.settings, ip=ip, path="/")
+    s.root.render_initial()
+    s.created = t
+    manager.add(s)
+    return s
+
+
+def detach_at(manager: SessionManager, s: Session, t: float) -> None:
+    manager.attach(s, Conn())
+    clock.now = t  # it detaches at time t
+    manager.detach(s)
+
+
+def test_lru_order_under_max_detached() -> None:
+    m = SessionManager(Settings(max_detached=3))
+    sessions = [make(m, t=i) for i in range(5)]
+    for t, s in zip([5, 1, 4, 2], sessions[:4]):
+        detach_at(m, s, t)
+    # four detached, limit three: the least recently active (t=1) went first
+    assert sessions[1].state is SessionState.EVICTED
+    assert [s.last_active for s in m.detached_lru()] == [2, 4, 5]
+    m.settings.max_detached = 1
+    detach_at(m, sessions[4], 10)
+    assert [s.id for s in m.detached_lru()] == [sessions[4].id]
+    assert m.evictions["max_detached"] == 3
+    assert sessions[4].state is SessionState.DETACHED  # the newest survives
+
+
+def test_oldest_policy_evicts_by_creation() -> None:
+    m = SessionManager(Settings(max_detached=1, eviction_policy="oldest"))
+    young, old = make(m, t=10), make(m, t=1)
+    detach_at(m, young, 1)
+    detach_at(m, old, 5)
+    m._enforce_max_detached()
+    assert old.state is SessionState.EVICTED and young.state is SessionState.DETACHED
+
+
+def test_expiry_sweep_takes_only_sessions_past_resume_window() -> None:
+    m = SessionManager(Settings(resume_window=10))
+    a, b, c = make(m, t=0), make(m, t=0), make(m, t=0)
+    detach_at(m, a, 100)
+    detach_at(m, b, 105)
+    m.attach(c, Conn())
+    assert m.sweep_expired(now=112) == 1
+    assert a.state is SessionState.EVICTED and b.alive and c.state is SessionState.ATTACHED
+    assert m.evictions["expired"] == 1
+
+
+def test_evicted_client_is_told_session_expired() -> None:
+    m = SessionManager(Settings(max_detached=0, resume_window=1))
+    s = make(m, t=0)
+    detach_at(m, s, 0)
+    conn = Conn()
+    s.conn = conn  # a socket still attached would hear why
+    m.sweep_expired(now=10)
+    assert conn.closed == (Close.SESSION_EXPIRED, "session expired")
+
+
+def test_ip_limit_evicts_oldest_detached_of_that_ip() -> None:
+    m = SessionManager(Settings(max_sessions_per_ip=2))
+    a, b = make(m, "1.1.1.1", t=0), make(m, "1.1.1.1", t=0)
+    detach_at(m, a, 5)
+    detach_at(m, b, 3)
+    m.admit("1.1.1.1")
+    assert b.state is SessionState.EVICTED and a.alive
+    assert m.evictions["ip_limit"] == 1
+
+
+def test_ip_limit_refuses_when_nothing_to_evict() -> None:
+    m = SessionManager(Settings(max_sessions_per_ip=1))
+    s = make(m, "1.1.1.1", t=0)
+    m.attach(s, Conn())
+    with pytest.raises(Refused) as err:
+        m.admit("1.1.1.1")
+    assert err.value.code == Close.RATE_LIMITED
+    m.admit("2.2.2.2")  # another IP is fine
+
+
+def test_ip_limit_without_evict_refuses() -> None:
+    m = SessionManager(Settings(max_sessions_per_ip=1, evict_on_ip_limit=False))
+    detach_at(m, make(m, "1.1.1.1", t=0), 1)
+    with pytest.raises(Refused):
+        m.admit("1.1.1.1")
+
+
+def test_max_sessions_refuses_with_server_busy() -> None:
+    m = SessionManager(Settings(max_sessions=1))
+    m.attach(make(m, t=0), Conn())
+    with pytest.raises(Refused) as err:
+        m.admit("9.9.9.9")
+    assert err.value.code == Close.SERVER_BUSY
+
+
+def test_refusing_under_pressure() -> None:
+    m = SessionManager(Settings())
+    m.refusing = "server busy"
+    with pytest.raises(Refused) as err:
+        m.admit("9.9.9.9")
+    assert (err.value.code, err.value.reason) == (Close.SERVER_BUSY, "server busy")
+
+
+def test_chill_moves_idle_detached_sessions_to_the_cold_tier() -> None:
+    m = SessionManager(Settings(cold_after=30), sealer=lambda s: b"blob:" + s.id.encode())
+    idle, fresh, live = make(m, t=0), make(m, t=0), make(m, t=0)
+    detach_at(m, idle, 10)
+    detach_at(m, fresh, 95)
+    m.attach(live, Conn())
+    assert m.chill(now=100) == 1
+    assert m.get(idle.id) is None and idle.state is SessionState.CLOSED
+    cold = m.take(idle.id)
+    assert isinstance(cold, ColdSession) and cold.blob == b"blob:" + idle.id.encode()
+    assert m.take(idle.id) is None  # taken: gone
+    assert m.get(fresh.id) is fresh and m.get(live.id) is live
+
+
+def test_cold_sessions_count_toward_limits_and_expire() -> None:
+    m = SessionManager(Settings(cold_after=1, resume_window=50), sealer=lambda s: b"x")
+    s = make(m, t=0)
+    detach_at(m, s, 0)
+    m.chill(now=10)
+    assert (m.detached_count, m.cold_count, len(m)) == (1, 1, 1)
+    assert m.sweep_expired(now=60) == 1
+    assert (m.detached_count, m.cold_count, len(m)) == (0, 0, 0)
