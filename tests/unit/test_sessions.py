@@ -79,7 +79,7 @@ def test_lru_order_under_max_detached() -> None:
     m.settings.max_detached = 1
     detach_at(m, sessions[4], 10)
     assert [s.id for s in m.detached_lru()] == [sessions[4].id]
-    assert m.evictions["max_detached"] == 3
+    assert m.evictions["max_detached"] == 4
     assert sessions[4].state is SessionState.DETACHED  # the newest survives
 
 
