@@ -73,6 +73,19 @@ def load_app(spec: str, source: str = "default") -> object:
     return obj
 
 
+def check_app(app: object, settings: Settings, source: str) -> None:
+    """The app must be a vango_mp App whose auth policy the reference allows."""
+    from vango_mp.auth import AuthConfigError, check_config
+    from vango_mp.router import App
+
+    if not isinstance(app, App):
+        raise ConfigError("app", source, f"{settings.app} is a {type(app).__name__}, not a vango_mp.router.App")
+    try:
+        check_config(app, settings)
+    except AuthConfigError as exc:
+        raise ConfigError("app", source, str(exc)) from None
+
+
 def configure_logging(settings: Settings) -> None:
     handler: logging.Handler
     if settings.log_file:
@@ -104,6 +117,7 @@ def main(argv: Sequence[str] | None = None, *, serve: Any = None) -> int:
         configure_logging(settings)
         gc.disable()  # until the fork: keep preloaded objects' pages untouched (gc.freeze)
         app = load_app(settings.app, sources["app"])
+        check_app(app, settings, sources["app"])
     except ConfigError as exc:
         gc.enable()
         print(f"vango-mp: {exc}", file=sys.stderr)

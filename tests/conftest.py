@@ -82,7 +82,7 @@ def start_server(*args: str, env: dict[str, str] | None = None, timeout: float =
         cmd += ["--bind", "127.0.0.1:0"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})}, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=ROOT,
     )
     server = Server(proc, "127.0.0.1", 0)
     threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()

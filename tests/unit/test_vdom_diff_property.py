@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vango_mp.reactive import batch
-from vango_mp.vdom import Root, component, h, use_signal
+from vango_mp.vdom import Root, component, fragment, h, use_signal
 from vango_mp.vdom.apply import apply_patches, parse_html
 from vango_mp.vdom.diff import assign_hids, diff
 from vango_mp.vdom.html import render_html
@@ -158,13 +158,25 @@ def Item(label: str) -> Node:
 
 
 @component
+def Count(items: Any) -> Node:
+    return str(len(items.get()))  # bare text: merges with the text around it
+
+
+@component
+def Pair(k: int) -> Node:
+    flag = use_signal(False)
+    return fragment(h.b(k, on_click=lambda: flag.set(not flag.peek())), "on" if flag.get() else None, h.i())
+
+
+@component
 def Board(items: Any, show_header: Any) -> Node:
     order = items.get()
     return h.div(
         h.h1("Board") if show_header.get() else None,
-        "total ", len(order),
+        "total ", Count(items=items), "!",
         h.ul([Item(label=f"item {k}", key=k) for k in order]),
         [Item(label="loose") for _ in order[:1]],
+        h.section([Pair(k=k) for k in order[::2]], Pair(k=99) if show_header.get() else "-"),
     )
 
 
@@ -178,7 +190,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 6), unique=True, max_size=6), ops)
 def test_mounted_rerenders_keep_dom_in_sync(initial: list[int], steps: list[Any]) -> None:
     from vango_mp.reactive import signal
@@ -194,7 +206,7 @@ def test_mounted_rerenders_keep_dom_in_sync(initial: list[int], steps: list[Any]
             elif op == "header":
                 header.set(arg)
             else:
-                buttons = [n for n in dom.elements() if n.tag == "button"]
+                buttons = [n for n in dom.elements() if "data-ve" in n.attrs]
                 if buttons:
                     hid = buttons[arg % len(buttons)].hid
                     handler = root.handler(hid, "click")

@@ -202,8 +202,18 @@ class Page:
     def raw_send(self, data: bytes | str) -> None:
         """Send one WebSocket message as is: bytes as binary, str as text."""
         ws = self._require_socket()
-        future = ws.write_message(data, binary=isinstance(data, bytes))
+        try:
+            future = ws.write_message(data, binary=isinstance(data, bytes))
+        except tornado.websocket.WebSocketClosedError:
+            raise SessionClosed("socket closed under the send", self.closed_code, self.closed_reason) from None
         future.add_done_callback(_retrieve)
+
+    def _send_quietly(self, frame: list[Any]) -> None:
+        # ACK, PONG, RESYNC go out from callbacks: a socket closing meanwhile is not an error.
+        try:
+            self.send_frame(frame)
+        except SessionClosed:
+            pass
 
     def send_frame(self, frame: list[Any]) -> None:
         """Encode (flag byte + msgpack) and send one client frame."""
@@ -451,7 +461,7 @@ class Page:
         self._applied(f[1])
 
     def _on_ping(self, f: list[Any]) -> None:
-        self.send_frame([protocol.PONG, f[1]])
+        self._send_quietly([protocol.PONG, f[1]])
 
     def _on_pong(self, f: list[Any]) -> None:
         fut = self._pongs.get(f[1])
@@ -478,7 +488,7 @@ class Page:
         if self._resync_at and now - self._resync_at < RESYNC_RETRY:
             return
         self._resync_at = now
-        self.send_frame([protocol.RESYNC, self.last_seq])
+        self._send_quietly([protocol.RESYNC, self.last_seq])
 
     def _ack_later(self) -> None:
         self._unacked += 1
@@ -493,7 +503,7 @@ class Page:
             self._ack_timer = None
         if self._unacked and self._ws is not None:
             self._unacked = 0
-            self.send_frame([protocol.ACK, self.last_seq])
+            self._send_quietly([protocol.ACK, self.last_seq])
 
     def _on_close(self) -> None:
         ws, self._ws = self._ws, None

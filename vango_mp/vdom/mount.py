@@ -40,15 +40,30 @@ class _Dyn:
         self.plan = plan
 
 
-def compile_plan(nodes: list[Node]) -> list[Any] | None:
-    """``nodes`` with elements that contain components wrapped in ``_Dyn``; None if there are no components."""
+Ident = tuple[Any, bool, Any]  # (fn, keyed?, key or position among same-named siblings)
+
+
+class _Comp:
+    """A component child in a plan, with its identity worked out once per parent render."""
+
+    __slots__ = ("node", "ident")
+
+    def __init__(self, node: ComponentNode, ident: Ident) -> None:
+        self.node = node
+        self.ident = ident
+
+
+def compile_plan(nodes: list[Node], path: str, counters: dict[str, int] | None = None) -> list[Any] | None:
+    """``nodes`` with components as ``_Comp`` and elements containing them as ``_Dyn``; None if no components."""
     plan: list[Any] | None = None
+    if counters is None:
+        counters = {}
     for k, n in enumerate(nodes):
         t = type(n)
         if t is ComponentNode:
-            item: Any = n
+            item: Any = _component_item(n, path, counters)  # type: ignore[arg-type]
         elif t is Element and n.children:  # type: ignore[union-attr]
-            sub = compile_plan(n.children)  # type: ignore[union-attr]
+            sub = compile_plan(n.children, path, counters)  # type: ignore[union-attr]
             if sub is None:
                 continue
             item = _Dyn(n, sub)  # type: ignore[arg-type]
@@ -58,6 +73,31 @@ def compile_plan(nodes: list[Node]) -> list[Any] | None:
             plan = list(nodes)
         plan[k] = item
     return plan
+
+
+def _component_item(node: ComponentNode, path: str, counters: dict[Any, Any]) -> _Comp:
+    """Identity ``(fn, True, key)``, or ``(fn, False, position among same-named unkeyed siblings)``."""
+    fn, key = node.fn, node.key
+    if key is not None:
+        ident: Ident = (fn, True, key)
+        if ident in counters:
+            name = getattr(fn, "__name__", "component")
+            raise ValueError(f"duplicate key {key!r} for component {name} in {path or 'the root'}")
+        counters[ident] = 1
+    else:
+        name = getattr(fn, "__name__", "component")
+        pos = counters.get(name, 0)
+        counters[name] = pos + 1
+        ident = (fn, False, pos)
+    return _Comp(node, ident)
+
+
+def _child_path(parent: str, ident: Ident) -> str:
+    """``Name[key=k]`` or ``Name[i]`` under the parent's path; a first unkeyed top-level one is just ``Name``."""
+    fn, keyed, k = ident
+    name = getattr(fn, "__name__", "component")
+    seg = f"{name}[key={k}]" if keyed else (f"{name}[{k}]" if parent or k else name)
+    return f"{parent}/{seg}" if parent else seg
 
 
 def _push(out: list[Node], node: Node) -> None:
@@ -84,7 +124,7 @@ class Root:
         self._owner = Owner(None)
         self._scope = Scope("", None, self._owner)
         self._scope.raw = normalize((app,))
-        self._scope.plan = compile_plan(self._scope.raw)
+        self._scope.plan = compile_plan(self._scope.raw, "")
         self._scope.subtree_dirty = True
         self._nodes: list[Node] = []  # resolved top level: what the DOM under hid 0 mirrors
         self._registry: Registry = {}
@@ -209,14 +249,19 @@ class Root:
             return scope.output
         scope.subtree_dirty = False
         try:
-            scope.output = self._resolve_scope(scope)
+            scope.output = self._resolve_scope(scope, fresh=not self._rendered)
         except BaseException:
             scope.subtree_dirty = True
             raise
         return scope.output
 
-    def _resolve_scope(self, scope: Scope) -> list[Node]:
-        """Resolve a scope's raw output; unmount children it no longer renders."""
+    def _resolve_scope(self, scope: Scope, fresh: bool) -> list[Node]:
+        """Resolve a scope's raw output along its plan.
+
+        ``fresh``: the plan is new (the scope just rendered), so children are
+        matched up anew and those no longer rendered are unmounted; otherwise
+        the plan and its set of children are the same as last time.
+        """
         old = scope.children
         if scope.plan is None:
             if old:
@@ -224,10 +269,13 @@ class Root:
                 for inst in old.values():
                     inst.dispose()
             return scope.raw
-        new: dict[tuple[Any, bool, Any], ComponentInstance] = {}
         out: list[Node] = []
+        if not fresh:
+            self._resolve_list(scope, scope.plan, old, None, out)
+            return out
+        new: dict[Ident, ComponentInstance] = {}
         try:
-            self._resolve_list(scope, scope.plan, old, new, {}, out)
+            self._resolve_list(scope, scope.plan, old, new, out)
         except BaseException:
             for ident, inst in new.items():
                 if old.get(ident) is not inst:
@@ -240,57 +288,51 @@ class Root:
         return out
 
     def _resolve_list(
-        self, scope: Scope, plan: list[Any], old: dict[Any, ComponentInstance],
-        new: dict[Any, ComponentInstance], counters: dict[str, int], out: list[Node],
+        self, scope: Scope, plan: list[Any], old: dict[Ident, ComponentInstance],
+        new: dict[Ident, ComponentInstance] | None, out: list[Node],
     ) -> None:
         for item in plan:
             t = type(item)
-            if t is Element:
+            if t is _Comp:
+                nodes = self._resolve_component(scope, item, old, new)
+                if nodes:
+                    if type(nodes[0]) is Text and out and type(out[-1]) is Text:
+                        _push(out, nodes[0])
+                        out.extend(nodes[1:])
+                    else:
+                        out.extend(nodes)
+            elif t is Element:
                 out.append(item)
             elif t is Text:
                 _push(out, item)
-            elif t is ComponentNode:
-                nodes = self._resolve_component(scope, item, old, new, counters)
-                if nodes:
-                    _push(out, nodes[0])
-                    out.extend(nodes[1:])
             else:
                 el = item.el
                 kids: list[Node] = []
-                self._resolve_list(scope, item.plan, old, new, counters, kids)
+                self._resolve_list(scope, item.plan, old, new, kids)
                 out.append(Element(el.tag, el.attrs, el.events, kids, el.key))
 
     def _resolve_component(
-        self, scope: Scope, node: ComponentNode, old: dict[Any, ComponentInstance],
-        new: dict[Any, ComponentInstance], counters: dict[str, int],
+        self, scope: Scope, item: _Comp, old: dict[Ident, ComponentInstance],
+        new: dict[Ident, ComponentInstance] | None,
     ) -> list[Node]:
-        fn, key = node.fn, node.key
-        name = getattr(fn, "__name__", "component")
-        if key is None:
-            pos = counters.get(name, 0)
-            counters[name] = pos + 1
-            ident: tuple[Any, bool, Any] = (fn, False, pos)
-        else:
-            ident = (fn, True, key)
-            if ident in new:
-                raise ValueError(f"duplicate key {key!r} for component {name} in {scope.path or 'the root'}")
-        inst = old.get(ident)
+        """The child's nodes: rendered if new, dirty or given new props; else reused or re-resolved."""
+        node = item.node
+        inst = old.get(item.ident)
         if inst is None or inst.disposed:
-            if key is not None:
-                seg = f"{name}[key={key}]"
-            else:
-                seg = f"{name}[{pos}]" if scope.path or pos else name
-            inst = ComponentInstance(node, f"{scope.path}/{seg}" if scope.path else seg, scope, self)
+            inst = ComponentInstance(node, _child_path(scope.path, item.ident), scope, self)
+            if new is None:  # not expected (same plan as last time), but keep the map whole
+                old[item.ident] = inst
         elif inst.node is not node:
             inst.node = node
             if node.props != inst.props:
                 inst.props = node.props
                 inst.dirty = True
-        new[ident] = inst
+        if new is not None:
+            new[item.ident] = inst
         if inst.dirty:
             return self._render(inst)
         if inst.subtree_dirty:
-            return self._reresolve(inst)
+            return self._reresolve(inst, False)
         return inst.output
 
     def _render(self, inst: ComponentInstance) -> list[Node]:
@@ -300,14 +342,18 @@ class Root:
             if el.hid > 0:
                 el = raw[0] = el.clone()
             el.key = inst.key  # a keyed component's element is matched by that key among its siblings
-        inst.raw = raw
-        inst.plan = compile_plan(raw)
-        return self._reresolve(inst)
+        try:
+            inst.plan = compile_plan(raw, inst.path)
+            inst.raw = raw
+            return self._reresolve(inst, True)
+        except BaseException:
+            inst.dirty = True  # its children map may not match the new plan: render again next time
+            raise
 
-    def _reresolve(self, inst: ComponentInstance) -> list[Node]:
+    def _reresolve(self, inst: ComponentInstance, fresh: bool) -> list[Node]:
         inst.subtree_dirty = False
         try:
-            inst.output = self._resolve_scope(inst)
+            inst.output = self._resolve_scope(inst, fresh)
         except BaseException:
             inst.subtree_dirty = True
             raise
