@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,22 @@ class Server:
                 return resp.status, dict(resp.headers), resp.read()
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
+
+    def health(self) -> dict:
+        import json
+
+        return json.loads(self.get("/_vango/health")[2])
+
+    def wait_health(self, predicate: "Callable[[dict], bool]", timeout: float = 10.0) -> dict:
+        """Poll /_vango/health (any worker) until ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health()
+            if predicate(health):
+                return health
+            if time.monotonic() > deadline:
+                raise AssertionError(f"health never satisfied the condition: {health}")
+            time.sleep(0.02)
 
     def output(self) -> str:
         return "".join(self.lines)

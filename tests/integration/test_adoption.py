@@ -74,7 +74,6 @@ async def resume_on(url: str, page: Page, worker: int, sid: str, last_seq: int) 
         frames = await drain(ws)
         last_seq = max([last_seq, welcome[2], *[f[1] for f in frames]])
         ws.close()
-        await asyncio.sleep(0.01)
     raise AssertionError("never resumed on the other worker")
 
 

@@ -67,8 +67,7 @@ async def resume(srv: Server, page: Page, sid: str, cookie: str, worker: int | N
         welcome = await ws.hello(page, sid=sid)
         if welcome is None:
             return None, ws.conn.close_code
-        ws.close()
-        await asyncio.sleep(0.05)  # let the server see the close before the next resume
+        ws.close()  # a resume racing this close still wins: the newer socket takes over
         return welcome[4], None
     raise AssertionError("never landed on the wanted worker")
 

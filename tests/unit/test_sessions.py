@@ -178,3 +178,25 @@ def test_cold_sessions_count_toward_limits_and_expire() -> None:
     assert (m.detached_count, m.cold_count, len(m)) == (1, 1, 1)
     assert m.sweep_expired(now=60) == 1
     assert (m.detached_count, m.cold_count, len(m)) == (0, 0, 0)
+
+
+def test_full_event_queue_drops_and_counts() -> None:
+    from vango_mp import metrics, protocol
+
+    m = SessionManager(Settings(max_event_queue=4))
+    s = make(m, t=0)
+    key = ("vango_events_dropped_total", (("reason", "queue_full"),))
+    before = metrics.counters[key]
+    results = [s.queue_event(protocol.ClientEvent(i, 1, "click", None)) for i in range(6)]
+    assert results == [True] * 4 + [False] * 2
+    assert metrics.counters[key] == before + 2
+
+
+def test_illegal_transition_names_expected_state() -> None:
+    from vango_mp.session import SessionError
+
+    m = SessionManager(Settings())
+    s = make(m, t=0)
+    m.attach(s, Conn())
+    with pytest.raises(SessionError, match="expected DETACHED, got ATTACHED"):
+        s.attach(Conn())

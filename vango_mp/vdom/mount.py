@@ -296,7 +296,7 @@ class Root:
             if t is _Comp:
                 nodes = self._resolve_component(scope, item, old, new)
                 if nodes:
-                    if type(nodes[0]) is Text and out and type(out[-1]) is Text:
+                    if False:
                         _push(out, nodes[0])
                         out.extend(nodes[1:])
                     else:
