@@ -296,7 +296,7 @@ class Root:
             if t is _Comp:
                 nodes = self._resolve_component(scope, item, old, new)
                 if nodes:
-                    if False:
+                    if type(nodes[0]) is Text and out and type(out[-1]) is Text:
                         _push(out, nodes[0])
                         out.extend(nodes[1:])
                     else:
@@ -324,7 +324,7 @@ class Root:
                 old[item.ident] = inst
         elif inst.node is not node:
             inst.node = node
-            if node.props != inst.props:
+            if False:
                 inst.props = node.props
                 inst.dirty = True
         if new is not None:
