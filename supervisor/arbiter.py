@@ -55,7 +55,8 @@ HEALTHY_HEARTBEATS = 3  # WATCHDOG=1 only if every worker spoke within this many
 class Reload:
     """Progress of a rolling reload (HUP): one slot at a time."""
 
-    queue: collections.deque[int]
+    queue: collections.deque[int]  # slots still to replace
+    slot: int = -1  # the slot being replaced now
     successor: int | None = None  # forked, not yet ready
     old: int | None = None  # told to stop, not yet exited
     since: float = field(default_factory=time.monotonic)
@@ -462,25 +463,24 @@ class Arbiter:
         assert r is not None
         if r.successor is not None:
             return self.promote_successor(r)
-        if r.old is not None:
-            if r.old in self.workers:
-                return
-            r.old = None
-            r.queue.popleft()
+        if r.old is not None and r.old in self.workers:
+            return  # one slot at a time: the old worker is still draining
+        r.old = None
         while r.queue:
-            slot = self.slot_of(r.queue[0])
+            slot = self.slot_of(r.queue.popleft())
+            # Skip slots that are gone, retiring, or respawning anyway (with the new settings).
             if slot is not None and not slot.retiring and slot.pid is not None:
-                r.successor, r.since = self.spawn_worker(slot, successor=True), time.monotonic()
+                r.slot, r.since = slot.index, time.monotonic()
+                r.successor = self.spawn_worker(slot, successor=True)
                 return
-            r.queue.popleft()  # gone, retiring or respawning anyway (with the new settings)
         self.finish_reload()
 
     def promote_successor(self, r: Reload) -> None:
-        slot = self.slot_of(r.queue[0])
+        """Once the successor is ready, it owns the slot and the old worker drains."""
+        slot = self.slot_of(r.slot)
         assert slot is not None and r.successor is not None
         if self.is_ready(r.successor):
-            r.old, slot.pid, slot.successor = slot.pid, r.successor, None
-            r.successor = None
+            r.old, slot.pid, slot.successor, r.successor = slot.pid, r.successor, None, None
             self.stop_worker(r.old, signal.SIGTERM, time.monotonic() + self.settings.graceful_timeout)
             log.info("reload: slot %d now served by pid %d", slot.index, slot.pid)
         elif time.monotonic() - r.since > self.settings.worker_boot_timeout:

@@ -57,6 +57,9 @@ class Count(Base):
 
 
 def serve(settings: Any, slot: int, sock: socket.socket, *, bus_path: str | None, secret: bytes, app: object) -> None:
+    fail_flag = os.environ.get("STUB_FAIL_IF_EXISTS")
+    if fail_flag and os.path.exists(fail_flag):  # lets a test break the next boot
+        raise RuntimeError("stub worker told to fail at boot")
     asyncio.run(_serve(settings, slot, sock, bus_path))
 
 

@@ -179,3 +179,17 @@ def test_bus_eof_and_parent_death_stop_stub_workers() -> None:
     server.proc.kill()
     server.proc.wait(5)
     wait_for(lambda: gone(pids), timeout=2, what="workers gone")
+
+
+def test_failed_replacement_aborts_the_reload_and_keeps_the_old_workers(tmp_path: Path,
+        notify_socket: tuple[str, FakeNotifySocket]) -> None:
+    path, fake = notify_socket
+    flag = tmp_path / "fail"
+    server = launch("--workers", "2", stub=True, env={"STUB_FAIL_IF_EXISTS": str(flag), "NOTIFY_SOCKET": path})
+    before = set(workers_of(server))
+    flag.write_text("1")
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_output("reload aborted: replacement in slot 0 exited")
+    assert set(workers_of(server)) == before  # still serving on the old code
+    assert get(server, "/")[0] == 200
+    wait_for(lambda: fake.first_lines()[-2:] == ["RELOADING=1", "READY=1"], what="READY=1 after the failed reload")

@@ -150,14 +150,15 @@ class ComponentInstance(Scope):
 
     def _invalidate(self) -> None:
         """Reaction callback: a signal this render read changed."""
-        if self.disposed or self.dirty:
+        if self.disposed:
             return
-        self.dirty = True
-        scope = self.parent
-        while scope is not None and not scope.subtree_dirty:
-            scope.subtree_dirty = True
-            scope = scope.parent
-        self.root.mark_dirty()
+        if not self.dirty:
+            self.dirty = True
+            scope = self.parent
+            while scope is not None and not scope.subtree_dirty:
+                scope.subtree_dirty = True
+                scope = scope.parent
+        self.root.mark_dirty()  # even if still dirty from a failed render: that one is retried now
 
     def hook_id(self, index: int) -> str:
         return f"{self.path}/{index}"

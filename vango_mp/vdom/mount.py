@@ -18,6 +18,7 @@ the elements between it and the root, and diffs only what changed.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,6 +29,8 @@ from .html import render_html
 from .nodes import ComponentNode, Element, Node, Text, normalize
 
 __all__ = ["Root"]
+
+log = logging.getLogger("vango_mp.vdom")
 
 
 class _Dyn:
@@ -165,17 +168,19 @@ class Root:
         return render_html(self._nodes)
 
     def rerender(self) -> list[Patch]:
-        """Re-render dirty components and return the patches that bring the DOM up to date."""
+        """Re-render dirty components; return the patches that bring the DOM up to date.
+
+        A component's exception propagates; the DOM and tree stay as they were.
+        """
         if not self._rendered:
             raise RuntimeError("rerender() before render_initial()")
         if not self._dirty or self._disposed:
             return []
+        # Cleared first: an invalidation during the pass marks the root dirty again.
+        # A render error propagates and leaves the root clean (no retry loop): the
+        # failed component keeps its dirty flag and retries on the next change.
         self._dirty = False
-        try:
-            nodes = self._resolve_top()
-        except BaseException:
-            self._dirty = True
-            raise
+        nodes = self._resolve_top()
         patches = diff(0, self._nodes, nodes, self._alloc, self._registry)
         self._nodes = nodes
         self._run_effects()
@@ -324,7 +329,7 @@ class Root:
                 old[item.ident] = inst
         elif inst.node is not node:
             inst.node = node
-            if False:
+            if node.props != inst.props:
                 inst.props = node.props
                 inst.dirty = True
         if new is not None:
@@ -360,16 +365,16 @@ class Root:
         return inst.output
 
     def _run_effects(self) -> None:
-        """Start the effects queued by first renders, now that the tree is committed."""
+        """Start the effects queued by first renders, now that the tree is committed.
+
+        A failing effect is logged, not raised: the patches of this render must
+        still reach the client.
+        """
         effects, self._effects = self._effects, []
-        error: BaseException | None = None
         for inst, index, fn in effects:
             if inst.disposed:
                 continue
             try:
                 inst.hooks[index] = (EFFECT, inst.owner.run(lambda fn=fn: effect(fn)))
-            except Exception as exc:  # start the others; re-raise the first
-                if error is None:
-                    error = exc
-        if error is not None:
-            raise error
+            except Exception:
+                log.exception("use_effect in %s raised on its first run", inst.path)
