@@ -57,6 +57,7 @@ _OTHER_WANTS: WeakKeyDictionary[Any, bool] = WeakKeyDictionary()
 
 
 def _code_wants(fn: Any, code: CodeType, bound: int) -> bool:
+    """A required positional parameter (beyond ``bound`` already-bound ones) or ``*args``."""
     if code.co_flags & _VARARGS:
         return True
     required = code.co_argcount - bound - len(getattr(fn, "__defaults__", None) or ())
@@ -64,6 +65,7 @@ def _code_wants(fn: Any, code: CodeType, bound: int) -> bool:
 
 
 def _signature_wants(fn: Callable[..., Any]) -> bool:
+    """The slow path for partials and callable objects."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

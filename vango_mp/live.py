@@ -98,6 +98,9 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     # -- connection ------------------------------------------------------------
 
     def open(self, *args: str, **kwargs: str) -> None:
+        # Patch frames are tiny and latency-bound: without this, Nagle holds a
+        # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
+        self.set_nodelay(True)
         s = self.ctx.settings
         self.client_ip = security.client_ip(
             self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"), s.trusted_proxies

@@ -42,15 +42,18 @@ class DomNode:
 
     @property
     def is_text(self) -> bool:
+        """A text node (no attrs, no children)."""
         return self.tag == TEXT
 
     @property
     def hid(self) -> int | None:
+        """``data-hid`` as an int, None for text and unnumbered nodes."""
         v = self.attrs.get("data-hid")
         return int(v) if v is not None else None
 
     @property
     def classes(self) -> list[str]:
+        """The ``class`` attribute split on whitespace."""
         return self.attrs.get("class", "").split()
 
     @property
@@ -59,19 +62,23 @@ class DomNode:
         return self.props.get("value", self.attrs.get("value", ""))
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """An attribute value."""
         return self.attrs.get(name, default)
 
     def append(self, child: DomNode) -> None:
+        """Add ``child`` last."""
         child.parent = self
         self.children.append(child)
 
     def insert(self, index: int, child: DomNode) -> None:
+        """Insert ``child`` so that it ends up at ``index`` (PatchError if out of range)."""
         if not 0 <= index <= len(self.children):
             raise PatchError(f"index {index} out of range under {self.tag} hid={self.hid}")
         child.parent = self
         self.children.insert(index, child)
 
     def pop(self, index: int) -> DomNode:
+        """Take out the child at ``index`` (PatchError if there is none)."""
         if not 0 <= index < len(self.children):
             raise PatchError(f"no child {index} under {self.tag} hid={self.hid}")
         child = self.children.pop(index)
@@ -92,6 +99,7 @@ class DomNode:
                 yield from c.elements()
 
     def text_content(self) -> str:
+        """All descendant text, concatenated (DOM ``textContent``)."""
         if self.tag == TEXT:
             return self.text
         return "".join(c.text_content() for c in self.children)
@@ -104,6 +112,7 @@ class DomNode:
         return "".join(out)
 
     def outer_html(self) -> str:
+        """Canonical HTML of this node."""
         out: list[str] = []
         self._serialize(out)
         return "".join(out)

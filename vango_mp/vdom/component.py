@@ -118,6 +118,7 @@ class ComponentInstance(Scope):
 
     @property
     def name(self) -> str:
+        """The component function's name."""
         return getattr(self.fn, "__name__", "component")
 
     def render(self) -> list[Node]:
@@ -161,6 +162,7 @@ class ComponentInstance(Scope):
         self.root.mark_dirty()  # even if still dirty from a failed render: that one is retried now
 
     def hook_id(self, index: int) -> str:
+        """Stable id of hook ``index``: ``"<path>/<index>"``."""
         return f"{self.path}/{index}"
 
     def dispose(self) -> None:
