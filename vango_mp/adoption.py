@@ -8,11 +8,15 @@ one request at a time, so of two racing adopters exactly one gets the blob;
 the other gets ``{"moved": true}`` from the owner's tombstone and closes its
 socket with 4009. A stopping worker deposits its sessions, sealed, with a
 peer (``session.deposit``) — its successor in the same slot during a rolling
-reload — so clients reconnecting anywhere still find them.
+reload — so clients reconnecting anywhere still find them; while a deposit is
+in flight the stopping worker answers adopters with ``{"redirect": slot}``,
+and since the hub forwards one peer's messages in order, the deposit reaches
+that slot before the adopter's follow-up request does.
 
 Messages::
 
-    session.adopt    {"id": sid}                      -> {"blob": bytes} | {"moved": true} | None
+    session.adopt    {"id": sid}                      -> {"blob": bytes} | {"moved": true}
+                                                         | {"redirect": slot} | None
     session.deposit  [[sid, ip, idle_s, blob], ...]   -> count taken
 """
 
@@ -43,25 +47,31 @@ class Moved(Exception):
 
 
 class Tombstones:
-    """Ids recently handed over, so a second adopter learns it lost the race."""
+    """Ids recently handed over: adopted (a second adopter lost the race) or deposited with a slot."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._ids: OrderedDict[str, float] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
 
-    def add(self, session_id: str) -> None:
-        self._ids[session_id] = time.monotonic()
+    def add(self, session_id: str, deposited_with: int | None = None) -> None:
+        self._ids[session_id] = (time.monotonic(), deposited_with)
         self._ids.move_to_end(session_id)
         while len(self._ids) > MAX_TOMBSTONES:
             self._ids.popitem(last=False)
 
+    def get(self, session_id: str) -> tuple[bool, int | None]:
+        """(handed over recently?, the slot it was deposited with, if any)."""
+        entry = self._ids.get(session_id)
+        if entry is None or time.monotonic() - entry[0] >= self.ttl:
+            return False, None
+        return True, entry[1]
+
     def __contains__(self, session_id: str) -> bool:
-        stamp = self._ids.get(session_id)
-        return stamp is not None and time.monotonic() - stamp < self.ttl
+        return self.get(session_id)[0]
 
 
-def give_up(ctx: WorkerContext, session_id: str) -> bytes | None:
-    """Seal and forget a session this worker holds, for another worker to adopt."""
+def give_up(ctx: WorkerContext, session_id: str, deposit_with: int | None = None) -> bytes | None:
+    """Seal and forget a session this worker holds, for another worker to adopt (or a deposit)."""
     entry = ctx.manager.take(session_id)
     if entry is None:
         return None
@@ -70,7 +80,7 @@ def give_up(ctx: WorkerContext, session_id: str) -> bytes | None:
     else:
         blob = ctx.seal(entry)
         entry.close(Close.SESSION_TAKEN, "session resumed elsewhere", quiet=True)
-    ctx.tombstones.add(session_id)
+    ctx.tombstones.add(session_id, deposit_with)
     metrics.inc("vango_sessions_handed_over_total")
     return blob
 
@@ -84,7 +94,10 @@ def handle_adopt(ctx: WorkerContext, body: Any, peer: int) -> dict[str, Any] | N
     if blob is not None:
         log.info("handing session %s to worker %s", redact(session_id), peer)
         return {"blob": blob}
-    return {"moved": True} if session_id in ctx.tombstones else None
+    gone, slot = ctx.tombstones.get(session_id)
+    if not gone:
+        return None
+    return {"moved": True} if slot is None else {"redirect": slot}
 
 
 def handle_deposit(ctx: WorkerContext, body: Any, peer: int) -> int:
@@ -104,8 +117,11 @@ async def adopt_remote(ctx: WorkerContext, session_id: str) -> bytes | None:
     """Ask the other workers for a session's blob; None when nobody holds it."""
     if ctx.bus is None:
         return None
+    body = {"id": session_id}
     try:
-        answer = await ctx.bus.request_any("session.adopt", {"id": session_id}, timeout=ctx.settings.bus_timeout)
+        answer = await ctx.bus.request_any("session.adopt", body, timeout=ctx.settings.bus_timeout)
+        if isinstance(answer, dict) and isinstance(answer.get("redirect"), int):
+            answer = await ctx.bus.request(answer["redirect"], "session.adopt", body, timeout=ctx.settings.bus_timeout)
     except BusError as err:
         log.warning("adoption of %s failed: %s", redact(session_id), err)
         return None
@@ -128,7 +144,7 @@ async def deposit_all(ctx: WorkerContext) -> int:
     now = time.monotonic()
     for entry in ctx.manager.entries():
         idle, ip = now - entry.last_active, entry.ip
-        blob = give_up(ctx, entry.id)
+        blob = give_up(ctx, entry.id, deposit_with=target)
         if blob is not None:
             items.append([entry.id, ip, idle, blob])
     sent = 0

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+import tornado.httputil
 import tornado.ioloop
 import tornado.websocket
 
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
     from .worker import WorkerContext
 
 log = logging.getLogger("vango_mp.live")
+
+# Shared, never mutated after the handshake: what a shed request points to.
+_NO_HEADERS = tornado.httputil.HTTPHeaders()
+_NO_ARGS: dict[str, list[bytes]] = {}
 
 
 def html_hash(html: str) -> str:
@@ -65,6 +71,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     ctx: WorkerContext
     session: Session | None
     client_ip: str
+    last_seen: float
     _hello_seen: bool
     _gated: bool
     _timer: object | None
@@ -101,6 +108,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         # Patch frames are tiny and latency-bound: without this, Nagle holds a
         # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
         self.set_nodelay(True)
+        self.last_seen = time.monotonic()
         s = self.ctx.settings
         self.client_ip = security.client_ip(
             self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"), s.trusted_proxies
@@ -153,6 +161,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     def on_message(self, message: str | bytes) -> Awaitable[None] | None:
         # Tornado awaits a returned awaitable before reading the next message,
         # so frames stay ordered while a HELLO waits on the bus.
+        self.last_seen = time.monotonic()
         try:
             frame = protocol.decode_client(message, self.ctx.settings.max_message_size)
             if self.session is not None:
@@ -274,8 +283,32 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             self._refuse(Close.SESSION_EXPIRED, "session expired", "no_route")
         return None
 
+    def on_pong(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+
+    def heartbeat(self, now: float, read_timeout: float) -> None:
+        """Ping the peer, or drop it when it has been silent past ``read_timeout``.
+
+        One worker-wide timer calls this for every attached socket, instead of
+        Tornado's per-connection ping task (a Task per socket costs ~2 KiB).
+        """
+        if now - self.last_seen > read_timeout:
+            self.close(Close.GOING_AWAY, "read timeout")
+        elif self.ws_connection is not None and not self.ws_connection.is_closing():
+            self.ping()
+
     def _bind(self, session: Session, *, resumed: bool) -> None:
         self._end_handshake()
         self.session = session
         self.ctx.manager.attach(session, self)
         self.send(protocol.encode_welcome(session.id, session.seq, resumed, self.ctx.slot))
+        self._shed()
+
+    def _shed(self) -> None:
+        """Drop what only the handshake needed: an idle attached socket should be small."""
+        req = self.request
+        req.headers = _NO_HEADERS
+        req._cookies = None  # type: ignore[attr-defined]
+        req.arguments = req.query_arguments = req.body_arguments = _NO_ARGS
+        self._headers = _NO_HEADERS
+        self.ui = None  # type: ignore[assignment]

@@ -35,6 +35,8 @@ from .vdom.mount import Root
 
 log = logging.getLogger("vango_mp.session")
 
+YIELD_EVERY = 16  # items a session applies before letting other sessions run
+
 
 class SessionState(enum.Enum):
     ATTACHED = "attached"
@@ -60,7 +62,7 @@ class Session:
 
     __slots__ = (
         "id", "ip", "path", "root", "state", "seq", "created", "last_active", "conn",
-        "history", "_events", "_dispatches", "_waiter", "_task", "_loop", "_settings",
+        "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "on_end", "user", "authenticated", "__weakref__",
     )
 
@@ -73,10 +75,10 @@ class Session:
         self.seq = 0
         self.created = self.last_active = time.monotonic()
         self.conn: Connection | None = None
-        self.history: deque[tuple[int, bytes]] = deque(maxlen=settings.max_patch_history)
-        self._events: deque[Event] = deque()
-        self._dispatches: deque[Callable[[], Any]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        # Created on first use: an idle session should cost as little as possible.
+        self.history: deque[tuple[int, bytes]] | None = None
+        self._events: deque[Event] | None = None
+        self._dispatches: deque[Callable[[], Any]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings = settings
@@ -111,9 +113,8 @@ class Session:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
-        """Start the session's event loop task on the running loop."""
+        """Bind the session to the running loop; its task runs whenever it has work."""
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name=f"session-{redact(self.id)}")
 
     def attach(self, conn: Connection) -> None:
         """DETACHED -> ATTACHED: frames now go to ``conn``."""
@@ -141,11 +142,7 @@ class Session:
         self.state = SessionState.EVICTED if evicted else SessionState.CLOSED
         if conn is not None:
             conn.close(code, reason)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        self._events.clear()
-        self._dispatches.clear()
-        self.history.clear()
+        self._events = self._dispatches = self.history = None
         self.root.dispose()
         if not quiet:
             metrics.inc("vango_sessions_closed_total", reason=reason or "normal")
@@ -171,10 +168,13 @@ class Session:
         if not self._event_limit.allow():
             metrics.inc("vango_events_dropped_total", reason="rate_limited")
             return False
-        if len(self._events) >= self._settings.max_event_queue:
+        events = self._events
+        if events is None:
+            events = self._events = deque()
+        elif len(events) >= self._settings.max_event_queue:
             metrics.inc("vango_events_dropped_total", reason="queue_full")
             return False
-        self._events.append(Event.from_payload(frame.name, frame.hid, frame.payload))
+        events.append(Event.from_payload(frame.name, frame.hid, frame.payload))
         self.last_active = time.monotonic()
         self._wake()
         return True
@@ -196,12 +196,15 @@ class Session:
     def _enqueue_dispatch(self, fn: Callable[[], Any]) -> None:
         if not self.alive:
             return
-        if len(self._dispatches) >= self._settings.max_dispatch_queue:
+        dispatches = self._dispatches
+        if dispatches is None:
+            dispatches = self._dispatches = deque()
+        elif len(dispatches) >= self._settings.max_dispatch_queue:
             # Dispatches must never be dropped silently: end the session so the client reloads.
             log.error("session %s: dispatch queue overflow", redact(self.id))
             self.close(Close.SESSION_EXPIRED, "dispatch queue overflow")
             return
-        self._dispatches.append(fn)
+        dispatches.append(fn)
         self._wake()
 
     def notify_dirty(self) -> None:
@@ -209,31 +212,41 @@ class Session:
         self._wake()
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        """Make sure the session's task is running (it exits when the work is done)."""
+        if self._task is None and self._loop is not None and self.alive:
+            self._task = self._loop.create_task(self._run())
 
     # -- the loop ------------------------------------------------------------
 
     async def _run(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        while self.alive:
-            if not (self._dispatches or self._events or self.root.dirty):
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
-                continue
-            if self._dispatches:
-                self._apply(self._dispatches.popleft(), None)
-            elif self._events:
-                event = self._events.popleft()
-                handler = self.root.handler(event.hid, event.name)
-                if handler is None:
-                    metrics.inc("vango_events_dropped_total", reason="no_handler")
-                    continue
-                self._apply(handler, event)
-            self.flush()
+        """Apply dispatches and events in order, one PATCHES frame after each.
+
+        One task per session at a time; it yields to the loop every few items
+        so a busy session cannot starve the others, and ends when idle.
+        """
+        try:
+            done = 0
+            while self.alive and (self._dispatches or self._events or self.root.dirty):
+                self._step()
+                done += 1
+                if done % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        finally:
+            self._task = None
+        if self.alive and (self._dispatches or self._events):
+            self._wake()  # work arrived after the loop's last check
+
+    def _step(self) -> None:
+        if self._dispatches:
+            self._apply(self._dispatches.popleft(), None)
+        elif self._events:
+            event = self._events.popleft()
+            handler = self.root.handler(event.hid, event.name)
+            if handler is None:
+                metrics.inc("vango_events_dropped_total", reason="no_handler")
+                return
+            self._apply(handler, event)
+        self.flush()
 
     def _apply(self, fn: Callable[..., Any], event: Event | None) -> None:
         try:
@@ -251,7 +264,13 @@ class Session:
         """Re-render dirty components and send the diff as one PATCHES frame."""
         if not self.root.dirty or not self.alive:
             return
-        patches = self.root.rerender()
+        try:
+            patches = self.root.rerender()
+        except Exception:
+            # The tree is unchanged and the failed component re-renders on its next change.
+            metrics.inc("vango_render_errors_total")
+            log.exception("session %s: render raised", redact(self.id))
+            return
         if not patches:
             return
         self.seq += 1
@@ -259,6 +278,8 @@ class Session:
         metrics.inc("vango_patch_frames_total")
 
     def _send_frame(self, seq: int, frame: bytes) -> None:
+        if self.history is None:
+            self.history = deque(maxlen=self._settings.max_patch_history)
         self.history.append((seq, frame))
         if self.conn is not None:
             self.conn.send(frame)

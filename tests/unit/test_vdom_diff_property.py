@@ -111,7 +111,7 @@ def canonical(nodes: list[Node]) -> str:
     return parse_html(render_html(nodes)).inner_html()
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree_lists(), st.data())
 def test_apply_diff_reproduces_new_tree(old_spec: Any, data: st.DataObject) -> None:
     new_spec = data.draw(tree_lists()) if data.draw(st.booleans()) else mutate(data, old_spec)
@@ -133,7 +133,7 @@ def test_apply_diff_reproduces_new_tree(old_spec: Any, data: st.DataObject) -> N
     assert registry == {e.hid: e for e in elements_of(new) if e.events}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(tree_lists(12), tree_lists(12))
 def test_diff_twice_in_a_row(first: Any, second: Any) -> None:
     """Chained renders: each diff starts from the tree the last one produced."""
