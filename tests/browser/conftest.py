@@ -14,8 +14,10 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API holds an asyncio loop open in this
+    thread while it runs, which would break the asyncio.run() of later tests."""
     path = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS, headless=True)
