@@ -1,0 +1,19 @@
+"""vango-mp: a server-driven UI runtime for Python.
+
+The names an app author needs::
+
+    from vango_mp import App, component, h, use_signal
+
+See README.md ("Write your first component") and docs/INTERNALS.md.
+"""
+
+from .events import Event
+from .globals import GlobalSignal
+from .reactive import batch, computed, effect, signal, untracked
+from .router import App
+from .vdom import Node, component, fragment, h, use_context, use_effect, use_memo, use_signal
+
+__all__ = [
+    "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
+    "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
+]
