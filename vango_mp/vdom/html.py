@@ -18,34 +18,26 @@ __all__ = ["render_html", "vnode_wire", "events_attr", "escape_text", "escape_at
 NEWLINE_EATERS = frozenset({"pre", "textarea", "listing"})
 
 
-def escape_text(s: str) -> str:
-    """Escape text content (&, <, >, and CR, which the parser would turn into LF)."""
-    if "&" in s:
-        s = s.replace("&", "&amp;")
-    if "<" in s:
-        s = s.replace("<", "&lt;")
-    if ">" in s:
-        s = s.replace(">", "&gt;")
-    if "\r" in s:
-        s = s.replace("\r", "&#13;")  # a literal CR would be normalised to LF by the parser
+# A literal CR would be normalised to LF by the browser's parser, hence &#13;.
+_TEXT_ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
+_ATTR_ESCAPES = (*_TEXT_ESCAPES, ('"', "&quot;"), ("'", "&#x27;"))
+
+
+def _escape(s: str, table: tuple[tuple[str, str], ...]) -> str:
+    for char, entity in table:  # "&" first, so entities are not escaped twice
+        if char in s:
+            s = s.replace(char, entity)
     return s
+
+
+def escape_text(s: str) -> str:
+    """Escape text content (&, <, >, CR)."""
+    return _escape(s, _TEXT_ESCAPES)
 
 
 def escape_attr(s: str) -> str:
-    """Escape a double-quoted attribute value (&, <, >, ", ', CR)."""
-    if "&" in s:
-        s = s.replace("&", "&amp;")
-    if "<" in s:
-        s = s.replace("<", "&lt;")
-    if ">" in s:
-        s = s.replace(">", "&gt;")
-    if '"' in s:
-        s = s.replace('"', "&quot;")
-    if "'" in s:
-        s = s.replace("'", "&#x27;")
-    if "\r" in s:
-        s = s.replace("\r", "&#13;")
-    return s
+    """Escape a double-quoted attribute value (&, <, >, CR, ", ')."""
+    return _escape(s, _ATTR_ESCAPES)
 
 
 def events_attr(events: dict[str, Any]) -> str:
