@@ -401,6 +401,10 @@ class Arbiter:
         self.stopping = True
         self.reload = None
         self.notifier.stopping()
+        if self.hub is not None:
+            # Before the signals: stopping workers then keep their sessions in
+            # the store instead of handing them to peers that are leaving too.
+            self.hub.order("cluster_stopping")
         deadline = time.monotonic() + timeout
         for pid in list(self.workers):
             self.stop_worker(pid, sig, deadline)

@@ -134,12 +134,14 @@ async def adopt_remote(ctx: WorkerContext, session_id: str) -> bytes | None:
 
 
 async def deposit_all(ctx: WorkerContext) -> int:
-    """Seal every session we hold and leave them with a peer (we are stopping)."""
-    if ctx.bus is None or not len(ctx.manager):
+    """Seal every session we hold and leave them with a peer, else in the store (we are stopping)."""
+    if not len(ctx.manager):
         return 0
-    target = await _successor(ctx)
-    if target is None:
-        return 0
+    target = await _successor(ctx) if ctx.bus is not None and not ctx.cluster_stopping else None
+    if ctx.cluster_stopping:
+        # Re-checked after the round trip: the hub's order, sent before our
+        # SIGTERM, has been read by now even if the signal was handled first.
+        target = None
     items: list[list[Any]] = []
     now = time.monotonic()
     for entry in ctx.manager.entries():
@@ -147,14 +149,30 @@ async def deposit_all(ctx: WorkerContext) -> int:
         blob = give_up(ctx, entry.id, deposit_with=target)
         if blob is not None:
             items.append([entry.id, ip, idle, blob])
-    sent = 0
+    left = items
+    if target is not None:
+        left = await _deposit(ctx, target, items)
+    if left and ctx.store is not None:
+        ctx.store.save_many([(sid, ip, blob) for sid, ip, _, blob in left])
+        log.info("stored %d sessions in %s", len(left), ctx.store.path)
+    elif left:
+        log.warning("%d sessions had nowhere to go (no peer, no state_dir): lost", len(left))
+    return len(items) - len(left) if ctx.store is None else len(items)
+
+
+async def _deposit(ctx: WorkerContext, target: int, items: list[list[Any]]) -> list[list[Any]]:
+    """Hand ``items`` to ``target`` in chunks; return those it did not take."""
+    assert ctx.bus is not None
+    left: list[list[Any]] = []
     for start in range(0, len(items), DEPOSIT_CHUNK):
+        chunk = items[start : start + DEPOSIT_CHUNK]
         try:
-            sent += await ctx.bus.request(target, "session.deposit", items[start : start + DEPOSIT_CHUNK])
+            await ctx.bus.request(target, "session.deposit", chunk)
         except BusError as err:
             log.error("deposit to slot %s failed: %s", target, err)
-    log.info("deposited %d of %d sessions with slot %s", sent, len(items), target)
-    return sent
+            left += chunk
+    log.info("deposited %d of %d sessions with slot %s", len(items) - len(left), len(items), target)
+    return left
 
 
 async def _successor(ctx: WorkerContext) -> int | None:

@@ -229,9 +229,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             session.close(Close.NOT_AUTHORIZED, "not authorized")
             self._refuse(Close.NOT_AUTHORIZED, "not authorized", "auth")
             return
-        self._bind(session, resumed=False)
-        if hello.ssr_hash != html_hash(session.root.html()):
-            session.send_full()
+        self._bind(session, resumed=False, full=hello.ssr_hash != html_hash(session.root.html()))
 
     async def _resume(self, hello: protocol.Hello) -> None:
         sid = hello.session_id or ""
@@ -254,12 +252,11 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             old = session.conn
             self.ctx.manager.detach(session)
             old.close(Close.SESSION_TAKEN, "session resumed elsewhere")
-        self._bind(session, resumed=True)
+        # A remounted tree numbers its elements afresh: the client needs a FULL.
+        self._bind(session, resumed=True, full=not in_memory)
         metrics.inc("vango_sessions_resumed_total", kind="local" if in_memory else "adopted")
         if in_memory:
             session.catch_up(hello.last_seq)
-        else:
-            session.send_full()  # a remounted tree numbers its elements afresh
 
     async def _fetch(self, sid: str) -> Session | None:
         """A session this worker does not hold live: from our cold tier or another worker."""
@@ -268,6 +265,8 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         try:
             if blob is None:
                 blob = await adoption.adopt_remote(self.ctx, sid)
+            if blob is None and self.ctx.store is not None:
+                blob = self.ctx.store.take(sid)  # left there by a worker that stopped
         except adoption.Moved:
             self._refuse(Close.SESSION_TAKEN, "session resumed elsewhere", "adoption_lost")
             return None
@@ -297,11 +296,20 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         elif self.ws_connection is not None and not self.ws_connection.is_closing():
             self.ping()
 
-    def _bind(self, session: Session, *, resumed: bool) -> None:
+    def _bind(self, session: Session, *, resumed: bool, full: bool = False) -> None:
+        """Attach and send WELCOME; with ``full``, a FULL follows under the next seq.
+
+        WELCOME then announces a seq ahead of the client's, so every client
+        (browser or test client) knows to wait for that frame.
+        """
         self._end_handshake()
         self.session = session
         self.ctx.manager.attach(session, self)
+        if full:
+            session.seq += 1
         self.send(protocol.encode_welcome(session.id, session.seq, resumed, self.ctx.slot))
+        if full:
+            session.send_full()
         self._shed()
 
     def _shed(self) -> None:

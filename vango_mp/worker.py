@@ -29,6 +29,7 @@ import tornado.web
 
 from . import adoption, metrics, persist, security
 from .adoption import Tombstones
+from .store import open_store
 from .bus import BusClient
 from .cluster import cluster_metrics, join
 from .live import HandshakeGate, LiveSocket, html_hash
@@ -60,20 +61,24 @@ class WorkerContext:
         self.settings = settings
         self.slot = slot
         self.app = app
-        self.secret = secret
         self.secrets = persistence_secrets(settings, secret)
+        # CSRF tokens must outlive a restart exactly when sessions do.
+        self.secret = hashlib.sha256(b"vango-csrf:" + self.secrets[0]).digest() if settings.persistence_secret else secret
         self.manager = SessionManager(settings, sealer=self.seal)
         self.tombstones = Tombstones(max(settings.resume_window, 1.0))
+        self.store = open_store(settings.state_dir, settings.resume_window)
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
         self.process = psutil.Process()
         self.pressure = "none"
         self.bus: BusClient | None = None
+        self.cluster_stopping = False  # the whole server stops: no peer will take our sessions
 
     def bus_handlers(self) -> dict[str, Any]:
         """Bus request/broadcast handlers this worker answers, by kind."""
         return {
             "session.adopt": lambda body, peer: adoption.handle_adopt(self, body, peer),
             "session.deposit": lambda body, peer: adoption.handle_deposit(self, body, peer),
+            "cluster_stopping": lambda body, peer: setattr(self, "cluster_stopping", True),
         }
 
     def mount(self, path: str, session: Session | None, on_dirty: Any, values: dict[str, Any] | None = None) -> Root:
@@ -299,6 +304,8 @@ def _maintain(ctx: WorkerContext) -> None:
     """Periodic housekeeping: expire past ResumeWindow, move idle detached sessions to the cold tier."""
     ctx.manager.sweep_expired()
     ctx.manager.chill()
+    if ctx.store is not None:
+        ctx.store.purge()
 
 
 async def _maybe_await(value: Any) -> None:
