@@ -27,7 +27,7 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.web
 
-from . import adoption, metrics, persist, security
+from . import adoption, metrics, persist, reactive, security
 from .adoption import Tombstones
 from .store import open_store
 from .bus import BusClient
@@ -61,6 +61,7 @@ class WorkerContext:
         self.settings = settings
         self.slot = slot
         self.app = app
+        reactive.set_debug(settings.debug)  # signal writes during render raise
         self.secrets = persistence_secrets(settings, secret)
         # CSRF tokens must outlive a restart exactly when sessions do.
         self.secret = hashlib.sha256(b"vango-csrf:" + self.secrets[0]).digest() if settings.persistence_secret else secret
