@@ -64,9 +64,10 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[str, FakeNotifySocket]]:
     fake.close()
 
 
-def test_sd_notify_sequence(notify_socket: tuple[str, FakeNotifySocket]) -> None:
+@pytest.mark.parametrize("stub", [False, True], ids=["real-worker", "stub-worker"])
+def test_sd_notify_sequence(notify_socket: tuple[str, FakeNotifySocket], stub: bool) -> None:
     path, fake = notify_socket
-    server = launch("--workers", "2", stub=True, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    server = launch("--workers", "2", stub=stub, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
     wait_for(lambda: "READY=1" in fake.first_lines(), what="READY=1")
     ready_at = fake.messages.index(next(m for m in fake.messages if m.startswith("READY=1")))
     assert "2/2 workers ready" in fake.messages[ready_at]  # only once *every* worker is ready
