@@ -95,3 +95,18 @@ def test_expired_session_reloads_cleanly(short_server, page: Page) -> None:
         page.evaluate("window.vango.connect()")
     wait_open(page)
     expect(page.locator("#count")).to_have_text("Count: 0")
+
+
+def test_global_counter_is_shared_between_pages(server, browser: Browser) -> None:
+    a, b = browser.new_context().new_page(), browser.new_context().new_page()
+    for pg in (a, b):
+        pg.goto(server.url + "/global")
+        wait_open(pg)
+    start = int(a.text_content("#global-count") or "0")
+    a.click("#global-inc")
+    b.click("#global-inc")
+    b.click("#global-inc")
+    for pg in (a, b):
+        expect(pg.locator("#global-count")).to_have_text(str(start + 3))
+    a.context.close()
+    b.context.close()
