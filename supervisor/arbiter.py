@@ -32,12 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vango_mp.bus import reopen_log_files, set_parent_death_signal
+from vango_mp.memory import PressureLevel, detect_budget
 from vango_mp.settings import Settings
 
 from .config import ConfigError, parse_bind, resolve_workers
 from .errors import (EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK,
                      WORKER_EXIT_ORPHAN, HaltServer, StopServer)
 from .hub import Hub
+from .memwatch import MemoryWatch
 from .notify import Notifier
 from .slots import Slot, Worker, create_listener
 from .wakeup import WakeupSignals
@@ -53,9 +55,10 @@ HEALTHY_HEARTBEATS = 3  # WATCHDOG=1 only if every worker spoke within this many
 
 @dataclass
 class Reload:
-    """Progress of a rolling reload (HUP): one slot at a time."""
+    """Progress of a rolling reload (HUP), or of recycling one bloated worker: one slot at a time."""
 
     queue: collections.deque[int]  # slots still to replace
+    kind: str = "reload"  # or "recycle" (memwatch: RSS stayed above max_worker_rss)
     slot: int = -1  # the slot being replaced now
     successor: int | None = None  # forked, not yet ready
     old: int | None = None  # told to stop, not yet exited
@@ -93,6 +96,7 @@ class Arbiter:
         self.stopping = False
         self.reload: Reload | None = None
         self.ready_sent = False
+        self.memwatch = MemoryWatch(settings, detect_budget(settings.memory_budget))
 
     # ------------------------------------------------------------ main loop
 
@@ -113,6 +117,7 @@ class Arbiter:
         self.reap_workers()
         self.murder_workers()
         self.manage_workers()
+        self.check_memory()
         self.notify_systemd()
 
     def start(self) -> None:
@@ -438,8 +443,8 @@ class Arbiter:
     # ------------------------------------------------------------ rolling reload
 
     def begin_reload(self) -> None:
-        """HUP: re-read the config, then replace each slot's worker in turn."""
-        if self.stopping or self.reload is not None:
+        """HUP: re-read the config, then replace each slot's worker in turn (a recycle becomes its first step)."""
+        if self.stopping or (self.reload is not None and self.reload.kind == "reload"):
             log.warning("HUP ignored: %s", "stopping" if self.stopping else "a reload is in progress")
             return
         try:
@@ -448,7 +453,11 @@ class Arbiter:
             log.error("HUP: keeping the old config: %s", exc)
             return
         self.notifier.reloading()
-        self.reload = Reload(collections.deque(s.index for s in self.slots if not s.retiring))
+        queue = collections.deque(s.index for s in self.slots if not s.retiring)
+        if self.reload is not None:
+            self.reload.kind, self.reload.queue = "reload", collections.deque(i for i in queue if i != self.reload.slot)
+        else:
+            self.reload = Reload(queue)
         log.info("rolling reload of %d slots", len(self.reload.queue))
 
     def apply_new_settings(self) -> None:
@@ -460,6 +469,7 @@ class Arbiter:
                 log.warning("HUP: %s changed; that takes a restart", key)
                 setattr(new, key, getattr(self.settings, key))
         self.settings = new
+        self.memwatch = MemoryWatch(new, detect_budget(new.memory_budget))
 
     def step_reload(self) -> None:
         """Advance: spawn the successor, wait until it is ready, stop the old one, next slot."""
@@ -494,14 +504,29 @@ class Arbiter:
     def abort_reload(self, reason: str) -> None:
         if self.reload is None:
             return
-        log.error("reload aborted: %s", reason)
+        log.error("%s aborted: %s", self.reload.kind, reason)
+        if self.reload.kind == "reload":
+            self.notifier.ready(f"reload failed: {reason}")
         self.reload = None
-        self.notifier.ready(f"reload failed: {reason}")
 
     def finish_reload(self) -> None:
-        self.reload = None
+        kind, self.reload = self.reload.kind if self.reload else "reload", None
+        if kind == "recycle":
+            log.info("worker recycled")
+            return
         log.info("rolling reload complete")
         self.notifier.ready(self.status_line())
+
+    # ------------------------------------------------------------ memory
+
+    def check_memory(self) -> None:
+        """Tell workers the machine-level memory pressure; recycle one whose RSS stays too high."""
+        if self.hub is None or self.stopping:
+            return
+        slot = self.memwatch.check(self.hub, [s for s in self.slots if not s.retiring], time.monotonic(),
+                                   can_recycle=self.reload is None)
+        if slot is not None:
+            self.reload = Reload(collections.deque([slot.index]), kind="recycle")
 
     # ------------------------------------------------------------ systemd
 
@@ -539,11 +564,8 @@ class Arbiter:
                 f"{totals['detached']} detached; memory pressure {pressure}")
 
 
-PRESSURE_LEVELS = ("none", "ok", "soft", "hard", "critical")
-
-
 def pressure_rank(level: str) -> int:
-    return PRESSURE_LEVELS.index(level) if level in PRESSURE_LEVELS else 0
+    return int(PressureLevel.parse(level))
 
 
 def describe_exit(code: int) -> str:

@@ -33,6 +33,11 @@ FIELD_FLAGS = {
     "--log-file": "append logs to this file instead of stderr (reopened on SIGUSR1)",
     "--runtime-dir": "where the private bus directory is created (default: $RUNTIME_DIRECTORY or /tmp)",
     "--state-dir": "where persistent state (session store) lives",
+    "--memory-budget": "bytes (or 512MiB, 2GiB) all workers may use (default: cgroup limit or physical memory)",
+    "--memory-interval": "seconds (or 100ms, 10s) between a worker's RSS checks (default 10s)",
+    "--max-detached": "detached sessions a worker keeps before evicting the least recently used (default 10000)",
+    "--resume-window": "seconds (or 5m) a detached session stays resumable (default 5m)",
+    "--max-worker-rss": "bytes above which a worker is recycled (default: its share of the hard limit)",
 }
 
 

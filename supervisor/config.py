@@ -241,7 +241,7 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
         problems.append(("app", f"expected module:attr, got {s.app!r}"))
     if s.eviction_policy not in EVICTION_POLICIES:
         problems.append(("eviction_policy", f"expected one of {', '.join(EVICTION_POLICIES)}"))
-    for name in ("memory_soft_ratio", "memory_hard_ratio"):
+    for name in ("memory_soft_ratio", "memory_hard_ratio", "memory_critical_ratio"):
         if not 0.0 < getattr(s, name) <= 1.0:
             problems.append((name, "must be in (0, 1]"))
     for name in SECRET_FIELDS:
@@ -251,6 +251,8 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
             problems.append((name, "expected a hex string"))
     if s.memory_soft_ratio > s.memory_hard_ratio:
         problems.append(("memory_soft_ratio", "must not exceed memory_hard_ratio"))
+    if s.memory_hard_ratio > s.memory_critical_ratio:
+        problems.append(("memory_hard_ratio", "must not exceed memory_critical_ratio"))
     problems += _range_problems(s)
     return problems
 

@@ -62,8 +62,9 @@ class Routed:
     origin: Peer
     rid: int  # the origin's correlation id
     waiting: set[Peer]
-    fan_out: bool  # ANY: first non-None ok answer wins
+    fan_out: bool  # ANY: first non-None ok answer wins (a hint only once nobody else can win)
     created: float = field(default_factory=time.monotonic)
+    hint: Any = None  # ANY: the first hint answer, held until every target has answered
 
 
 class Hub:
@@ -243,6 +244,10 @@ class Hub:
             if other is not source:
                 self.send(other, out)
 
+    def tell(self, peer: Peer, kind: str, body: Any) -> None:
+        """A Broadcast from the hub to one worker (e.g. ``memory.pressure`` to a newcomer)."""
+        self.send(peer, bus.Broadcast(bus.HUB, kind, body))
+
     def order(self, kind: str, body: Any = None) -> None:
         """An Order from the supervisor to every worker (e.g. ``reopen_logs``)."""
         for peer in self.live_peers():
@@ -297,10 +302,12 @@ class Hub:
         """Record ``peer``'s answer; forward the final one to the origin."""
         routed = self.routed[rid]
         routed.waiting.discard(peer)
-        if routed.fan_out and not (msg.ok and msg.body is not None):
+        if routed.fan_out and not (msg.ok and msg.body is not None and not bus.is_hint(msg.body)):
+            if msg.ok and routed.hint is None and bus.is_hint(msg.body):
+                routed.hint = msg.body
             if routed.waiting:
                 return  # others may still say yes
-            msg = bus.Response(rid, True, None)
+            msg = bus.Response(rid, True, routed.hint)
         del self.routed[rid]
         self.send(routed.origin, bus.Response(routed.rid, msg.ok, msg.body))
 

@@ -15,13 +15,15 @@ that slot before the adopter's follow-up request does.
 
 Messages::
 
-    session.adopt    {"id": sid}                      -> {"blob": bytes} | {"moved": true}
-                                                         | {"redirect": slot} | None
+    session.adopt    {"id": sid}                      -> {"blob": bytes} | None
+                                                         | {"moved": true, "to": slot, "hint": true}
+                                                         | {"redirect": slot, "hint": true}
     session.deposit  [[sid, ip, idle_s, blob], ...]   -> count taken
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -40,6 +42,7 @@ log = logging.getLogger("vango_mp.adoption")
 
 MAX_TOMBSTONES = 10_000
 DEPOSIT_CHUNK = 200
+REDIRECT_TRIES, REDIRECT_WAIT = 20, 0.05  # a redirected adoption waits this long for a deposit in flight
 
 
 class Moved(Exception):
@@ -51,13 +54,17 @@ class Tombstones:
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._ids: OrderedDict[str, tuple[float, int | None]] = OrderedDict()
+        self._ids: OrderedDict[str, tuple[float, int | None, int | None]] = OrderedDict()
 
-    def add(self, session_id: str, deposited_with: int | None = None) -> None:
-        self._ids[session_id] = (time.monotonic(), deposited_with)
+    def add(self, session_id: str, deposited_with: int | None = None, moved_to: int | None = None) -> None:
+        self._ids[session_id] = (time.monotonic(), deposited_with, moved_to)
         self._ids.move_to_end(session_id)
         while len(self._ids) > MAX_TOMBSTONES:
             self._ids.popitem(last=False)
+
+    def discard(self, session_id: str) -> None:
+        """The session is back here (adopted again): an evicted or expired one must read as gone, not moved."""
+        self._ids.pop(session_id, None)
 
     def get(self, session_id: str) -> tuple[bool, int | None]:
         """(handed over recently?, the slot it was deposited with, if any)."""
@@ -66,11 +73,17 @@ class Tombstones:
             return False, None
         return True, entry[1]
 
+    def moved_to(self, session_id: str) -> int | None:
+        """The slot that adopted the session, if it was adopted recently."""
+        entry = self._ids.get(session_id)
+        return entry[2] if entry is not None and time.monotonic() - entry[0] < self.ttl else None
+
     def __contains__(self, session_id: str) -> bool:
         return self.get(session_id)[0]
 
 
-def give_up(ctx: WorkerContext, session_id: str, deposit_with: int | None = None) -> bytes | None:
+def give_up(ctx: WorkerContext, session_id: str, deposit_with: int | None = None,
+            moved_to: int | None = None) -> bytes | None:
     """Seal and forget a session this worker holds, for another worker to adopt (or a deposit)."""
     entry = ctx.manager.take(session_id)
     if entry is None:
@@ -80,7 +93,7 @@ def give_up(ctx: WorkerContext, session_id: str, deposit_with: int | None = None
     else:
         blob = ctx.seal(entry)
         entry.close(Close.SESSION_TAKEN, "session resumed elsewhere", quiet=True)
-    ctx.tombstones.add(session_id, deposit_with)
+    ctx.tombstones.add(session_id, deposit_with, moved_to)
     metrics.inc("vango_sessions_handed_over_total")
     return blob
 
@@ -90,14 +103,17 @@ def handle_adopt(ctx: WorkerContext, body: Any, peer: int) -> dict[str, Any] | N
     session_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(session_id, str):
         raise ValueError("session.adopt wants {'id': str}")
-    blob = give_up(ctx, session_id)
+    blob = give_up(ctx, session_id, moved_to=peer)
     if blob is not None:
         log.info("handing session %s to worker %s", redact(session_id), peer)
         return {"blob": blob}
     gone, slot = ctx.tombstones.get(session_id)
     if not gone:
         return None
-    return {"moved": True} if slot is None else {"redirect": slot}
+    # Hints: over ANY, an owner's blob wins over them (a tombstone can be stale).
+    if slot is None:
+        return {"moved": True, "to": ctx.tombstones.moved_to(session_id), "hint": True}
+    return {"redirect": slot, "hint": True}
 
 
 def handle_deposit(ctx: WorkerContext, body: Any, peer: int) -> int:
@@ -121,16 +137,59 @@ async def adopt_remote(ctx: WorkerContext, session_id: str) -> bytes | None:
     try:
         answer = await ctx.bus.request_any("session.adopt", body, timeout=ctx.settings.bus_timeout)
         if isinstance(answer, dict) and isinstance(answer.get("redirect"), int):
-            answer = await ctx.bus.request(answer["redirect"], "session.adopt", body, timeout=ctx.settings.bus_timeout)
+            answer = await _follow(ctx, answer["redirect"], body)
     except BusError as err:
         log.warning("adoption of %s failed: %s", redact(session_id), err)
         return None
     if not isinstance(answer, dict):
         return None
     if answer.get("moved"):
+        if answer.get("to") == ctx.slot:
+            return await _arrival(ctx, session_id)
         raise Moved(session_id)
     blob = answer.get("blob")
     return blob if isinstance(blob, bytes) else None
+
+
+async def _follow(ctx: WorkerContext, slot: int, body: dict[str, Any]) -> Any:
+    """Ask the slot a stopping worker deposits the session with.
+
+    The deposit goes in chunks, each sent once the last is taken, so the
+    session may not be there yet: a miss is retried for up to a second.
+    """
+    assert ctx.bus is not None
+    for _ in range(REDIRECT_TRIES):
+        answer = await ctx.bus.request(slot, "session.adopt", body, timeout=ctx.settings.bus_timeout)
+        if answer is not None:
+            return answer
+        await asyncio.sleep(REDIRECT_WAIT)
+    return None
+
+
+async def _arrival(ctx: WorkerContext, session_id: str) -> bytes | None:
+    """The session went to a worker in our slot: this one (and it is gone since: evicted,
+    expired), or a predecessor still stopping, whose deposit may be on its way: wait for that.
+    """
+    for _ in range(REDIRECT_TRIES):
+        entry = ctx.manager.take(session_id)
+        if isinstance(entry, ColdSession):
+            return entry.blob
+        if entry is not None:
+            raise Moved(session_id)  # resumed here meanwhile by another socket
+        if not await _predecessor_alive(ctx):
+            return None
+        await asyncio.sleep(REDIRECT_WAIT)
+    return None
+
+
+async def _predecessor_alive(ctx: WorkerContext) -> bool:
+    """Whether an older worker of our slot is still connected (a rolling reload or recycle)."""
+    assert ctx.bus is not None
+    try:
+        peers = await ctx.bus.request(HUB, "peers", timeout=2.0)
+    except BusError:
+        return False
+    return any(isinstance(p, list) and p[:1] == [ctx.slot] and p[1] != ctx.bus.pid for p in peers or [])
 
 
 async def deposit_all(ctx: WorkerContext) -> int:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import globals as global_signals
 from . import metrics
 from .bus import HUB, BusClient, BusError
+from .memory import PressureLevel
 
 if TYPE_CHECKING:
     from .worker import WorkerContext
@@ -29,6 +30,9 @@ def stats(ctx: WorkerContext) -> dict[str, Any]:
         "detached": health["sessions"]["detached"],
         "rss": health["rss_bytes"],
         "pressure": health["pressure"],
+        "share": health["memory"]["share"],
+        "hard": health["memory"]["hard"],
+        "refusing": health["memory"]["refusing"],
         "metrics": metrics.snapshot(),
     }
 
@@ -78,4 +82,8 @@ def _gauges(slot: int | str, st: dict[str, Any]) -> list[tuple[str, dict[str, st
         ("vango_sessions", {"state": "attached", "worker": w}, float(st.get("attached", 0))),
         ("vango_sessions", {"state": "detached", "worker": w}, float(st.get("detached", 0))),
         ("vango_rss_bytes", {"worker": w}, float(st.get("rss", 0))),
+        ("vango_memory_level", {"worker": w}, float(PressureLevel.parse(st.get("pressure")))),
+        ("vango_memory_share_bytes", {"worker": w}, float(st.get("share", 0))),
+        ("vango_memory_hard_bytes", {"worker": w}, float(st.get("hard", 0))),
+        ("vango_memory_refusing", {"worker": w}, float(bool(st.get("refusing")))),
     ]

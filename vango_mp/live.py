@@ -196,6 +196,9 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
     async def _hello(self, hello: protocol.Hello) -> None:
         ctx = self.ctx
+        if ctx.stopping:  # our sessions are being handed over: the client reconnects to another worker
+            self._refuse(Close.GOING_AWAY, "server stopping", "stopping")
+            return
         if not ctx.settings.dev and not security.verify_csrf(
             ctx.secret, hello.csrf, self.get_cookie(security.CSRF_COOKIE)
         ):

@@ -20,6 +20,13 @@ _HELP: dict[str, str] = {
     "vango_handler_errors_total": "Event handlers that raised.",
     "vango_sessions": "Sessions held now, by state.",
     "vango_rss_bytes": "Resident set size of the worker.",
+    "vango_evictions_total": "Sessions evicted (detached) or closed (attached) by the server, by reason.",
+    "vango_memory_checks_total": "Memory checks, by the pressure level read.",
+    "vango_memory_collections_total": "Garbage collections forced by memory pressure.",
+    "vango_memory_level": "Memory pressure level after the last check: 0 none, 1 low, 2 high, 3 critical.",
+    "vango_memory_share_bytes": "The worker's share of the memory budget.",
+    "vango_memory_hard_bytes": "The worker's hard memory limit (high pressure from here).",
+    "vango_memory_refusing": "1 while the worker refuses new sessions under memory pressure.",
 }
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -54,3 +61,13 @@ def render(rows: Iterable[tuple[str, Mapping[str, str], float]]) -> str:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def by_label(name: str, label: str) -> dict[str, float]:
+    """One counter's values keyed by one of its labels (``{"server_busy": 3.0}``)."""
+    out: dict[str, float] = {}
+    for (counter, labels), value in counters.items():
+        if counter == name:
+            key = dict(labels).get(label, "")
+            out[key] = out.get(key, 0.0) + value
+    return out

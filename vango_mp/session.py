@@ -64,6 +64,7 @@ class Session:
         "id", "ip", "path", "root", "state", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "on_end", "user", "authenticated", "__weakref__",
+        "history_bytes", "cost", "cost_stale",
     )
 
     def __init__(self, session_id: str, root: Root, *, settings: Settings, ip: str, path: str) -> None:
@@ -88,6 +89,12 @@ class Session:
         self.on_end: Callable[[Session], None] | None = None
         self.user: Any = None  # auth projection: runtime only, never persisted
         self.authenticated = False  # whether a user was ever set: resume must revalidate
+        # Memory estimate (vango_mp.cost): bytes held by the patch history, kept
+        # exact on every frame; the whole estimate is redone lazily, by the
+        # memory check, only for sessions that rendered since (cost_stale).
+        self.history_bytes = 0
+        self.cost = 0
+        self.cost_stale = True
 
     def set_user(self, user: Any) -> None:
         """Record the authenticated user (hooks call this)."""
@@ -143,6 +150,7 @@ class Session:
         if conn is not None:
             conn.close(code, reason)
         self._events = self._dispatches = self.history = None
+        self.history_bytes = 0
         self.root.dispose()
         if not quiet:
             metrics.inc("vango_sessions_closed_total", reason=reason or "normal")
@@ -152,6 +160,11 @@ class Session:
     @property
     def alive(self) -> bool:
         return self.state in (SessionState.ATTACHED, SessionState.DETACHED)
+
+    @property
+    def queued(self) -> int:
+        """Events and dispatched callbacks waiting to run."""
+        return len(self._events or ()) + len(self._dispatches or ())
 
     def touch(self) -> None:
         self.last_active = time.monotonic()
@@ -271,6 +284,7 @@ class Session:
             metrics.inc("vango_render_errors_total")
             log.exception("session %s: render raised", redact(self.id))
             return
+        self.cost_stale = True
         if not patches:
             return
         self.seq += 1
@@ -278,9 +292,14 @@ class Session:
         metrics.inc("vango_patch_frames_total")
 
     def _send_frame(self, seq: int, frame: bytes) -> None:
-        if self.history is None:
-            self.history = deque(maxlen=self._settings.max_patch_history)
-        self.history.append((seq, frame))
+        history = self.history
+        if history is None:
+            history = self.history = deque(maxlen=self._settings.max_patch_history)
+        if history.maxlen:  # max_patch_history = 0 keeps nothing
+            if len(history) == history.maxlen:
+                self.history_bytes -= len(history[0][1])  # the append below pushes it out
+            self.history_bytes += len(frame)
+        history.append((seq, frame))
         if self.conn is not None:
             self.conn.send(frame)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from sortedcontainers import SortedKeyList
 
 from . import metrics
+from .cost import entry_cost
 from .protocol import Close
 from .security import redact
 from .session import Session, SessionState
@@ -64,6 +65,9 @@ class SessionManager:
         self._per_ip: Counter[str] = Counter()
         self.refusing: str | None = None  # set under memory pressure: "server busy"
         self.evictions: Counter[str] = Counter()
+        # Persists detached sessions before they are evicted for memory or
+        # max_detached (the session store, when one is configured).
+        self.keeper: Callable[[list[Entry]], None] | None = None
 
     # -- queries -------------------------------------------------------------
 
@@ -181,7 +185,9 @@ class SessionManager:
     def _enforce_max_detached(self) -> None:
         limit = self.settings.max_detached
         while limit and len(self._detached) > limit:
-            self._evict_one(self._pick(self._detached), "max_detached")
+            victim = self._pick(self._detached)
+            self._keep([victim] if victim is not None else [])
+            self._evict_one(victim, "max_detached")
 
     def _forget(self, session: Session) -> None:
         if self._sessions.get(session.id) is not session:
@@ -207,10 +213,21 @@ class SessionManager:
             return random.choice(list(candidates))
         return candidates[0]
 
+    def _in_order(self, entries: list[Entry]) -> list[Entry]:
+        """Detached entries (given in LRU order) in the eviction policy's order."""
+        policy = self.settings.eviction_policy
+        if policy == "oldest":
+            return sorted(entries, key=lambda s: s.created)
+        if policy == "random":
+            random.shuffle(entries)
+        return entries
+
     def _evict_one(self, session: Entry | None, reason: str) -> bool:
         if session is None:
             return False
-        log.info("evicting detached session %s (%s)", redact(session.id), reason)
+        # Memory evictions come by the hundred; vango_mp.pressure logs one line per round.
+        (log.debug if reason.startswith("memory") else log.info)(
+            "evicting detached session %s (%s)", redact(session.id), reason)
         self.evictions[reason] += 1
         metrics.inc("vango_evictions_total", reason=reason)
         if type(session) is ColdSession:
@@ -226,6 +243,62 @@ class SessionManager:
         while done < count and self._evict_one(self._pick(self._detached), reason):
             done += 1
         return done
+
+    def evict_for_memory(self, need: int | None, *, oversized: int = 0) -> tuple[int, int]:
+        """Evict detached sessions until their estimates add up to ``need`` bytes (None: all of them).
+
+        Sessions estimated over ``oversized`` bytes (MaxMemoryPerSession; 0 =
+        no limit) go first, then the eviction policy's order (LRU). Returns
+        (sessions evicted, estimated bytes freed).
+        """
+        ordered = self._in_order(list(self._detached))
+        if oversized:  # a stable sort: policy order within each group
+            ordered.sort(key=lambda e: entry_cost(e) <= oversized)
+        victims: list[Entry] = []
+        freed = 0
+        for entry in ordered:
+            if need is not None and freed >= need:
+                break
+            victims.append(entry)
+            freed += entry_cost(entry)
+        self._keep(victims)
+        reason = "memory_low" if need is not None else "memory_high"
+        for entry in victims:
+            big = bool(oversized) and entry_cost(entry) > oversized
+            self._evict_one(entry, "memory_oversized" if big else reason)
+        return len(victims), freed
+
+    def close_for_memory(self, need: int, *, oversized: int = 0, at_most: int = 0) -> tuple[int, int]:
+        """Close attached sessions until their estimates add up to ``need`` bytes (at least one, at most ``at_most``).
+
+        Oversized ones first, then the longest idle; the client is told why
+        (4013 "server under memory pressure"). Returns (closed, estimated bytes).
+        """
+        attached = [s for s in self if s.state is SessionState.ATTACHED]
+        attached.sort(key=lambda s: (not (oversized and entry_cost(s) > oversized), s.last_active))
+        closed = freed = 0
+        now = time.monotonic()
+        for session in attached:
+            if closed and (freed >= need or closed == at_most):
+                break
+            cost = entry_cost(session)
+            reason = "memory_oversized" if oversized and cost > oversized else "memory_critical"
+            log.warning("closing attached session %s (%s): ~%d KiB, idle %.1fs", redact(session.id), reason,
+                        cost // 1024, now - session.last_active)
+            self.evictions[reason] += 1
+            metrics.inc("vango_evictions_total", reason=reason)
+            session.close(Close.MEMORY_PRESSURE, "server under memory pressure", evicted=True)
+            closed += 1
+            freed += cost
+        return closed, freed
+
+    def _keep(self, entries: list[Entry]) -> None:
+        if self.keeper is None or not entries:
+            return
+        try:
+            self.keeper(entries)
+        except Exception:  # a failing store must not stop the eviction that protects the worker
+            log.exception("could not persist %d sessions before evicting them", len(entries))
 
     def sweep_expired(self, now: float | None = None) -> int:
         """Expire detached sessions idle past ResumeWindow; how many went."""

@@ -58,11 +58,13 @@ class Settings:
     max_memory_per_session: int = 3 * 1024 * 1024
 
     # Memory
-    memory_budget: int = 0  # 0 = cgroup memory.max or physical memory
-    memory_interval: float = 10.0
-    memory_soft_ratio: float = 0.80
-    memory_hard_ratio: float = 0.90
+    memory_budget: int = 0  # 0 = cgroup memory.max or physical memory (the smallest of the three)
+    memory_interval: float = 10.0  # RSS check period per worker; 0 = no checks
+    memory_soft_ratio: float = 0.80  # of a worker's share: low pressure from here
+    memory_hard_ratio: float = 0.90  # high pressure from here
+    memory_critical_ratio: float = 0.95  # critical pressure from here
     max_worker_rss: int = 0  # 0 = the worker's share of the hard limit
+    memory_recycle_after: float = 60.0  # recycle a worker above max_worker_rss this long; 0 = never
     gc_cooldown: float = 30.0
 
     # Supervisor

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import tornado.httpserver
 import tornado.ioloop
 import tornado.web
@@ -33,10 +32,11 @@ from .store import open_store
 from .bus import BusClient
 from .cluster import cluster_metrics, join
 from .live import HandshakeGate, LiveSocket, html_hash
+from .pressure import WorkerMemory
 from .protocol import Close
 from .router import App
 from .session import Session
-from .sessions import SessionManager
+from .sessions import ColdSession, SessionManager
 from .settings import Settings
 from .vdom.component import component
 from .vdom.mount import Root
@@ -69,10 +69,12 @@ class WorkerContext:
         self.tombstones = Tombstones(max(settings.resume_window, 1.0))
         self.store = open_store(settings.state_dir, settings.resume_window)
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
-        self.process = psutil.Process()
-        self.pressure = "none"
+        self.memory = WorkerMemory(self.manager, settings)
+        if self.store is not None:
+            self.manager.keeper = self.keep
         self.bus: BusClient | None = None
         self.cluster_stopping = False  # the whole server stops: no peer will take our sessions
+        self.stopping = False  # this worker stops: new sessions and resumes go elsewhere
 
     def bus_handlers(self) -> dict[str, Any]:
         """Bus request/broadcast handlers this worker answers, by kind."""
@@ -80,7 +82,13 @@ class WorkerContext:
             "session.adopt": lambda body, peer: adoption.handle_adopt(self, body, peer),
             "session.deposit": lambda body, peer: adoption.handle_deposit(self, body, peer),
             "cluster_stopping": lambda body, peer: setattr(self, "cluster_stopping", True),
+            "memory.pressure": self.memory.on_notice,
         }
+
+    @property
+    def pressure(self) -> str:
+        """This worker's memory pressure level (none, low, high, critical)."""
+        return str(self.memory.level)
 
     def mount(self, path: str, session: Session | None, on_dirty: Any, values: dict[str, Any] | None = None) -> Root:
         """Mount the page for ``path`` (LookupError when no route matches), seeding signal values."""
@@ -97,6 +105,7 @@ class WorkerContext:
 
     def open_session(self, path: str, ip: str) -> Session:
         """Admit, mount and start a new session (Refused / LookupError otherwise)."""
+        self.memory.before_admit()
         self.manager.admit(ip)
         session = Session(security.new_session_id(), None, settings=self.settings, ip=ip, path=path)  # type: ignore[arg-type]
         session.root = self.mount(path, session, session.notify_dirty)
@@ -119,11 +128,19 @@ class WorkerContext:
         session.data = dict(payload.get("data") or {})
         session.authenticated = bool(payload.get("authenticated"))
         session.created = time.monotonic() - float(payload.get("age", 0))
+        self.tombstones.discard(session_id)
         self.manager.add(session)
         session.start()
         return session
 
+    def keep(self, entries: list[Any]) -> None:
+        """Save detached sessions in the store before they are evicted."""
+        assert self.store is not None
+        rows = [(e.id, e.ip, e.blob if isinstance(e, ColdSession) else self.seal(e)) for e in entries]
+        self.store.save_many(rows)
+
     def health(self) -> dict[str, Any]:
+        memory = self.memory.health()
         return {
             "status": "ok",
             "worker": self.slot,
@@ -133,8 +150,11 @@ class WorkerContext:
                 "detached": self.manager.detached_count,
                 "cold": self.manager.cold_count,
             },
-            "rss_bytes": self.process.memory_info().rss,
-            "pressure": self.pressure,
+            "rss_bytes": memory["rss"],
+            "pressure": memory["level"],
+            "memory": memory,
+            "evictions": dict(self.manager.evictions),
+            "refusals": metrics.by_label("vango_refusals_total", "reason"),
         }
 
 
@@ -266,15 +286,20 @@ async def _serve(
     pinger.start()
     _install_signals(ctx, server, stopped)
     _tune_gc()
+    ctx.memory.monitor.start()
     if ctx.bus is not None:
         ctx.bus.ready()
     if on_ready is not None:
         await _maybe_await(on_ready(ctx))
     await stopped
+    ctx.memory.monitor.stop()
     sweeper.stop()
     pinger.stop()
     if ctx.bus is not None:
         ctx.bus.close()
+
+
+HANDOVER_PASSES = 3  # hand-over rounds on a graceful stop (sessions adopted meanwhile go in the next)
 
 
 def _sweep_period(settings: Settings) -> float:
@@ -322,6 +347,7 @@ def _install_signals(ctx: WorkerContext, server: tornado.httpserver.HTTPServer, 
             stopped.set_result(None)
 
     def graceful() -> None:
+        ctx.memory.monitor.pause()  # no evictions while the sessions are handed over
         server.stop()
         loop.create_task(_stop(ctx, server, finish))
 
@@ -332,15 +358,22 @@ def _install_signals(ctx: WorkerContext, server: tornado.httpserver.HTTPServer, 
 
 async def _stop(ctx: WorkerContext, server: tornado.httpserver.HTTPServer, finish: Any) -> None:
     """Graceful stop: hand sessions to a peer, tell clients to reconnect (1001), drain HTTP."""
-    for session in ctx.manager:
-        if session.conn is not None:
-            conn = session.conn
-            ctx.manager.detach(session)
-            conn.close(Close.GOING_AWAY, "server stopping")
-    try:
-        await asyncio.wait_for(adoption.deposit_all(ctx), ctx.settings.graceful_timeout / 2)
-    except asyncio.TimeoutError:
-        log.warning("graceful stop: session hand-over timed out")
+    ctx.stopping = True
+    deadline = time.monotonic() + ctx.settings.graceful_timeout / 2
+    # A resume that was fetching its session from a peer when we stopped
+    # lands here after the first hand-over: it goes in the next pass.
+    for _ in range(HANDOVER_PASSES):
+        for session in ctx.manager:
+            if session.conn is not None:
+                conn = session.conn
+                ctx.manager.detach(session)
+                conn.close(Close.GOING_AWAY, "server stopping")
+        if not len(ctx.manager) or time.monotonic() >= deadline:
+            break
+        try:
+            await asyncio.wait_for(adoption.deposit_all(ctx), deadline - time.monotonic())
+        except asyncio.TimeoutError:
+            log.warning("graceful stop: session hand-over timed out")
     ctx.manager.close_all(Close.GOING_AWAY, "server stopping")
     try:
         await asyncio.wait_for(server.close_all_connections(), ctx.settings.graceful_timeout / 2)

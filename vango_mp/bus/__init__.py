@@ -42,8 +42,11 @@ Request routing: to a slot, the hub forwards to the newest worker in that
 slot (during a rolling reload two workers share one); to ``ANY`` it fans out
 to every other worker and answers with the first ``ok`` response whose body
 is not ``None`` (``None`` when all declined, left or there are none -- used
-for session adoption: exactly one owner can say yes); to ``HUB`` the hub
-answers itself (``stats``: every worker's last heartbeat stats; ``peers``).
+for session adoption: exactly one owner can say yes). A *hint* -- a map with
+``"hint": true``, such as "it moved to slot 2" -- wins only once every other
+worker has answered without a real answer, so a stale hint never beats the
+owner's; to ``HUB`` the hub answers itself (``stats``: every worker's last
+heartbeat stats; ``peers``).
 
 Failure behaviour
 -----------------

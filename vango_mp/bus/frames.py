@@ -21,6 +21,7 @@ __all__ = [
     "READ_CHUNK",
     "ANY",
     "HUB",
+    "is_hint",
     "BusError",
     "BusTimeout",
     "BusClosed",
@@ -50,6 +51,11 @@ DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 ANY = -1  # Request peer: the first worker that says yes
 HUB = -2  # Request peer: the hub itself; Broadcast peer: sent by the hub
+
+
+def is_hint(body: Any) -> bool:
+    """An ``ANY`` answer that only points elsewhere: it wins only if nobody holds the real thing."""
+    return isinstance(body, dict) and body.get("hint") is True
 
 
 class BusError(Exception):

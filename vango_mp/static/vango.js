@@ -25,12 +25,16 @@ const EVENT_NAMES = ['click', 'input', 'change', 'submit', 'keydown'];
 const Close = {
   NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, MESSAGE_TOO_LARGE: 1009,
   SERVER_BUSY: 1013, SESSION_EXPIRED: 4001, INVALID_CSRF: 4002, NOT_AUTHORIZED: 4003,
-  FORBIDDEN_ORIGIN: 4004, HANDSHAKE_TIMEOUT: 4008, SESSION_TAKEN: 4009, RATE_LIMITED: 4029,
+  FORBIDDEN_ORIGIN: 4004, HANDSHAKE_TIMEOUT: 4008, SESSION_TAKEN: 4009, MEMORY_PRESSURE: 4013,
+  RATE_LIMITED: 4029,
 };
 const ABNORMAL = 1006; // what the browser reports when the socket just dies
 
 // DOM contract with the server's HTML renderer.
 const ROOT_ID = 'vango-root', A_HID = 'data-hid', A_EVENTS = 'data-ve', WS_PATH = '/_vango/ws';
+const NOTICE_ID = 'vango-notice';
+const NOTICE_STYLE = 'position:fixed;left:0;right:0;bottom:0;z-index:2147483647;padding:.6em 1em;' +
+  'background:#333;color:#fff;font:14px/1.4 sans-serif';
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const ELEMENT_NODE = 1, TEXT_NODE = 3, WS_OPEN = 1;
 
@@ -44,11 +48,13 @@ const ECHO_MAX = 32; // typed values remembered per field (see pushEvent)
 const RETRY_BASE_MS = 1000, RETRY_CAP_MS = 30000, RETRY_MAX = 10, RETRY_JITTER = 0.2;
 
 // What the client does on a close code (docs/PROTOCOL.md, "Close codes").
-const STOP = 'stop', RELOAD = 'reload', RETRY = 'retry';
+const STOP = 'stop', RELOAD = 'reload', RETRY = 'retry', NOTICE = 'notice';
 function closeAction(code) {
   switch (code) {
     case Close.NORMAL: case Close.FORBIDDEN_ORIGIN: case Close.SESSION_TAKEN:
       return STOP;
+    case Close.MEMORY_PRESSURE: // the session is gone; an idle tab must not hammer a server short of memory
+      return NOTICE;
     case Close.PROTOCOL_ERROR: case Close.MESSAGE_TOO_LARGE: case Close.SESSION_EXPIRED:
     case Close.INVALID_CSRF: case Close.NOT_AUTHORIZED:
       return RELOAD;
@@ -364,6 +370,21 @@ function closestListener(el, name) {
   return null;
 }
 
+// Tell the user why the server ended the session (role=alert: screen readers say it too).
+function showNotice(doc, text) {
+  let el = doc.getElementById(NOTICE_ID);
+  if (!el) {
+    el = doc.createElement('div');
+    el.setAttribute('id', NOTICE_ID);
+    el.setAttribute('role', 'alert');
+    el.setAttribute('style', NOTICE_STYLE);
+    doc.body.appendChild(el);
+  }
+  while (el.childNodes.length) el.removeChild(el.childNodes[0]);
+  el.appendChild(doc.createTextNode(text));
+  return el;
+}
+
 function isSubmitControl(el) {
   return !!el && (el.tagName === 'BUTTON' || el.tagName === 'INPUT') &&
     (el.type === 'submit' || el.type === 'image');
@@ -521,7 +542,7 @@ class Client {
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.onClose(e.code);
+      this.onClose(e.code, e.reason);
     };
   }
 
@@ -578,11 +599,16 @@ class Client {
     this.onClose(ABNORMAL);
   }
 
-  onClose(code) {
+  onClose(code, reason) {
     this.stopTimers();
     const action = closeAction(code);
     this.debug && this.log('closed', code, action);
     if (action === RELOAD) return this.reload();
+    if (action === NOTICE) {
+      const why = reason || 'server under memory pressure';
+      showNotice(this.g.document, `Session closed: ${why}. Reload the page to continue.`);
+      return this.setState('closed');
+    }
     if (action === STOP || this.attempts >= RETRY_MAX) return this.setState('closed');
     const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempts++);
     this.retryTimer = this.g.setTimeout(() => this.connect(), delay * (1 - RETRY_JITTER * Math.random()));
@@ -667,7 +693,7 @@ function publicApi(client) { // window.vango: what tests and devtools may touch
 // ---------------------------------------------------------------- bootstrap
 const exported = {
   msgpackEncode, msgpackDecode, lz4BlockDecode, decodeMessage, encodeMessage,
-  Patcher, Client, closeAction,
+  Patcher, Client, closeAction, showNotice,
   PROTOCOL: {
     VERSION, FLAG_RAW, FLAG_LZ4, HELLO, EVENT, ACK, RESYNC, PING, PONG,
     WELCOME, PATCHES, FULL, S_PING, S_PONG,
