@@ -32,13 +32,17 @@ def test_sessions_survive_a_full_restart(tmp_path: Path) -> None:
     finally:
         assert first.stop() == 0
     assert (tmp_path / "sessions.sqlite3").exists()
-    second = start_server("--workers", "2", "--bind", f"127.0.0.1:{first.port}", env=env)
+    second = start_server("--workers", "2", env=env)
     try:
         async def after() -> None:
             client = TestClient(second.url)
             for page, count in pages:
                 page.client = client
-                await page.resume()
+                try:
+                    await page.resume()
+                except Exception as err:
+                    raise AssertionError(f"{err}\n--- first server:\n{first.output()[-3000:]}"
+                                         f"\n--- second server:\n{second.output()[-3000:]}") from None
                 assert page.text("#count") == f"Count: {count}"
                 await page.click("#inc")
                 assert page.text("#count") == f"Count: {count + 1}"
