@@ -25,6 +25,7 @@ import asyncio
 import csv
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,9 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from bench.load import Server, start_server  # noqa: E402
+from bench.load import _LISTEN, Server, start_server  # noqa: E402
 from bench.soak_driver import MIB, Fleet, RssSampler, per_worker, wait_until  # noqa: E402
 from bench.soak_scenario import Cycle, Limits, check_memory, check_sessions, run_cycle  # noqa: E402
+from vango_mp.testing import VangoTestError  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 COLUMNS = ["t_s", "worker", "rss_mib", "level", "attached", "detached", "evictions", "refusing",
@@ -63,16 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     base = [*vango_command(), "--workers", str(args.workers), "--app", "bench.soak_app:app"]
     idle = measure_idle(base, args.workers)
     share = int((idle + args.headroom_mib * MIB) / 0.8)
-    server = start_server([*base, "--memory-budget", str(share * args.workers), "--memory-interval", args.interval])
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     csv_path = args.out / f"soak-{stamp}.csv"
+    log_path = csv_path.with_suffix(".log")
+    server = start_logged([*base, "--memory-budget", str(share * args.workers), "--memory-interval", args.interval],
+                          log_path)
     try:
         summary = asyncio.run(soak(server, args, csv_path))
     finally:
         server.stop()
-    summary.update({"idle_rss_mib": round(idle / MIB, 1), "csv": str(csv_path), "started": stamp,
-                    "workers": args.workers, "minutes": args.minutes})
+    summary.update({"idle_rss_mib": round(idle / MIB, 1), "csv": str(csv_path), "log": str(log_path),
+                    "started": stamp, "workers": args.workers, "minutes": args.minutes})
     if not args.no_plot:
         summary["png"] = plot(csv_path, summary)
     (args.out / f"soak-{stamp}.json").write_text(json.dumps(summary, indent=2))
@@ -84,6 +88,35 @@ def vango_command() -> list[str]:
     """The installed console script next to this interpreter, else the module."""
     script = Path(sys.executable).with_name("vango-mp")
     return [str(script)] if script.exists() else [sys.executable, "-m", "supervisor.cli"]
+
+
+def start_logged(cmd: list[str], log_path: Path, timeout: float = 30.0) -> Server:
+    """Start ``cmd --bind 127.0.0.1:0`` with its whole log in ``log_path``; wait until it is healthy."""
+    env = {**os.environ, "VANGO_MAX_SESSIONS_PER_IP": "0", "VANGO_MAX_CONCURRENT_HANDSHAKES_PER_IP": "0"}
+    full = [*cmd, "--bind", "127.0.0.1:0"]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(full, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                                start_new_session=True)
+    server = Server("", proc.pid, proc, full)
+    deadline = time.monotonic() + timeout
+    while not server.url:
+        found = _LISTEN.search(log_path.read_text())
+        if found:
+            server.url = f"http://{found.group(1)}:{found.group(2)}"
+        elif proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise SystemExit(f"server did not start; see {log_path}")
+        else:
+            time.sleep(0.05)
+    while True:
+        try:
+            fetch_json(server.url + "/_vango/health")
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise SystemExit(f"server never became healthy; see {log_path}") from None
+            time.sleep(0.1)
 
 
 def measure_idle(base: list[str], workers: int) -> int:
@@ -120,7 +153,11 @@ async def soak(server: Server, args: argparse.Namespace, csv_path: Path) -> dict
             await wait_until(lambda: _reporting(fleet, args.workers), 15, "every worker in /_vango/metrics")
             writer = asyncio.ensure_future(write_series(fleet, csv_path, args.sample, deadline))
             while time.monotonic() < deadline:
-                cycles.append(await run_cycle(fleet, timeout=60))
+                try:
+                    cycles.append(await run_cycle(fleet, timeout=60))
+                except VangoTestError as err:  # a phase that never finished: report it, go on
+                    problems.append(f"cycle {len(cycles) + 1}: {err}")
+                    continue
                 problems += check_sessions(fleet, cycles[-1:])
                 fleet.prune()  # settled sessions were checked: a long run must not keep them all
             await writer
@@ -183,6 +220,7 @@ def summarize(fleet: Fleet, cycles: list[Cycle], sampler: RssSampler, limits: Li
         "evicted_seen_by_clients": outcomes.get("evicted", 0),
         "closed_at_critical": outcomes.get("closed", 0),
         "lost": outcomes.get("lost", 0),
+        "clock": {"monotonic": time.monotonic(), "wall": time.time()},  # to find a violation's time in the log
         "violations": problems[:50],
         "violation_count": len(problems),
     }
@@ -240,7 +278,7 @@ def report(s: dict[str, Any]) -> None:
     print(f"lost sessions: {s['lost']}; invariant violations: {s['violation_count']}")
     for v in s["violations"][:10]:
         print("  ", v)
-    print(f"CSV {s['csv']}" + (f", plot {s['png']}" if s.get("png") else ""))
+    print(f"CSV {s['csv']}" + (f", plot {s['png']}" if s.get("png") else "") + f", server log {s['log']}")
 
 
 if __name__ == "__main__":

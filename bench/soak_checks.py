@@ -22,7 +22,7 @@ def rss_over_hard(sampler: RssSampler, hard: int, interval: float, slack: float)
     out = []
     for pid, start, end, peak in sampler.runs_above(hard):
         if end - start > interval + slack:
-            out.append(f"worker {pid}: RSS >= hard ({hard // MIB} MiB) for {end - start:.2f}s "
+            out.append(f"worker {pid}: RSS >= hard ({hard // MIB} MiB) for {end - start:.2f}s from {start:.3f} "
                        f"(peak {peak / MIB:.1f} MiB; allowed {interval + slack:.2f}s)")
     return out
 
@@ -69,36 +69,40 @@ def attached_closed_only_without_detached(sessions: Iterable[Tracked], margin: f
     return out
 
 
-def closed_longest_idle_first(closed: Iterable[Tracked], attached: Iterable[Tracked],
+def closed_longest_idle_first(closed: Iterable[Tracked], attached: Iterable[tuple[Tracked, int | None]],
                               tolerance: float = 0.3) -> list[str]:
     """Among attached sessions of a worker, the ones closed for memory were the longest idle (oversized first).
 
-    ``attached``: sessions still attached right after the closures. A close
-    happened between two scans (lo, hi]; the closed session was active at
-    least as late as its last activity before lo, a survivor at most as late
-    as its last activity before hi: only a survivor idle for longer than the
-    closed one even so, by ``tolerance`` (ACKs touch sessions too), counts.
+    ``attached``: the sessions still attached right after the closures, each
+    with its worker at that moment. A close happened between two scans
+    (lo, hi]; the closed session was active at least as late as its last
+    activity before lo, a survivor at most as late as its last activity
+    before hi: only a survivor idle for longer than the closed one even so,
+    by ``tolerance`` (ACKs touch sessions too), counts.
     """
-    attached = [a for a in attached if not a.oversized]
+    survivors = [(a, worker) for a, worker in attached if not a.oversized]
     out = []
     for c in closed:
         if c.oversized or c.closed_window is None:
             continue
         lo, hi = c.closed_window
         c_active = c.active_before(lo)
-        for a in attached:
-            if a.worker == c.worker and a.active_before(hi) + tolerance < c_active:
+        for a, worker in survivors:
+            if worker == c.worker and a.active_before(hi) + tolerance < c_active:
                 out.append(f"{_sid(c)} (active {c_active:.3f}) closed on worker {c.worker} before the idler "
                            f"{_sid(a)} (active {a.active_before(hi):.3f})")
     return out
 
 
-def oversized_closed_first(closed: Iterable[Tracked], oversized: Tracked) -> list[str]:
-    """If a worker closed attached sessions, an oversized one it held is among them."""
-    closed = list(closed)
-    if oversized.status == "closed" or not any(c.worker == oversized.worker for c in closed):
-        return []
-    return [f"oversized {_sid(oversized)} ({oversized.kib} KiB) survived closures on worker {oversized.worker}"]
+def oversized_closed_first(closures: Iterable[tuple[list[Tracked], list[tuple[Tracked, int | None]]]],
+                           oversized: Tracked) -> list[str]:
+    """A worker that closed attached sessions did not keep an oversized one attached (it goes first)."""
+    out = []
+    for closed, attached in closures:
+        worker = next((w for a, w in attached if a is oversized), None)
+        if worker is not None and any(c.worker == worker for c in closed):
+            out.append(f"oversized {_sid(oversized)} ({oversized.kib} KiB) survived closures on worker {worker}")
+    return out
 
 
 def refusals_only_at_high(refusals: Iterable[float], sampler: RssSampler, *, soft: int, hard: int,

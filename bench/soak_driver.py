@@ -320,24 +320,26 @@ class RssSampler(threading.Thread):
         return out
 
     def runs_above(self, limit: int) -> list[tuple[int, float, float, int]]:
-        """Every stretch a worker's samples stayed at or above ``limit``: (pid, start, end, peak).
+        """Every stretch a worker's samples stayed at or above ``limit``: (pid, first, last, peak).
 
-        ``end`` is the first sample back under the limit (or the last sample).
+        ``first`` and ``last`` are the first and last samples of the stretch at
+        or above the limit: what was seen, so a gap in the sampling (this
+        thread starved of CPU) never counts as time above the limit.
         """
         by_pid: dict[int, list[tuple[float, int]]] = defaultdict(list)
         for t, pid, rss in self.samples:
             by_pid[pid].append((t, rss))
         runs = []
         for pid, series in by_pid.items():
-            start, peak = None, 0
-            for t, rss in series:
+            first = last = None
+            peak = 0
+            for t, rss in series + [(float("inf"), -1)]:
                 if rss >= limit:
-                    start, peak = (t if start is None else start), max(peak, rss)
-                elif start is not None:
-                    runs.append((pid, start, t, peak))
-                    start, peak = None, 0
-            if start is not None:
-                runs.append((pid, start, series[-1][0], peak))
+                    first, last, peak = (t if first is None else first), t, max(peak, rss)
+                elif first is not None:
+                    runs.append((pid, first, last, peak))
+                    first = last = None
+                    peak = 0
         return runs
 
 

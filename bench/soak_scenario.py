@@ -64,7 +64,8 @@ class Cycle:
     waves: int = 0
     refused: int = 0
     closed: list[Tracked] = field(default_factory=list)
-    closures: list[tuple[list[Tracked], list[Tracked]]] = field(default_factory=list)  # (closed, still attached)
+    # (closed, [(still attached, its worker then)]): workers change later, as sessions resume elsewhere
+    closures: list[tuple[list[Tracked], list[tuple[Tracked, int | None]]]] = field(default_factory=list)
     oversized_attached: Tracked | None = None
     oversized_detached: Tracked | None = None
     accepted_after_recovery: int = 0
@@ -161,7 +162,7 @@ def _note_closures(fleet: Fleet, cycle: Cycle) -> bool:
     closed = fleet.scan_closed()
     if closed:
         cycle.closed += closed
-        cycle.closures.append((closed, fleet.attached()))
+        cycle.closures.append((closed, [(s, s.worker) for s in fleet.attached()]))
     return bool(closed)
 
 
@@ -224,7 +225,7 @@ def check_sessions(fleet: Fleet, cycles: list[Cycle]) -> list[str]:
         for closed, attached in cycle.closures:
             problems += checks.closed_longest_idle_first(closed, attached)
         if cycle.oversized_attached is not None:
-            problems += checks.oversized_closed_first(cycle.closed, cycle.oversized_attached)
+            problems += checks.oversized_closed_first(cycle.closures, cycle.oversized_attached)
     return problems
 
 

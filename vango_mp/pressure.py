@@ -20,14 +20,15 @@ when no detached session is left, and RSS does not stay above hard for
 longer than one check interval while there are sessions to give up.
 
 Free memory first: at low or above, the worker trims the heap (cheap) and,
-when the last collection is older than ``gc_cooldown``, collects garbage
-before it decides whom to evict -- what a page render, a grown value or a
-closed session left behind may be all the pressure there is. Freed sessions
-become memory only once the cyclic collector has run (a component tree is
-full of reference cycles) and glibc has returned the pages (``malloc_trim``),
-so every round of evictions is followed by a collection, a trim and a new
-RSS reading, and the next round (at most MAX_ROUNDS per check) works from
-that reading, not from estimates.
+when the last collection is older than ``gc_cooldown`` -- or gave back 1 %
+of the share, a sign garbage is piling up -- collects garbage before it
+decides whom to evict: what a page render, a grown value or a closed session
+left behind may be all the pressure there is. Freed sessions become memory
+only once the cyclic collector has run (a component tree is full of
+reference cycles) and glibc has returned the pages (``malloc_trim``), so
+every round of evictions is followed by a collection, a trim and a new RSS
+reading, and the next round (at most MAX_ROUNDS per check) works from that
+reading, not from estimates.
 
 A round closes at most a quarter of the attached sessions, and closing stops
 when it stops helping: if a round gave back less than a quarter of what the
@@ -60,6 +61,7 @@ log = logging.getLogger("vango_mp.pressure")
 MAX_ROUNDS = 3  # evict/close, collect, re-read rounds per check
 HELPFUL = 0.25  # a close round must give back this share of its estimate to go on
 CLOSE_SHARE = 0.25  # a close round closes at most this share of the attached sessions
+WORTHWHILE, WORTHWHILE_MIN = 0.01, 1024 * 1024  # a collection giving back this much may repeat within the cooldown
 BUSY = "server busy"
 _KIB, _MIB = 1024, 1024 * 1024
 
@@ -80,6 +82,7 @@ class PressureResponse:
         self.collect, self.trim, self.clock = collect, trim, clock
         self.machine_level = PressureLevel.NONE  # from the supervisor's broadcast
         self.last_gc = float("-inf")
+        self.last_gc_freed = 0  # bytes the last collection gave back
         self.closing_paused_until = float("-inf")
 
     def __call__(self, sample: Sample) -> Sample:
@@ -115,7 +118,7 @@ class PressureResponse:
     def shed_detached(self, level: PressureLevel, rss: int, t: Thresholds) -> int:
         """Evict detached sessions: down to soft at low, all of them from high; the RSS after."""
         for _ in range(MAX_ROUNDS):
-            need = None if level >= PressureLevel.HIGH else rss - t.soft
+            need = None if level >= PressureLevel.HIGH else rss - t.soft + 1  # strictly under soft
             count, estimated = self.manager.evict_for_memory(need, oversized=self.settings.max_memory_per_session)
             if not count:
                 break
@@ -153,9 +156,12 @@ class PressureResponse:
         """Free memory nobody holds before taking any from sessions: RSS and level afterwards.
 
         The heap is trimmed every time (milliseconds: freed blocks a grown
-        value left behind); garbage is collected when the cooldown allows.
+        value left behind); garbage is collected when the cooldown has
+        passed, or sooner when the last collection gave back at least
+        WORTHWHILE of the share (garbage is piling up: collecting is what helps).
         """
-        if self.clock() - self.last_gc >= self.settings.gc_cooldown:
+        worthwhile = self.last_gc_freed >= max(WORTHWHILE_MIN, int(t.share * WORTHWHILE))
+        if worthwhile or self.clock() - self.last_gc >= self.settings.gc_cooldown:
             rss = self.reclaim()
         elif self.trim():
             rss = self.measure()
@@ -163,11 +169,14 @@ class PressureResponse:
 
     def reclaim(self) -> int:
         """Collect garbage and trim the heap; RSS afterwards."""
+        before = self.measure()
         self.collect()
         self.trim()
         self.last_gc = self.clock()
         metrics.inc("vango_memory_collections_total")
-        return self.measure()
+        after = self.measure()
+        self.last_gc_freed = before - after
+        return after
 
     def refuse(self) -> None:
         if self.manager.refusing is None:
@@ -198,7 +207,7 @@ class WorkerMemory:
         return self.monitor.level
 
     def before_admit(self) -> None:
-        """Re-read RSS before a new session (~10 µs): a burst of them must not run past hard between checks."""
+        """Re-read RSS (~10 µs) before a session is created or remounted here: bursts must not run past hard."""
         if self.manager.refusing is None and self.monitor.measure() >= self.monitor.thresholds.hard:
             self.monitor.force_check()
 

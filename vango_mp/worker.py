@@ -119,6 +119,7 @@ class WorkerContext:
 
     def restore(self, session_id: str, blob: bytes, ip: str) -> Session:
         """Unseal a blob (BlobRejected / LookupError otherwise) and remount its session here."""
+        self.memory.before_admit()  # a remount grows this worker like a new session
         payload = persist.unseal(
             blob, self.secrets, session_id=session_id, schema=self.app.schema, max_age=self.settings.max_blob_age
         )

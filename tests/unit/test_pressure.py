@@ -216,3 +216,24 @@ def test_a_store_keeps_the_sessions_evicted_for_memory(world: World) -> None:
     world.limits(soft=1, hard=world.rss() * 2)
     world.check()
     assert kept == [s.id for s in detached] and not any(live(detached))
+
+
+def test_a_collection_that_gave_back_a_lot_may_repeat_inside_the_cooldown(world: World) -> None:
+    detached = [world.session(attached=False) for _ in range(3)]
+    world.extra = 5 * 1024 * 1024  # garbage piling up (page renders, closed sessions)
+    rss = world.rss()
+    world.limits(soft=rss - 10, hard=rss + 10)
+    world.response.collect = lambda: setattr(world, "extra", 0)
+    world.check()
+    world.extra = 5 * 1024 * 1024  # more garbage, inside the cooldown: the last collection was worth it
+    world.now += 1
+    world.check()
+    assert all(live(detached))  # collected again, not evicted
+
+
+def test_rss_exactly_at_soft_still_evicts_down_under_it(world: World) -> None:
+    # RSS moves in pages and a budget can put soft on a page boundary: "at soft" is low, not none.
+    detached = [world.session(attached=False) for _ in range(3)]
+    world.limits(soft=world.rss(), hard=world.rss() * 2)
+    after = world.check()
+    assert not detached[0].alive and after.level is PressureLevel.NONE
