@@ -284,12 +284,7 @@ def parse_bind(bind: str) -> tuple[str, int]:
 
 def resolve_workers(settings: Settings) -> int:
     """``workers = 0`` means one per CPU this process may run on."""
-    if settings.workers > 0:
-        return settings.workers
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return settings.worker_count()
 
 
 def render_toml(settings: Settings, sources: Mapping[str, str]) -> str:

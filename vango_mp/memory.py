@@ -30,7 +30,6 @@ import ctypes
 import ctypes.util
 import enum
 import logging
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -191,13 +190,8 @@ def _read_limit(path: Path) -> int | None:
 
 
 def worker_count(settings: Settings) -> int:
-    """How many workers share the budget before the supervisor says (``workers = 0``: one per CPU)."""
-    if settings.workers > 0:
-        return settings.workers
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """How many workers share the budget before the supervisor says."""
+    return settings.worker_count()
 
 
 # ---------------------------------------------------------------- process helpers

@@ -6,6 +6,7 @@ environment variables and the TOML file; workers only read it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 
@@ -79,3 +80,12 @@ class Settings:
     bus_max_frame: int = 16 * 1024 * 1024  # larger bus frames drop the connection
     bus_max_backlog: int = 64 * 1024 * 1024  # hub output queued for one slow peer
     bus_timeout: float = 5.0  # default request timeout on the bus
+
+    def worker_count(self) -> int:
+        """``workers``, where 0 means one per CPU this process may run on."""
+        if self.workers > 0:
+            return self.workers
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
