@@ -182,6 +182,20 @@ class Pool(load.ClientPool):
         return replies
 
 
+def run_clicks(cmd: Any, server_cores: Any, procs: int, client_cores: Any, sessions: int,
+               args: Any) -> tuple[dict[str, Any], Any]:
+    """Start a server, click against it from a client pool, stop both; the row and the (stopped) server."""
+    server = start(cmd, server_cores)
+    try:
+        pool = Pool(procs, server.url, client_cores)
+        try:
+            return measure_clicks(server, pool, sessions, args), server
+        finally:
+            pool.close()
+    finally:
+        server.stop()
+
+
 def measure_clicks(server: load.Server, pool: Pool, sessions: int, args: argparse.Namespace) -> dict[str, Any]:
     """Open ``sessions``, click for ``--warmup`` s (discarded), then for ``--seconds`` s (measured)."""
     opened, errors, workers = pool.open_counted(sessions)
@@ -234,15 +248,7 @@ def scaling(args: argparse.Namespace) -> dict[str, Any]:
         layout = f"pinned: server cores {_cores(server_cores)}, clients {_cores(client_cores)}" if pinned else "unpinned"
         print(f"scaling: {n} worker(s), {sessions} sessions over {procs} client process(es), {layout},"
               f" {args.seconds:g} s ...", flush=True)
-        server = start(vango_cmd(n), server_cores)
-        try:
-            pool = Pool(procs, server.url, client_cores)
-            try:
-                row = measure_clicks(server, pool, sessions, args)
-            finally:
-                pool.close()
-        finally:
-            server.stop()
+        row, server = run_clicks(vango_cmd(n), server_cores, procs, client_cores, sessions, args)
         row.update(workers=n, pinned=pinned, server_cores=server_cores, client_cores=client_cores,
                    cmd=" ".join(server.cmd))
         rows.append(row)
@@ -456,15 +462,7 @@ def bus_overhead(args: argparse.Namespace) -> dict[str, Any]:
         for kind in ("bus", "lone"):  # A B A B ...: drift hits both alike
             print(f"bus: round {i + 1}/{args.rounds} {kind:4s} ({' '.join(kinds[kind])}), {sessions} sessions,"
                   f" {args.seconds:g} s{', pinned' if pinned else ''} ...", flush=True)
-            server = start(kinds[kind], server_cores)
-            try:
-                pool = Pool(procs, server.url, client_cores)
-                try:
-                    row = measure_clicks(server, pool, sessions, args)
-                finally:
-                    pool.close()
-            finally:
-                server.stop()
+            row, server = run_clicks(kinds[kind], server_cores, procs, client_cores, sessions, args)
             row.update(kind=kind, round=i + 1, cmd=" ".join(server.cmd))
             runs.append(row)
     out: dict[str, Any] = {"pinned": pinned, "sessions": sessions, "procs": procs, "runs": runs}

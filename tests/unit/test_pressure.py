@@ -17,22 +17,12 @@ from vango_mp import cost
 from vango_mp.demo import app
 from vango_mp.memory import PressureLevel, Sample, Thresholds
 from vango_mp.pressure import PressureResponse
+from tests.unit.fakes import Conn
 from vango_mp.protocol import Close
 from vango_mp.session import Session, SessionState
 from vango_mp.sessions import Refused
 from vango_mp.settings import Settings
 from vango_mp.worker import WorkerContext
-
-
-class Conn:
-    def __init__(self) -> None:
-        self.closed: tuple[int, str] | None = None
-
-    def send(self, data: bytes) -> None:
-        pass
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
 
 
 class World:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.unit.fakes import Conn
 from vango_mp.protocol import Close
 from vango_mp.session import Session, SessionState
 from vango_mp.sessions import ColdSession, Refused, SessionManager
@@ -41,17 +42,6 @@ def fake_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def Tiny() -> Any:
     n = use_signal(0)
     return h.p(f"n={n.get()}")
-
-
-class Conn:
-    def __init__(self) -> None:
-        self.closed: tuple[int, str] | None = None
-
-    def send(self, data: bytes) -> None:
-        pass
-
-    def close(self, code: int, reason: str) -> None:
-        self.closed = (code, reason)
 
 
 def make(manager: SessionManager, ip: str = "10.0.0.1", *, t: float) -> Session:
