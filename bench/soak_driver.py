@@ -48,6 +48,9 @@ class Tracked:
     kib: int  # payload the page must show
     step: int = 0  # KiB each #grow adds (the route's kb)
     count: int = 0  # clicks the server applied
+    # Clicks sent whose answer never came (the socket closed first): each may
+    # or may not have been applied, never twice. The next resume settles them.
+    unsure: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     worker: int | None = None  # slot of the last WELCOME
     status: str = "attached"
     detached: tuple[float, float] | None = None  # (before, after) the last disconnect
@@ -115,7 +118,11 @@ class Fleet:
     async def click(self, s: Tracked, selector: str = "#inc") -> None:
         s.active_at = time.monotonic()
         s.activity.append(s.active_at)
-        await s.page.click(selector, timeout=self.timeout)
+        try:
+            await s.page.click(selector, timeout=self.timeout)
+        except (SessionClosed, FrameTimeout):
+            s.unsure[selector] += 1
+            raise
         if selector == "#inc":
             s.count += 1
         elif selector == "#grow":
@@ -159,10 +166,10 @@ class Fleet:
                 continue
             s.worker = s.page.worker
             self.resumed += 1
-            want = (f"Count: {s.count}", f"Size: {s.kib} KiB")
             got = (s.page.text("#count"), s.page.text("#size"))
-            if got != want:
-                return self._settle(s, "lost", f"state {got} != {want}")
+            if not _settle_unsure(s, got):
+                want = (f"Count: {s.count}", f"Size: {s.kib} KiB")
+                return self._settle(s, "lost", f"state {got} != {want} (unanswered clicks: {dict(s.unsure)})")
             s.status = "attached"
             return "resumed"
         return self._settle(s, "lost", f"no resume in {attempts} attempts: {s.note}")
@@ -262,6 +269,20 @@ class Fleet:
                 labels = ",".join(f"{k}={v}" for k, v in sorted(_LABEL.findall(m.group(2))))
                 rows[m.group(1)][labels] = float(m.group(3))
         return rows
+
+
+def _settle_unsure(s: Tracked, got: tuple[str | None, str | None]) -> bool:
+    """Whether the page shows the tracked state, each unanswered click applied once or not at all.
+
+    True: the tracked state becomes what the page shows and nothing is unsure any more.
+    """
+    counts = {f"Count: {s.count + n}": s.count + n for n in range(s.unsure["#inc"] + 1)}
+    sizes = {f"Size: {s.kib + n * s.step} KiB": s.kib + n * s.step for n in range(s.unsure["#grow"] + 1)}
+    if got[0] not in counts or got[1] not in sizes:
+        return False
+    s.count, s.kib = counts[got[0]], sizes[got[1]]  # type: ignore[index]
+    s.unsure.clear()
+    return True
 
 
 def per_worker(rows: dict[str, dict[str, float]], name: str, **match: str) -> dict[str, float]:

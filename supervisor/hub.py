@@ -220,7 +220,11 @@ class Hub:
         handler = getattr(self, f"handle_{type(msg).__name__.lower()}", None)
         if handler is None:
             return self.drop(peer, f"unexpected {type(msg).__name__} from a worker")
-        handler(peer, msg)
+        try:
+            handler(peer, msg)
+        except Exception:  # a hub bug costs that worker its connection, never the supervisor
+            log.exception("bus: handling %s from pid %d failed", type(msg).__name__, peer.pid)
+            self.drop(peer, "hub error")
 
     def handle_hello(self, peer: Peer, msg: bus.Hello) -> None:
         if msg.slot != peer.slot:
@@ -279,7 +283,8 @@ class Hub:
                 return self.send(peer, bus.Response(msg.rid, False, f"no worker in slot {msg.peer}"))
             targets = {target}
         rid, self.next_rid = self.next_rid, self.next_rid + 1
-        self.routed[rid] = Routed(peer, msg.rid, targets, fan_out=msg.peer == bus.ANY)
+        # A failed send drops that target, which edits ``waiting``: hand Routed its own copy.
+        self.routed[rid] = Routed(peer, msg.rid, set(targets), fan_out=msg.peer == bus.ANY)
         for target in targets:
             self.send(target, bus.Request(rid, peer.slot, msg.kind, msg.body))
 

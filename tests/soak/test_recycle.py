@@ -23,6 +23,7 @@ from .conftest import APP, BASE_ENV, worker_pids
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(120)]
 
 LIMIT_ABOVE_IDLE = 12 * MIB
+DRIVE_SECONDS = 90  # well inside the test's timeout, so a stall reports what stalled
 
 
 def test_bloated_worker_is_recycled_without_losing_sessions(idle_rss: int) -> None:
@@ -30,10 +31,14 @@ def test_bloated_worker_is_recycled_without_losing_sessions(idle_rss: int) -> No
         *APP, "--max-worker-rss", str(idle_rss + LIMIT_ABOVE_IDLE), "--memory-interval", "100ms",
         env={**BASE_ENV, "VANGO_MEMORY_RECYCLE_AFTER": "1s"},
     )
+    fleet = Fleet(server.url)
     try:
         before = worker_pids(server)
-        fleet, recycled = asyncio.run(drive(server, before))
+        recycled = asyncio.run(asyncio.wait_for(drive(server, fleet, before), DRIVE_SECONDS))
         output = server.output()
+    except BaseException:
+        print(_story(fleet, server.output()))
+        raise
     finally:
         server.stop()
     slot, old_pid = recycled
@@ -45,8 +50,8 @@ def test_bloated_worker_is_recycled_without_losing_sessions(idle_rss: int) -> No
     assert set(fleet.outcomes()) <= {"detached", "attached"}, fleet.outcomes()
 
 
-async def drive(server: Server, before: dict[int, int]) -> tuple[Fleet, tuple[int, int]]:
-    async with Fleet(server.url) as fleet:
+async def drive(server: Server, fleet: Fleet, before: dict[int, int]) -> tuple[int, int]:
+    async with fleet:
         recycled: tuple[int, int] | None = None
         for _ in range(40):
             await fleet.wave(16, detach_every=3, keep=2)
@@ -63,7 +68,15 @@ async def drive(server: Server, before: dict[int, int]) -> tuple[Fleet, tuple[in
                 await fleet.detach(s)
             tally = await fleet.verify()
             assert set(tally) <= {"resumed"}, tally
-        return fleet, recycled
+        return recycled
+
+
+def _story(fleet: Fleet, output: str) -> str:
+    """What each session went through and the server's last words: the failure report."""
+    lines = [f"outcomes {fleet.outcomes()}"]
+    lines += [f"  {s.page.session_id} {s.status} worker={s.worker} note={s.note!r}"
+              for s in fleet.sessions if s.status != "attached" or s.note]
+    return "\n".join(lines) + "\n--- server output (tail) ---\n" + output[-6000:]
 
 
 def _replaced(server: Server, before: dict[int, int]) -> tuple[int, int] | None:

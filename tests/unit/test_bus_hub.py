@@ -35,9 +35,18 @@ class HubThread:
                 key.data(mask)
             self.turns += 1
 
-    def stop(self) -> None:
+    def pause(self) -> None:
+        """Stop the loop thread; the test may then call the hub directly."""
         self.running = False
         self.thread.join(5)
+
+    def resume(self) -> None:
+        self.running = True
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.pause()
         self.hub.close()
 
 
@@ -160,6 +169,36 @@ def test_request_any_answers_none_when_all_decline_or_leave(hub: HubThread) -> N
     b.send(bus.Response(rb.rid, False, "boom"))
     c.sock.close()  # leaving counts as declining
     assert a.recv() == bus.Response(4, True, None)
+
+
+class BrokenSock:
+    """A peer socket whose sends fail as if the worker had just died."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, data: bytes) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_target_dying_mid_fan_out_is_dropped_and_the_request_still_answered(hub: HubThread) -> None:
+    a, b, c = connect(hub, 3)
+    hub.pause()
+    by_slot = {p.slot: p for p in hub.hub.peers.values()}
+    by_slot[2].sock = BrokenSock(by_slot[2].sock)  # type: ignore[assignment]
+    hub.hub.handle_request(by_slot[0], bus.Request(5, bus.ANY, "adopt", "sid"))
+    hub.resume()
+    rb = b.recv()
+    b.send(bus.Response(rb.rid, True, None))
+    assert a.recv() == bus.Response(5, True, None)
+    assert c.is_closed()
+    assert len(peers(a)) == 2
 
 
 def test_broadcast_reaches_everyone_but_the_sender(hub: HubThread) -> None:
