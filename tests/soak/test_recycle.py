@@ -74,9 +74,13 @@ async def drive(server: Server, fleet: Fleet, before: dict[int, int]) -> tuple[i
 def _story(fleet: Fleet, output: str) -> str:
     """What each session went through and the server's last words: the failure report."""
     lines = [f"outcomes {fleet.outcomes()}"]
-    lines += [f"  {s.page.session_id} {s.status} worker={s.worker} note={s.note!r}"
-              for s in fleet.sessions if s.status != "attached" or s.note]
-    return "\n".join(lines) + "\n--- server output (tail) ---\n" + output[-6000:]
+    for s in fleet.sessions:
+        if s.status not in ("attached", "detached") or s.note:
+            sid = s.page.session_id or ""
+            lines.append(f"  {sid} {s.status} worker={s.worker} note={s.note!r} detaches={s.detaches}")
+            lines += [f"    | {line}" for line in output.splitlines() if sid and sid[:6] in line]
+    events = [line for line in output.splitlines() if "tornado.access" not in line and "handing session" not in line]
+    return "\n".join(lines + ["--- server output, without access and hand-over lines ---", *events[-150:]])
 
 
 def _replaced(server: Server, before: dict[int, int]) -> tuple[int, int] | None:

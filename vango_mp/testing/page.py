@@ -121,8 +121,9 @@ class Page:
         self.send_frame(frame)
         deadline = loop.time() + timeout
         await self._await_welcome(timeout)
-        if self.resumed:
-            # The replay (or FULL) follows WELCOME at once; return with it applied.
+        if self.last_seq < self.welcome_seq:
+            # The replay (or FULL) follows WELCOME at once; return with it applied,
+            # so the next frame a caller awaits answers what it sends.
             await self.wait_for(lambda p: p.last_seq >= p.welcome_seq, max(0.0, deadline - loop.time()),
                                 what=f"replay up to seq {self.welcome_seq}")
         return self
@@ -435,7 +436,9 @@ class Page:
             self.errors.append(f"resumed at seq {seq}, behind our seq {self.last_seq}")
         self.session_id, self.welcome_seq, self.resumed, self.worker = sid, seq, bool(resumed), worker
         if not resumed:
-            self.last_seq = seq  # the SSR page is that seq
+            # A new session numbers from 0, the SSR page; a WELCOME seq above
+            # that announces the FULL that replaces a stale SSR page.
+            self.last_seq = 0
         self._resync_at = 0.0
         self.state = PageState.OPEN
         if self._welcome is not None and not self._welcome.done():
