@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,17 @@ class Server:
             if time.monotonic() > deadline:
                 raise AssertionError(f"health never satisfied the condition: {health}")
             time.sleep(0.02)
+
+    def per_worker(self, key: str, workers: int = 2, timeout: float = 10.0) -> dict[int, Any]:
+        """slot -> ``/_vango/health[key]`` of every worker (each request lands on some worker)."""
+        seen: dict[int, Any] = {}
+        deadline = time.monotonic() + timeout
+        while len(seen) < workers:
+            health = self.health()
+            seen[health["worker"]] = health[key]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"saw only workers {sorted(seen)} in {timeout}s")
+        return seen
 
     def output(self) -> str:
         return "".join(self.lines)

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
-from .bus import HUB, BusError
+from .bus import HUB, BusError, BusTimeout
 from .protocol import Close
 from .security import redact
 from .sessions import ColdSession
@@ -47,6 +47,10 @@ REDIRECT_TRIES, REDIRECT_WAIT = 20, 0.05  # a redirected adoption waits this lon
 
 class Moved(Exception):
     """The session was already handed to another worker (lost adoption race)."""
+
+
+class Unanswered(Exception):
+    """The bus did not answer in time: a live worker may still own the session."""
 
 
 class Tombstones:
@@ -138,6 +142,10 @@ async def adopt_remote(ctx: WorkerContext, session_id: str) -> bytes | None:
         answer = await ctx.bus.request_any("session.adopt", body, timeout=ctx.settings.bus_timeout)
         if isinstance(answer, dict) and isinstance(answer.get("redirect"), int):
             answer = await _follow(ctx, answer["redirect"], body)
+    except BusTimeout as err:
+        # Not "nobody has it": the store (a checkpoint) must not be read now, or two could own it.
+        log.warning("adoption of %s unanswered: %s", redact(session_id), err)
+        raise Unanswered(session_id) from None
     except BusError as err:
         log.warning("adoption of %s failed: %s", redact(session_id), err)
         return None

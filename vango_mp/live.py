@@ -273,6 +273,9 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         except adoption.Moved:
             self._refuse(Close.SESSION_TAKEN, "session resumed elsewhere", "adoption_lost")
             return None
+        except adoption.Unanswered:
+            self._refuse(Close.SERVER_BUSY, "server busy", "adoption_unanswered")  # the client retries
+            return None
         if blob is None:
             self._refuse(Close.SESSION_EXPIRED, "session expired", "unknown_session")
             return None

@@ -64,7 +64,7 @@ class Session:
         "id", "ip", "path", "root", "state", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "on_end", "user", "authenticated", "__weakref__",
-        "history_bytes", "cost", "cost_stale",
+        "history_bytes", "cost", "cost_stale", "saved_seq",
     )
 
     def __init__(self, session_id: str, root: Root, *, settings: Settings, ip: str, path: str) -> None:
@@ -95,6 +95,9 @@ class Session:
         self.history_bytes = 0
         self.cost = 0
         self.cost_stale = True
+        # The seq of its last checkpoint (vango_mp.checkpoint); an untouched new
+        # session has nothing worth saving.
+        self.saved_seq = 0
 
     def set_user(self, user: Any) -> None:
         """Record the authenticated user (hooks call this)."""

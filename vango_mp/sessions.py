@@ -68,6 +68,9 @@ class SessionManager:
         # Persists detached sessions before they are evicted for memory or
         # max_detached (the session store, when one is configured).
         self.keeper: Callable[[list[Entry]], None] | None = None
+        # Checkpoint hooks (vango_mp.checkpoint): a socket closed; sessions expired for good.
+        self.on_detach: Callable[[Session], None] | None = None
+        self.on_expire: Callable[[list[str]], None] | None = None
 
     # -- queries -------------------------------------------------------------
 
@@ -180,6 +183,8 @@ class SessionManager:
             session.close(Close.SESSION_EXPIRED, "resume disabled")
             return
         self._detached.add(session)
+        if self.on_detach is not None:
+            self.on_detach(session)
         self._enforce_max_detached()
 
     def _enforce_max_detached(self) -> None:
@@ -303,11 +308,13 @@ class SessionManager:
     def sweep_expired(self, now: float | None = None) -> int:
         """Expire detached sessions idle past ResumeWindow; how many went."""
         deadline = (now if now is not None else time.monotonic()) - self.settings.resume_window
-        done = 0
+        gone: list[str] = []
         while self._detached and self._detached[0].last_active < deadline:
+            gone.append(self._detached[0].id)
             self._evict_one(self._detached[0], "expired")
-            done += 1
-        return done
+        if gone and self.on_expire is not None:
+            self.on_expire(gone)
+        return len(gone)
 
     def close_all(self, code: int, reason: str, keep: Callable[[Session], bool] | None = None) -> None:
         """Close every session (worker stopping)."""

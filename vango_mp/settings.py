@@ -43,6 +43,7 @@ class Settings:
     cleanup_interval: float = 30.0
     cold_after: float = 30.0  # a detached session idle this long is kept only as its sealed blob; 0 = never
     max_blob_age: float = 0.0  # reject persisted blobs older than this; 0 = no limit
+    persist_interval: float = 30.0  # checkpoint changed sessions into the store this often; 0 = on disconnect only
     persistence_secret: str = ""  # hex; empty = random per supervisor run
     persistence_secret_previous: str = ""  # hex; still accepted on resume (rotation)
     dom_event_rate: float = 0.0  # events/s per session; 0 = unlimited

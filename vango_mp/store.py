@@ -3,8 +3,9 @@
 With ``state_dir`` set, every worker opens ``<state_dir>/sessions.sqlite3``
 (WAL mode, so workers read and write side by side). Sessions land here when
 nobody else can take them — a worker stopping with no live peer (a full stop
-or deploy), or a detached session evicted under pressure — and a resume that
-no worker can answer looks here last. ``take`` deletes as it reads
+or deploy), or a detached session evicted under pressure — and as
+checkpoints of live ones (:mod:`vango_mp.checkpoint`); a resume that no
+worker can answer looks here last. ``take`` deletes as it reads
 (``DELETE … RETURNING``), so a blob is resumed at most once: the single-owner
 rule holds across processes. Blobs are sealed (see :mod:`vango_mp.persist`);
 the store trusts nothing it reads back.
@@ -63,6 +64,13 @@ class SessionStore:
                 [(sid, ip, now, blob) for sid, ip, blob in rows],
             )
         return len(rows)
+
+    def delete_many(self, session_ids: list[str]) -> None:
+        """Forget these sessions (they ended for good)."""
+        if session_ids:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("DELETE FROM sessions WHERE id = ?", [(sid,) for sid in session_ids])
 
     def take(self, session_id: str) -> bytes | None:
         """Remove and return a session's blob, if it is there and within the resume window."""

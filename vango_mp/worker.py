@@ -26,7 +26,7 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.web
 
-from . import adoption, metrics, persist, reactive, security
+from . import adoption, checkpoint, metrics, persist, reactive, security
 from .adoption import Tombstones
 from .store import open_store
 from .bus import BusClient
@@ -72,6 +72,8 @@ class WorkerContext:
         self.memory = WorkerMemory(self.manager, settings)
         if self.store is not None:
             self.manager.keeper = self.keep
+            self.manager.on_detach = lambda session: checkpoint.on_detach(self, session)
+            self.manager.on_expire = lambda ids: checkpoint.on_expire(self, ids)
         self.bus: BusClient | None = None
         self.cluster_stopping = False  # the whole server stops: no peer will take our sessions
         self.stopping = False  # this worker stops: new sessions and resumes go elsewhere
@@ -129,6 +131,7 @@ class WorkerContext:
         session.data = dict(payload.get("data") or {})
         session.authenticated = bool(payload.get("authenticated"))
         session.created = time.monotonic() - float(payload.get("age", 0))
+        session.saved_seq = -1  # any stored copy was taken, or is older: checkpoint it afresh
         self.tombstones.discard(session_id)
         self.manager.add(session)
         session.start()
@@ -285,6 +288,10 @@ async def _serve(
     sweeper.start()
     pinger = tornado.ioloop.PeriodicCallback(lambda: _heartbeat(ctx), settings.heartbeat_interval * 1000)
     pinger.start()
+    persister = None
+    if ctx.store is not None and settings.persist_interval > 0:
+        persister = tornado.ioloop.PeriodicCallback(checkpoint.Checkpointer(ctx).tick, settings.persist_interval * 1000)
+        persister.start()
     _install_signals(ctx, server, stopped)
     _tune_gc()
     ctx.memory.monitor.start()
@@ -296,6 +303,8 @@ async def _serve(
     ctx.memory.monitor.stop()
     sweeper.stop()
     pinger.stop()
+    if persister is not None:
+        persister.stop()
     if ctx.bus is not None:
         ctx.bus.close()
 

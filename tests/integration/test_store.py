@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_server
-from vango_mp.testing import TestClient
+from tests.conftest import Server, start_server
+from vango_mp.protocol import Close
+from vango_mp.testing import Page, SessionClosed, TestClient
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -51,3 +56,72 @@ def test_sessions_survive_a_full_restart(tmp_path: Path) -> None:
         asyncio.run(after())
     finally:
         second.stop()
+
+
+def test_sessions_survive_a_worker_crash(tmp_path: Path) -> None:
+    """Checkpoints: SIGKILL a worker; its sessions resume elsewhere (or on its successor) with their state."""
+    env = {"VANGO_STATE_DIR": str(tmp_path), "VANGO_PERSIST_INTERVAL": "200ms"}
+    server = start_server("--workers", "2", env=env)
+    try:
+        pids = server.per_worker("pid")
+        asyncio.run(_crash_and_resume(server, tmp_path / "sessions.sqlite3", pids))
+        output = server.output()
+    finally:
+        server.stop()
+    assert "crashed: killed by SIGKILL" in output
+    assert "checkpoint failed" not in output
+
+
+async def _crash_and_resume(server: Server, db: Path, pids: dict[int, int]) -> None:
+    client = TestClient(server.url)
+    pages = []
+    for _ in range(40):  # until each worker holds at least three sessions
+        pages.append(await client.open("/counter"))
+        if min(sum(p.worker == slot for p in pages) for slot in pids) >= 3:
+            break
+    counts = {}
+    for i, page in enumerate(pages):
+        for _ in range(i % 4 + 1):
+            await page.click("#inc")
+        counts[page.session_id] = i % 4 + 1
+    clicked = time.time()
+    victim = pages[0].worker
+    gone = [p for p in pages if p.worker == victim]
+    await gone[0].disconnect()  # one detached, persisted on disconnect; the others attached
+    deadline = time.monotonic() + 10
+    while not _stored_since(db, {p.session_id for p in gone}, clicked):
+        assert time.monotonic() < deadline, "no checkpoint of every session in 10 s"
+        await asyncio.sleep(0.05)
+
+    os.kill(pids[victim], signal.SIGKILL)
+    for page in gone[1:]:
+        await page.wait_closed(10)
+    for page in gone:
+        await _resume(page)
+        assert page.text("#count") == f"Count: {counts[page.session_id]}", page.session_id
+        await page.click("#inc")
+        assert page.text("#count") == f"Count: {counts[page.session_id] + 1}"
+    for page in pages:
+        if page.worker != victim and page not in gone:
+            assert page.state.value == "open"  # the other worker's sessions never noticed
+    for page in pages:
+        await page.disconnect()
+
+
+def _stored_since(db: Path, ids: set[str | None], since: float) -> bool:
+    """Whether every session in ``ids`` has a row in the store written after ``since``."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT id FROM sessions WHERE saved >= ?", (since,)).fetchall()
+    return ids <= {row[0] for row in rows}
+
+
+async def _resume(page: Page, attempts: int = 40) -> None:
+    """Resume as the browser would: retry while the crashed slot is respawning."""
+    for attempt in range(attempts):
+        try:
+            await page.resume(timeout=5)
+            return
+        except SessionClosed as err:
+            if err.code not in (None, 1006, Close.SERVER_BUSY, Close.GOING_AWAY) or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(0.1 * min(2**attempt, 10))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import Server, start_server
@@ -22,27 +20,13 @@ APP = ("--workers", "2", "--app", "bench.soak_app:app")
 
 
 def worker_pids(server: Server, workers: int = 2, timeout: float = 10.0) -> dict[int, int]:
-    """slot -> pid of every worker, from /_vango/health (each request lands on some worker)."""
-    seen: dict[int, int] = {}
-    deadline = time.monotonic() + timeout
-    while len(seen) < workers:
-        health = server.health()
-        seen[health["worker"]] = health["pid"]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"saw only workers {seen} in {timeout}s")
-    return seen
+    """slot -> pid of every worker."""
+    return server.per_worker("pid", workers, timeout)
 
 
 def worker_rss(server: Server, workers: int = 2, timeout: float = 10.0) -> dict[int, int]:
-    """slot -> RSS of every worker, from /_vango/health."""
-    seen: dict[int, int] = {}
-    deadline = time.monotonic() + timeout
-    while len(seen) < workers:
-        health = server.health()
-        seen[health["worker"]] = health["rss_bytes"]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"saw only workers {seen} in {timeout}s")
-    return seen
+    """slot -> RSS of every worker (bytes)."""
+    return server.per_worker("rss_bytes", workers, timeout)
 
 
 @pytest.fixture(scope="session")

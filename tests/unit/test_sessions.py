@@ -84,6 +84,8 @@ def test_oldest_policy_evicts_by_creation() -> None:
 
 def test_expiry_sweep_takes_only_sessions_past_resume_window() -> None:
     m = SessionManager(Settings(resume_window=10))
+    expired: list[list[str]] = []
+    m.on_expire = expired.append  # the store deletes their checkpoints
     a, b, c = make(m, t=0), make(m, t=0), make(m, t=0)
     detach_at(m, a, 100)
     detach_at(m, b, 105)
@@ -91,6 +93,7 @@ def test_expiry_sweep_takes_only_sessions_past_resume_window() -> None:
     assert m.sweep_expired(now=112) == 1
     assert a.state is SessionState.EVICTED and b.alive and c.state is SessionState.ATTACHED
     assert m.evictions["expired"] == 1
+    assert expired == [[a.id]]
 
 
 def test_evicted_client_is_told_session_expired() -> None:
