@@ -187,6 +187,9 @@ class Arbiter(RollingReload):
             return
         slot = active[-1]
         slot.retiring = True
+        # Leave the SO_REUSEPORT group now: once its worker stops accepting,
+        # the kernel must stop queueing new connections on this socket.
+        slot.sock.close()
         self.stop_slot_workers(slot)
         log.info("TTOU: retiring slot %d (%d workers)", slot.index, self.active_count())
 
