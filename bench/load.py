@@ -123,13 +123,22 @@ class Server:
             self.proc.wait(5)
 
 
+def vango_script() -> list[str] | None:
+    """The ``vango-mp`` console script of this interpreter's environment, else the one on PATH.
+
+    This environment's first: a ``vango-mp`` on PATH may be another (older) install.
+    """
+    for candidate in (str(Path(sys.executable).with_name("vango-mp")), shutil.which("vango-mp")):
+        if candidate and Path(candidate).exists():
+            return [candidate]
+    return None
+
+
 def server_command(override: str | None) -> list[str]:
     if override:
         return override.split()
-    script = shutil.which("vango-mp") or str(Path(sys.executable).with_name("vango-mp"))
-    if Path(script).exists():
-        return [script, "--workers", "1"]
-    return [sys.executable, "-m", "vango_mp.worker"]
+    script = vango_script()
+    return [*script, "--workers", "1"] if script else [sys.executable, "-m", "vango_mp.worker"]
 
 
 def start_server(cmd: list[str], timeout: float = 30.0) -> Server:

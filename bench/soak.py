@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from bench.load import _LISTEN, Server, start_server  # noqa: E402
+from bench.load import _LISTEN, Server, start_server, vango_script  # noqa: E402
 from bench.soak_driver import MIB, Fleet, RssSampler, per_worker, wait_until  # noqa: E402
 from bench.soak_scenario import Cycle, Limits, check_memory, check_sessions, run_cycle  # noqa: E402
 from vango_mp.testing import VangoTestError  # noqa: E402
@@ -85,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def vango_command() -> list[str]:
-    """The installed console script next to this interpreter, else the module."""
-    script = Path(sys.executable).with_name("vango-mp")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "supervisor.cli"]
+    """The installed console script (see :func:`bench.load.vango_script`), else the module."""
+    return vango_script() or [sys.executable, "-m", "supervisor.cli"]
 
 
 def start_logged(cmd: list[str], log_path: Path, timeout: float = 30.0) -> Server:
