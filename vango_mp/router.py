@@ -61,6 +61,9 @@ class App:
     ``on_session_resume(request, session)`` run before the handshake completes
     (the latter may raise to refuse). ``auth_resume_policy`` is ``"strict"``
     (default) or ``"trust_session_id"``, see :mod:`vango_mp.auth`.
+    ``reconnect_toast``: the client shows "Reconnecting…" while its socket
+    stays down over two seconds (False: the app shows its own, from
+    ``window.vango.state``).
     """
 
     def __init__(
@@ -73,8 +76,10 @@ class App:
         on_session_resume: Callable[[Any, Any], None] | None = None,
         auth_resume_policy: str = "strict",
         allow_trust_session_id_in_production: bool = False,
+        reconnect_toast: bool = True,
     ) -> None:
         self.title = title
+        self.reconnect_toast = reconnect_toast
         self.routes = [Route(pattern, page) for pattern, page in routes.items()]
         self.auth_func = auth_func
         self.on_session_start = on_session_start

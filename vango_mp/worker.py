@@ -195,6 +195,8 @@ class PageHandler(Base):
             flags = security.cookie_flags(self.request.protocol == "https", self.ctx.settings.secure_cookies)
             self.set_cookie(security.CSRF_COOKIE, token, **flags)  # type: ignore[arg-type]
         boot = {"csrf": token, "path": full, "ws": "/_vango/ws", "worker": self.ctx.slot, "h": html_hash(body)}
+        if not self.ctx.app.reconnect_toast:
+            boot["toast"] = False
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(

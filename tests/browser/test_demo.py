@@ -110,3 +110,33 @@ def test_global_counter_is_shared_between_pages(server, browser: Browser) -> Non
         expect(pg.locator("#global-count")).to_have_text(str(start + 3))
     a.context.close()
     b.context.close()
+
+
+def test_reconnect_toast_through_a_full_restart(tmp_path, page: Page) -> None:
+    """Deploy-style restart with a state dir: the toast shows while the server is down, the session resumes."""
+    import secrets
+
+    from tests.conftest import start_server
+
+    env = {"VANGO_STATE_DIR": str(tmp_path), "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32)}
+    first = start_server("--workers", "1", env=env)
+    try:
+        page.goto(first.url + "/counter")
+        wait_open(page)
+        page.click("#inc")
+        page.click("#inc")
+        expect(page.locator("#count")).to_have_text("Count: 2")
+        sid = page.evaluate("window.vango.sessionId")
+    finally:
+        assert first.stop() == 0
+    notice = page.locator("#vango-notice")
+    expect(notice).to_have_text("Connection lost. Reconnecting\u2026")
+    second = start_server("--workers", "1", "--bind", f"127.0.0.1:{first.port}", env=env)
+    try:
+        expect(notice).to_have_count(0, timeout=20_000)  # the next retry of the 1-2-4 s backoff
+        assert page.evaluate("window.vango.sessionId") == sid
+        expect(page.locator("#count")).to_have_text("Count: 2")
+        page.click("#inc")
+        expect(page.locator("#count")).to_have_text("Count: 3")
+    finally:
+        second.stop()

@@ -46,6 +46,11 @@ const RESYNC_RETRY_MS = 3000; // server rate-limits RESYNC; don't repeat faster
 const RELOAD_GUARD_MS = 10000, RELOAD_KEY = 'vango:reloaded-at';
 const ECHO_MAX = 32; // typed values remembered per field (see pushEvent)
 const RETRY_BASE_MS = 1000, RETRY_CAP_MS = 30000, RETRY_MAX = 10, RETRY_JITTER = 0.2;
+// Reconnect toast: only when the socket stays down this long (a rolling
+// reload resumes well within it); turned off with __vango.toast = false.
+const TOAST_DELAY_MS = 2000, TOAST = 'reconnect';
+const TOAST_TEXT = 'Connection lost. Reconnecting\u2026';
+const TOAST_GAVE_UP = 'Connection lost. Reload the page to continue.';
 
 // What the client does on a close code (docs/PROTOCOL.md, "Close codes").
 const STOP = 'stop', RELOAD = 'reload', RETRY = 'retry', NOTICE = 'notice';
@@ -370,8 +375,9 @@ function closestListener(el, name) {
   return null;
 }
 
-// Tell the user why the server ended the session (role=alert: screen readers say it too).
-function showNotice(doc, text) {
+// Tell the user why the session ended, or that it is reconnecting (role=alert:
+// screen readers say it too). ``kind`` lets the reconnect toast remove only itself.
+function showNotice(doc, text, kind = 'closed') {
   let el = doc.getElementById(NOTICE_ID);
   if (!el) {
     el = doc.createElement('div');
@@ -380,9 +386,15 @@ function showNotice(doc, text) {
     el.setAttribute('style', NOTICE_STYLE);
     doc.body.appendChild(el);
   }
+  el.setAttribute('data-kind', kind);
   while (el.childNodes.length) el.removeChild(el.childNodes[0]);
   el.appendChild(doc.createTextNode(text));
   return el;
+}
+
+function hideNotice(doc, kind) {
+  const el = doc.getElementById(NOTICE_ID);
+  if (el && el.getAttribute('data-kind') === kind) el.parentNode.removeChild(el);
 }
 
 function isSubmitControl(el) {
@@ -432,6 +444,8 @@ class Client {
     this.cseq = 0;
     this.unacked = 0; // frames applied since the last ACK
     this.ackTimer = this.pingTimer = this.retryTimer = 0;
+    this.toast = cfg.toast !== false;
+    this.toastTimer = 0; // pending reconnect toast; outlives the retries it waits on
     this.lastRecv = 0;
     this.resyncAt = 0; // when RESYNC was sent, 0 when in sequence
     this.patcher = null;
@@ -469,6 +483,7 @@ class Client {
     if ((!resumed && this.sessionId !== null) || (resumed && seq < this.lastSeq)) return this.reload();
     this.sessionId = sid;
     this.worker = worker;
+    this.hideToast();
     if (!resumed) this.lastSeq = seq; // missed frames of a resumed one are replayed
     this.attempts = 0;
     this.resyncAt = 0;
@@ -609,7 +624,15 @@ class Client {
       showNotice(this.g.document, `Session closed: ${why}. Reload the page to continue.`);
       return this.setState('closed');
     }
-    if (action === STOP || this.attempts >= RETRY_MAX) return this.setState('closed');
+    if (action === STOP) return this.setState('closed');
+    if (this.attempts >= RETRY_MAX) {
+      this.hideToast();
+      if (this.toast) showNotice(this.g.document, TOAST_GAVE_UP, TOAST);
+      return this.setState('closed');
+    }
+    if (this.toast && !this.toastTimer) {
+      this.toastTimer = this.g.setTimeout(() => showNotice(this.g.document, TOAST_TEXT, TOAST), TOAST_DELAY_MS);
+    }
     const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempts++);
     this.retryTimer = this.g.setTimeout(() => this.connect(), delay * (1 - RETRY_JITTER * Math.random()));
     this.setState('connecting');
@@ -632,6 +655,13 @@ class Client {
   disconnect() {
     this.flushAck();
     this.shut();
+    this.hideToast();
+  }
+
+  hideToast() {
+    this.g.clearTimeout(this.toastTimer);
+    this.toastTimer = 0;
+    hideNotice(this.g.document, TOAST);
   }
 
   // ------------------------------------------------------------ DOM events
@@ -693,7 +723,7 @@ function publicApi(client) { // window.vango: what tests and devtools may touch
 // ---------------------------------------------------------------- bootstrap
 const exported = {
   msgpackEncode, msgpackDecode, lz4BlockDecode, decodeMessage, encodeMessage,
-  Patcher, Client, closeAction, showNotice,
+  Patcher, Client, closeAction, showNotice, hideNotice,
   PROTOCOL: {
     VERSION, FLAG_RAW, FLAG_LZ4, HELLO, EVENT, ACK, RESYNC, PING, PONG,
     WELCOME, PATCHES, FULL, S_PING, S_PONG,

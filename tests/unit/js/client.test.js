@@ -468,3 +468,53 @@ test('reloads are rate-limited per tab: a second one within 10 s stops instead',
   open(third).drop(4001);
   assert.equal(third.g.location.reloads, 1);
 });
+
+const notice = (t) => t.doc.getElementById('vango-notice');
+const noticeText = (t) => notice(t) && notice(t).childNodes[0].data;
+
+test('reconnect toast: shown only once the socket stays down 2 s, gone on WELCOME', () => {
+  const t = setup();
+  open(t).drop(1006);
+  t.g.advance(1000); // the first retry fails fast
+  t.ws().drop(1006);
+  assert.equal(notice(t), null);
+  t.g.advance(1000);
+  assert.equal(noticeText(t), 'Connection lost. Reconnecting\u2026');
+  assert.equal(notice(t).getAttribute('role'), 'alert');
+  t.g.advance(2000);
+  t.ws().open();
+  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  assert.equal(notice(t), null);
+});
+
+test('reconnect toast: a quick resume shows nothing; giving up says to reload', () => {
+  const t = setup();
+  open(t).drop(1001);
+  t.g.advance(1000);
+  t.ws().open();
+  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  t.g.advance(5000);
+  assert.equal(notice(t), null);
+  t.ws().drop(1006);
+  for (let i = 0; i < 10; i++) {
+    const before = t.sockets.length;
+    while (t.sockets.length === before) t.g.advance(100);
+    t.ws().drop(1006);
+  }
+  assert.equal(t.api.state, 'closed');
+  assert.equal(noticeText(t), 'Connection lost. Reload the page to continue.');
+});
+
+test('reconnect toast: off with __vango.toast = false; never hides a 4013 notice', () => {
+  const quiet = setup({ cfg: { toast: false } });
+  open(quiet).drop(1006);
+  quiet.g.advance(10000);
+  assert.equal(notice(quiet), null);
+  const t = setup();
+  open(t).drop(1006);
+  V.showNotice(t.doc, 'Session closed: memory', 'closed');
+  t.g.advance(1000);
+  t.ws().open();
+  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  assert.equal(noticeText(t), 'Session closed: memory');
+});

@@ -68,11 +68,11 @@ test('a second notice replaces the first; a missing reason gets a default text',
   assert.match(notices[0].innerHTML, /memory pressure/);
 });
 
-test('1013 (server busy) still reconnects with backoff and shows no notice', () => {
+test('1013 (server busy) still reconnects with backoff and shows no notice (yet: see the reconnect toast)', () => {
   const t = setup();
   t.ws.readyState = 3;
   t.ws.onclose({ code: 1013, reason: 'server busy' });
   assert.equal(t.client.api.state, 'connecting');
-  assert.equal(t.timers.length, 1);
+  assert.ok(t.timers.some((x) => x.ms <= 1000), 'a retry within the 1 s backoff');
   assert.equal(t.doc.getElementById('vango-notice'), null);
 });
