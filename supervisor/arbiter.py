@@ -27,10 +27,12 @@ import secrets
 import selectors
 import shutil
 import signal
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 
+from vango_mp import store
 from vango_mp.bus import reopen_log_files, set_parent_death_signal
 from vango_mp.memory import PressureLevel, detect_budget
 from vango_mp.settings import Settings
@@ -120,7 +122,9 @@ class Arbiter(RollingReload):
                            max_backlog=self.settings.bus_max_backlog)
             for _ in range(resolve_workers(self.settings)):
                 self.add_slot()
-        except OSError as exc:
+            if self.settings.state_dir:
+                store.prepare(self.settings.state_dir)
+        except (OSError, sqlite3.Error) as exc:
             raise HaltServer(f"cannot start: {exc}", EXIT_STARTUP) from None
         host, port = self.address
         log.info("listening on http://%s:%d with %d workers (supervisor pid %d)",

@@ -22,6 +22,7 @@ from pathlib import Path
 log = logging.getLogger("vango_mp.store")
 
 FILENAME = "sessions.sqlite3"
+OPEN_RETRY_SECONDS = 5.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
@@ -42,10 +43,28 @@ class SessionStore:
         self.ttl = ttl
         # Calls are short and made from the worker's loop thread only.
         self._db = sqlite3.connect(self.path, timeout=2.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
         os.chmod(self.path, 0o600)
+
+    def _setup(self) -> None:
+        """WAL mode and the table. Switching to WAL does not wait on the busy
+        timeout, so workers starting together retry it; the supervisor has
+        usually done it before they fork (see :func:`prepare`)."""
+        deadline = time.monotonic() + OPEN_RETRY_SECONDS
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def save(self, session_id: str, ip: str, blob: bytes) -> None:
         """Keep (or replace) one session's blob."""
@@ -92,6 +111,11 @@ class SessionStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def prepare(state_dir: str) -> None:
+    """Create the store once, before the workers open it side by side (OSError / sqlite3.Error if impossible)."""
+    SessionStore(state_dir, ttl=0).close()
 
 
 def open_store(state_dir: str | None, ttl: float) -> SessionStore | None:

@@ -38,6 +38,15 @@ def test_invalid_config_exits_2_with_one_line_and_forks_nothing(args: list[str],
     assert "spawned worker" not in result.stderr and result.stdout == ""
 
 
+def test_an_unusable_state_dir_stops_the_start_with_exit_3(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli("--workers", "1", "--bind", "127.0.0.1:0", env={"VANGO_STATE_DIR": str(blocker / "state")})
+    assert result.returncode == 3, result.stderr
+    assert "cannot start" in result.stderr and "a-file" in result.stderr, result.stderr
+    assert "spawned worker" not in result.stderr
+
+
 def test_unknown_file_key_exits_2(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('workers = 2\ngracefull_timeout = "10s"\n')

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server, start_server
+from vango_mp import demo, persist
 from vango_mp.protocol import Close
 from vango_mp.testing import Page, SessionClosed, TestClient
 
@@ -60,11 +61,16 @@ def test_sessions_survive_a_full_restart(tmp_path: Path) -> None:
 
 def test_sessions_survive_a_worker_crash(tmp_path: Path) -> None:
     """Checkpoints: SIGKILL a worker; its sessions resume elsewhere (or on its successor) with their state."""
-    env = {"VANGO_STATE_DIR": str(tmp_path), "VANGO_PERSIST_INTERVAL": "200ms"}
+    secret = secrets.token_hex(32)  # lets the test open the checkpoints it waits for
+    env = {"VANGO_STATE_DIR": str(tmp_path), "VANGO_PERSIST_INTERVAL": "200ms", "VANGO_PERSISTENCE_SECRET": secret}
     server = start_server("--workers", "2", env=env)
     try:
         pids = server.per_worker("pid")
-        asyncio.run(_crash_and_resume(server, tmp_path / "sessions.sqlite3", pids))
+        store = Checkpoints(tmp_path / "sessions.sqlite3", bytes.fromhex(secret))
+        try:
+            asyncio.run(_crash_and_resume(server, store, pids))
+        except Exception as err:
+            raise AssertionError(f"{err!r}\n--- server:\n{server.output()[-6000:]}") from err
         output = server.output()
     finally:
         server.stop()
@@ -72,7 +78,7 @@ def test_sessions_survive_a_worker_crash(tmp_path: Path) -> None:
     assert "checkpoint failed" not in output
 
 
-async def _crash_and_resume(server: Server, db: Path, pids: dict[int, int]) -> None:
+async def _crash_and_resume(server: Server, store: Checkpoints, pids: dict[int, int]) -> None:
     client = TestClient(server.url)
     pages = []
     for _ in range(40):  # until each worker holds at least three sessions
@@ -84,13 +90,12 @@ async def _crash_and_resume(server: Server, db: Path, pids: dict[int, int]) -> N
         for _ in range(i % 4 + 1):
             await page.click("#inc")
         counts[page.session_id] = i % 4 + 1
-    clicked = time.time()
     victim = pages[0].worker
     gone = [p for p in pages if p.worker == victim]
     await gone[0].disconnect()  # one detached, persisted on disconnect; the others attached
     deadline = time.monotonic() + 10
-    while not _stored_since(db, {p.session_id for p in gone}, clicked):
-        assert time.monotonic() < deadline, "no checkpoint of every session in 10 s"
+    while not all(store.seq(p.session_id) == p.last_seq for p in gone):  # each checkpoint has the last click
+        assert time.monotonic() < deadline, "no up-to-date checkpoint of every session in 10 s"
         await asyncio.sleep(0.05)
 
     os.kill(pids[victim], signal.SIGKILL)
@@ -108,11 +113,21 @@ async def _crash_and_resume(server: Server, db: Path, pids: dict[int, int]) -> N
         await page.disconnect()
 
 
-def _stored_since(db: Path, ids: set[str | None], since: float) -> bool:
-    """Whether every session in ``ids`` has a row in the store written after ``since``."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT id FROM sessions WHERE saved >= ?", (since,)).fetchall()
-    return ids <= {row[0] for row in rows}
+class Checkpoints:
+    """Read-only view of the store: the seq each session's checkpoint was sealed at."""
+
+    def __init__(self, db: Path, secret: bytes) -> None:
+        self.db, self.secret = db, secret
+
+    def seq(self, session_id: str | None) -> int | None:
+        if not self.db.exists():
+            return None
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT blob FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        payload = persist.unseal(bytes(row[0]), [self.secret], session_id=str(session_id), schema=demo.app.schema)
+        return int(payload["seq"])
 
 
 async def _resume(page: Page, attempts: int = 40) -> None:
