@@ -4,81 +4,10 @@
 // one behaviour from docs/PROTOCOL.md or DESIGN.md's "thin client".
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { FakeDocument } = require('./fakedom.js');
 const fixtures = require('./fixtures.json');
 const V = require('../../../vango_mp/static/vango.js');
 
-const P = V.PROTOCOL;
-const COUNTER = '<p data-hid="1">Count: 0</p><button id="inc" data-hid="2" data-ve="click">+</button>';
-
-function clock() {
-  let time = 1_700_000_000_000, nextId = 1;
-  const timers = new Map();
-  const add = (fn, ms, every) => { const id = nextId++; timers.set(id, { fn, at: time + ms, every }); return id; };
-  return {
-    Date: { now: () => time },
-    setTimeout: (fn, ms) => add(fn, ms, 0),
-    setInterval: (fn, ms) => add(fn, ms, ms),
-    clearTimeout: (id) => timers.delete(id),
-    clearInterval: (id) => timers.delete(id),
-    pending: () => timers.size,
-    advance(ms) { // run due timers in time order
-      const end = time + ms;
-      for (;;) {
-        let next = null;
-        for (const [id, t] of timers) if (t.at <= end && (!next || t.at < next[1].at)) next = [id, t];
-        if (!next) break;
-        const [id, t] = next;
-        time = t.at;
-        if (t.every) t.at += t.every; else timers.delete(id);
-        t.fn();
-      }
-      time = end;
-    },
-  };
-}
-
-function setup({ inner = COUNTER, cfg = {} } = {}) {
-  const doc = new FakeDocument();
-  doc.body.innerHTML = `<div id="vango-root" data-hid="0">${inner}</div>`;
-  const sockets = [];
-  class FakeSocket {
-    constructor(url) {
-      this.url = url;
-      this.readyState = 0;
-      this.sent = [];
-      sockets.push(this);
-    }
-    send(bytes) { this.sent.push(V.decodeMessage(bytes)); }
-    close(code) { this.readyState = 3; this.closedWith = code; }
-    // Server side of the fake.
-    open() { this.readyState = 1; this.onopen({}); }
-    push(frame) { this.onmessage({ data: V.encodeMessage(frame).buffer }); }
-    drop(code) { this.readyState = 3; this.onclose({ code }); }
-  }
-  const g = {
-    ...clock(),
-    document: doc,
-    location: { protocol: 'http:', host: 'localhost:8080', pathname: '/counter', search: '', reloads: 0, reload() { this.reloads++; } },
-    WebSocket: FakeSocket,
-    console: { debug() {}, error() {} },
-  };
-  const client = new V.Client(g, { csrf: 'tok', path: '/counter', ws: '/_vango/ws', worker: 0, ...cfg });
-  client.listen();
-  const root = doc.getElementById('vango-root');
-  return { g, doc, root, api: client.api, client, sockets, ws: () => sockets[sockets.length - 1] };
-}
-
-// Connect and complete the handshake; returns the socket.
-function open(t, { sid = 'sid-1', seq = 0, resumed = false, worker = 3 } = {}) {
-  t.api.connect();
-  const ws = t.ws();
-  ws.open();
-  ws.push([P.WELCOME, sid, seq, resumed, worker]);
-  return ws;
-}
-
-const sentOf = (ws, type) => ws.sent.filter((f) => f[0] === type);
+const { P, COUNTER, setup, open, sentOf } = require('./harness.js');
 
 test('connect: ws URL, arraybuffer, HELLO first, then open on WELCOME', () => {
   const t = setup();
@@ -467,54 +396,4 @@ test('reloads are rate-limited per tab: a second one within 10 s stops instead',
   third.g.Date.now = () => first.g.Date.now() + 11000;
   open(third).drop(4001);
   assert.equal(third.g.location.reloads, 1);
-});
-
-const notice = (t) => t.doc.getElementById('vango-notice');
-const noticeText = (t) => notice(t) && notice(t).childNodes[0].data;
-
-test('reconnect toast: shown only once the socket stays down 2 s, gone on WELCOME', () => {
-  const t = setup();
-  open(t).drop(1006);
-  t.g.advance(1000); // the first retry fails fast
-  t.ws().drop(1006);
-  assert.equal(notice(t), null);
-  t.g.advance(1000);
-  assert.equal(noticeText(t), 'Connection lost. Reconnecting\u2026');
-  assert.equal(notice(t).getAttribute('role'), 'alert');
-  t.g.advance(2000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
-  assert.equal(notice(t), null);
-});
-
-test('reconnect toast: a quick resume shows nothing; giving up says to reload', () => {
-  const t = setup();
-  open(t).drop(1001);
-  t.g.advance(1000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
-  t.g.advance(5000);
-  assert.equal(notice(t), null);
-  t.ws().drop(1006);
-  for (let i = 0; i < 10; i++) {
-    const before = t.sockets.length;
-    while (t.sockets.length === before) t.g.advance(100);
-    t.ws().drop(1006);
-  }
-  assert.equal(t.api.state, 'closed');
-  assert.equal(noticeText(t), 'Connection lost. Reload the page to continue.');
-});
-
-test('reconnect toast: off with __vango.toast = false; never hides a 4013 notice', () => {
-  const quiet = setup({ cfg: { toast: false } });
-  open(quiet).drop(1006);
-  quiet.g.advance(10000);
-  assert.equal(notice(quiet), null);
-  const t = setup();
-  open(t).drop(1006);
-  V.showNotice(t.doc, 'Session closed: memory', 'closed');
-  t.g.advance(1000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
-  assert.equal(noticeText(t), 'Session closed: memory');
 });

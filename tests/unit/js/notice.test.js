@@ -1,39 +1,18 @@
 'use strict';
-// Close 4013 (memory pressure): the server ended the session; the client
-// shows why, in a notice, and neither reconnects nor reloads.
+// The notice (#vango-notice): close 4013 (memory pressure) says why the
+// server ended the session, and neither reconnects nor reloads; the
+// reconnect toast says the socket is down and goes once it is back.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { FakeDocument } = require('./fakedom.js');
 const V = require('../../../vango_mp/static/vango.js');
 
-const P = V.PROTOCOL;
+const { P, setup: harnessSetup, open } = require('./harness.js');
 
+// An open session on the counter page (the 4013 tests start from there).
 function setup() {
-  const doc = new FakeDocument();
-  doc.body.innerHTML = '<div id="vango-root" data-hid="0"><p data-hid="1">Count: 0</p></div>';
-  const sockets = [], timers = [];
-  class FakeSocket {
-    constructor(url) { this.url = url; this.readyState = 0; sockets.push(this); }
-    send() {}
-    close(code) { this.readyState = 3; this.closedWith = code; }
-  }
-  const g = {
-    Date: { now: () => 1_700_000_000_000 },
-    setTimeout: (fn, ms) => timers.push({ fn, ms }),
-    setInterval: () => 0, clearTimeout() {}, clearInterval() {},
-    document: doc,
-    location: { protocol: 'http:', host: 'localhost:8080', pathname: '/counter', search: '', reloads: 0,
-      reload() { this.reloads++; } },
-    WebSocket: FakeSocket,
-    console: { debug() {}, error() {} },
-  };
-  const client = new V.Client(g, { csrf: 'tok', path: '/counter', ws: '/_vango/ws', worker: 0 });
-  client.api.connect();
-  const ws = sockets[0];
-  ws.readyState = 1;
-  ws.onopen({});
-  ws.onmessage({ data: V.encodeMessage([P.WELCOME, 'sid-1', 0, false, 0]).buffer });
-  return { g, doc, client, sockets, timers, ws };
+  const t = harnessSetup();
+  t.ws = open(t, { sid: 'sid-1', worker: 0 });
+  return t;
 }
 
 test('close 4013 mirrors protocol.py and maps to the notice action', () => {
@@ -52,7 +31,7 @@ test('close 4013: the reason is shown in a role=alert notice; no reconnect, no r
   assert.match(notice.innerHTML, /server under memory pressure/);
   assert.match(notice.innerHTML, /Reload the page/);
   assert.equal(t.client.api.state, 'closed');
-  assert.equal(t.timers.length, 0, 'no reconnect scheduled');
+  assert.equal(t.g.pending(), 0, 'no reconnect scheduled');
   assert.equal(t.g.location.reloads, 0);
   assert.equal(t.sockets.length, 1);
 });
@@ -73,6 +52,57 @@ test('1013 (server busy) still reconnects with backoff and shows no notice (yet:
   t.ws.readyState = 3;
   t.ws.onclose({ code: 1013, reason: 'server busy' });
   assert.equal(t.client.api.state, 'connecting');
-  assert.ok(t.timers.some((x) => x.ms <= 1000), 'a retry within the 1 s backoff');
+  t.g.advance(1000);
+  assert.equal(t.sockets.length, 2, 'retried within the 1 s backoff');
   assert.equal(t.doc.getElementById('vango-notice'), null);
+});
+
+const notice = (t) => t.doc.getElementById('vango-notice');
+const noticeText = (t) => notice(t) && notice(t).childNodes[0].data;
+
+test('reconnect toast: shown only once the socket stays down 2 s, gone on WELCOME', () => {
+  const t = harnessSetup();
+  open(t).drop(1006);
+  t.g.advance(1000); // the first retry fails fast
+  t.ws().drop(1006);
+  assert.equal(notice(t), null);
+  t.g.advance(1000);
+  assert.equal(noticeText(t), 'Connection lost. Reconnecting\u2026');
+  assert.equal(notice(t).getAttribute('role'), 'alert');
+  t.g.advance(2000);
+  t.ws().open();
+  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  assert.equal(notice(t), null);
+});
+
+test('reconnect toast: a quick resume shows nothing; giving up says to reload', () => {
+  const t = harnessSetup();
+  open(t).drop(1001);
+  t.g.advance(1000);
+  t.ws().open();
+  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  t.g.advance(5000);
+  assert.equal(notice(t), null);
+  t.ws().drop(1006);
+  for (let i = 0; i < 10; i++) {
+    const before = t.sockets.length;
+    while (t.sockets.length === before) t.g.advance(100);
+    t.ws().drop(1006);
+  }
+  assert.equal(t.api.state, 'closed');
+  assert.equal(noticeText(t), 'Connection lost. Reload the page to continue.');
+});
+
+test('reconnect toast: off with __vango.toast = false; never hides a 4013 notice', () => {
+  const quiet = harnessSetup({ cfg: { toast: false } });
+  open(quiet).drop(1006);
+  quiet.g.advance(10000);
+  assert.equal(notice(quiet), null);
+  const t = harnessSetup();
+  open(t).drop(1006);
+  V.showNotice(t.doc, 'Session closed: memory', 'closed');
+  t.g.advance(1000);
+  t.ws().open();
+  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  assert.equal(noticeText(t), 'Session closed: memory');
 });
