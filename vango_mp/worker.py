@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import tornado.httpserver
 import tornado.ioloop
 import tornado.web
 
 from . import adoption, checkpoint, metrics, persist, reactive, security
 from .adoption import Tombstones
+from .httpserver import DrainingHTTPServer
 from .store import open_store
 from .bus import BusClient
 from .cluster import cluster_metrics, join
@@ -284,7 +284,7 @@ async def _serve(
         # Join before serving: the first page must already see the globals snapshot.
         ctx.bus = await join(ctx, bus_path)
         ctx.bus.on_lost = lambda: stopped.done() or stopped.set_result(None)
-    server = WorkerHTTPServer(make_app(ctx), idle_connection_timeout=60, max_body_size=1 << 20)
+    server = DrainingHTTPServer(make_app(ctx), idle_connection_timeout=60, max_body_size=1 << 20)
     server.add_sockets([sock])
     sweeper = tornado.ioloop.PeriodicCallback(lambda: _maintain(ctx), _sweep_period(settings) * 1000)
     sweeper.start()
@@ -313,39 +313,6 @@ async def _serve(
 
 HANDOVER_PASSES = 3  # hand-over rounds on a graceful stop (sessions adopted meanwhile go in the next)
 DRAIN_LIMIT = 5.0  # seconds a stopping worker waits for its HTTP connections to finish
-
-
-class WorkerHTTPServer(tornado.httpserver.HTTPServer):
-    """Tornado's HTTPServer, counting its open HTTP connections so a graceful stop can drain them.
-
-    ``close_all_connections`` cuts a connection even mid-request; a request
-    accepted just before the stop would fail. Upgraded WebSockets leave the
-    count (their HTTP connection closes on upgrade).
-    """
-
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
-        super().initialize(*args, **kwargs)
-        self.open_connections = 0
-        self._all_closed = asyncio.Event()
-
-    def handle_stream(self, stream: Any, address: tuple[Any, ...]) -> None:
-        self.open_connections += 1
-        self._all_closed.clear()
-        super().handle_stream(stream, address)
-
-    def on_close(self, server_conn: object) -> None:
-        self.open_connections -= 1
-        if not self.open_connections:
-            self._all_closed.set()
-        super().on_close(server_conn)
-
-    async def drain(self, limit: float) -> None:
-        """Wait until every HTTP connection has closed, at most ``limit`` seconds (idle keep-alives stay that long)."""
-        if self.open_connections:
-            try:
-                await asyncio.wait_for(self._all_closed.wait(), limit)
-            except asyncio.TimeoutError:
-                log.info("graceful stop: %d HTTP connections still open, closing them", self.open_connections)
 
 
 def _sweep_period(settings: Settings) -> float:
@@ -385,7 +352,7 @@ async def _maybe_await(value: Any) -> None:
         await value
 
 
-def _install_signals(ctx: WorkerContext, server: WorkerHTTPServer, stopped: asyncio.Future[None]) -> None:
+def _install_signals(ctx: WorkerContext, server: DrainingHTTPServer, stopped: asyncio.Future[None]) -> None:
     loop = asyncio.get_running_loop()
 
     def finish() -> None:
@@ -402,7 +369,7 @@ def _install_signals(ctx: WorkerContext, server: WorkerHTTPServer, stopped: asyn
     loop.add_signal_handler(signal.SIGQUIT, finish)
 
 
-async def _stop(ctx: WorkerContext, server: WorkerHTTPServer, finish: Any) -> None:
+async def _stop(ctx: WorkerContext, server: DrainingHTTPServer, finish: Any) -> None:
     """Graceful stop: stop accepting, hand sessions to a peer, tell clients to reconnect (1001), drain HTTP."""
     ctx.stopping = True
     # Connections still queued on the slot socket wait there for our successor
