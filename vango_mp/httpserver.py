@@ -38,6 +38,7 @@ class DrainingHTTPServer(tornado.httpserver.HTTPServer):
     async def drain(self, limit: float) -> None:
         """Wait until every HTTP connection has closed, at most ``limit`` seconds (idle keep-alives stay that long)."""
         if self.open_connections:
+            log.info("graceful stop: waiting for %d HTTP connections", self.open_connections)
             try:
                 await asyncio.wait_for(self._all_closed.wait(), limit)
             except asyncio.TimeoutError:

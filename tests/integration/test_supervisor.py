@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -295,6 +296,24 @@ def test_hup_reloads_every_slot_with_zero_failed_requests() -> None:
             t.join(10)
     assert failures == []
     assert sorted(workers_of(server).values()) == [0, 1]
+
+
+def test_a_request_under_way_when_its_worker_stops_is_still_answered() -> None:
+    """The stopping worker stops accepting, then drains: a half-sent request still gets its response."""
+    server = launch("--workers", "1", "--graceful-timeout", "5s")
+    (old,) = workers_of(server)
+    with socket.create_connection((server.host, server.port), timeout=10) as conn:
+        conn.sendall(b"GET /counter HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
+        wait_for(lambda: "Count: 0" in get(server, "/counter")[2].decode(), what="the old worker serving")
+        server.proc.send_signal(signal.SIGHUP)
+        server.wait_output(rf"\[{old}\] INFO vango_mp.worker: graceful stop: waiting for 1 HTTP connections", timeout=30)
+        conn.sendall(b"\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert b"Count: 0" in reply
+    server.wait_output("rolling reload complete", timeout=30)
 
 
 def test_hup_keeps_open_sessions_with_their_state() -> None:
