@@ -38,7 +38,7 @@ from vango_mp.memory import PressureLevel, detect_budget
 from vango_mp.settings import Settings
 
 from .config import parse_bind, resolve_workers
-from .errors import (EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK,
+from .errors import (EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK,
                      WORKER_EXIT_ORPHAN, HaltServer, StopServer)
 from .hub import Hub
 from .memwatch import MemoryWatch
@@ -101,6 +101,11 @@ class Arbiter(RollingReload):
             return self.halt("stopped", EXIT_OK)
         except HaltServer as exc:
             return self.halt(exc.reason, exc.exit_status)
+        except Exception:
+            # A bug of ours. Stopping the workers gracefully lets them hand their
+            # sessions to the store; dying would leave them to the parent-death signal.
+            log.exception("unhandled error in the supervisor loop")
+            return self.halt("internal error", EXIT_INTERNAL)
 
     def run_once(self) -> None:
         self.wait(self.next_timeout())

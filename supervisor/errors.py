@@ -7,6 +7,7 @@ EXIT_OK = 0  # stopped by TERM/INT/QUIT
 EXIT_CRASH_LIMIT = 1  # a slot crashed more than crash_intensity times in crash_period
 EXIT_CONFIG = 2  # invalid config or app: nothing was forked
 EXIT_STARTUP = 3  # could not bind the listener or create the bus
+EXIT_INTERNAL = 4  # a bug in the supervisor's loop: the workers were stopped gracefully first
 
 # Worker (child) exit statuses.
 WORKER_EXIT_OK = 0

@@ -103,9 +103,10 @@ class Server:
         return self.proc.returncode
 
 
-def start_server(*args: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> Server:
-    """Start ``vango-mp ARGS --bind 127.0.0.1:0`` and wait until it is healthy."""
-    cmd = [*vango_command(), *args]
+def start_server(*args: str, env: dict[str, str] | None = None, timeout: float = 20.0,
+                 command: list[str] | None = None) -> Server:
+    """Start ``vango-mp ARGS --bind 127.0.0.1:0`` (or ``command ARGS ...``) and wait until it is healthy."""
+    cmd = [*(command or vango_command()), *args]
     if "--bind" not in args:
         cmd += ["--bind", "127.0.0.1:0"]
     proc = subprocess.Popen(

@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -140,3 +141,56 @@ async def _resume(page: Page, attempts: int = 40) -> None:
             if err.code not in (None, 1006, Close.SERVER_BUSY, Close.GOING_AWAY) or attempt == attempts - 1:
                 raise
         await asyncio.sleep(0.1 * min(2**attempt, 10))
+
+
+# Runs the real CLI with one supervisor method broken once a trigger file exists.
+_FAULTY_SUPERVISOR = """
+import os, sys
+from supervisor import arbiter, cli
+check_memory = arbiter.Arbiter.check_memory
+def broken(self):
+    if os.path.exists(os.environ["FAULT_TRIGGER"]):
+        raise RuntimeError("injected supervisor bug")
+    check_memory(self)
+arbiter.Arbiter.check_memory = broken
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_supervisor_bug_stops_the_workers_gracefully_and_loses_no_session(tmp_path: Path) -> None:
+    trigger = tmp_path / "break-now"
+    env = {"VANGO_STATE_DIR": str(tmp_path / "state"), "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32)}
+    first = start_server("--workers", "2", env={**env, "FAULT_TRIGGER": str(trigger)},
+                         command=[sys.executable, "-c", _FAULTY_SUPERVISOR])
+
+    async def before() -> list[Page]:
+        client = TestClient(first.url)
+        pages = [await client.open("/counter") for _ in range(4)]
+        for i, page in enumerate(pages):
+            for _ in range(i + 1):
+                await page.click("#inc")
+        return pages
+
+    try:
+        pages = asyncio.run(before())
+        workers = first.per_worker("pid")
+        trigger.touch()
+        assert first.proc.wait(30) == 4
+    finally:
+        first.stop()
+    output = first.output()
+    assert "unhandled error in the supervisor loop" in output and "injected supervisor bug" in output
+    for slot, pid in workers.items():
+        assert f"worker pid {pid} (slot {slot}) exited: exit status 0" in output, output[-3000:]
+    second = start_server("--workers", "2", env=env)
+    try:
+        async def after() -> None:
+            client = TestClient(second.url)
+            for i, page in enumerate(pages):
+                page.client = client
+                await page.resume()
+                assert page.text("#count") == f"Count: {i + 1}"
+
+        asyncio.run(after())
+    finally:
+        second.stop()
