@@ -28,7 +28,6 @@ import selectors
 import shutil
 import signal
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable
 
@@ -39,8 +38,8 @@ from vango_mp.settings import Settings
 
 from .config import parse_bind, resolve_workers
 from .errors import (EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK,
-                     WORKER_EXIT_ORPHAN, HaltServer, StopServer)
-from .hub import Hub
+                     WORKER_EXIT_ORPHAN, HaltServer, StopServer, describe_exit)
+from .hub import Hub, make_runtime_dir
 from .memwatch import MemoryWatch
 from .notify import Notifier
 from .reload import Reload, RollingReload
@@ -479,23 +478,3 @@ class Arbiter(RollingReload):
 
 def pressure_rank(level: str) -> int:
     return int(PressureLevel.parse(level))
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
-
-
-def make_runtime_dir(base: str | None) -> str:
-    """A fresh private (0700) directory for the bus socket.
-
-    ``base``: the ``runtime_dir`` setting, else systemd's ``$RUNTIME_DIRECTORY``
-    (first entry), else the system temp dir.
-    """
-    base = base or os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0] or None
-    return tempfile.mkdtemp(prefix="vango-mp-", dir=base)
-

@@ -1,6 +1,8 @@
-"""Exit codes and the exception that stops the supervisor."""
+"""Exit codes, the exceptions that stop the supervisor, and how a worker's exit is described."""
 
 from __future__ import annotations
+
+import signal
 
 # Supervisor exit statuses.
 EXIT_OK = 0  # stopped by TERM/INT/QUIT
@@ -26,3 +28,13 @@ class HaltServer(Exception):
 
 class StopServer(Exception):
     """Every worker has stopped after TERM/INT/QUIT: exit cleanly."""
+
+
+def describe_exit(code: int) -> str:
+    """A child's exit as the log says it: ``exit status N`` or ``killed by SIGNAME``."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"

@@ -21,6 +21,7 @@ import os
 import selectors
 import socket
 import struct
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -339,3 +340,13 @@ class Hub:
     def worker_stats(self) -> list[dict[str, Any]]:
         return [{"slot": p.slot, "pid": p.pid, "generation": p.generation, "ready": p.ready,
                  "stats": p.stats} for p in self.live_peers()]
+
+
+def make_runtime_dir(base: str | None) -> str:
+    """A fresh private (0700) directory for the bus socket.
+
+    ``base``: the ``runtime_dir`` setting, else systemd's ``$RUNTIME_DIRECTORY``
+    (first entry), else the system temp dir.
+    """
+    base = base or os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0] or None
+    return tempfile.mkdtemp(prefix="vango-mp-", dir=base)
