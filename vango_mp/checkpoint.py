@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import metrics
 from .security import redact
 from .session import Session
+from .sessions import ColdSession
 
 if TYPE_CHECKING:
     from .worker import WorkerContext
@@ -36,20 +38,28 @@ def dirty(session: Session) -> bool:
     return session.alive and session.saved_seq != session.seq
 
 
-def save(ctx: WorkerContext, sessions: list[Session]) -> int:
-    """Seal ``sessions`` into the store in one transaction; how many were written."""
+def save(ctx: WorkerContext, entries: Sequence[Session | ColdSession]) -> int:
+    """Write ``entries`` into the store in one transaction; how many were written.
+
+    Hot sessions are sealed here (one that cannot be is logged and skipped,
+    never the whole batch); cold ones already are their blob. Checkpoints,
+    disconnects and evictions (``SessionManager.keeper``) all come through.
+    """
     assert ctx.store is not None
     rows = []
-    for session in sessions:
-        try:
-            rows.append((session.id, session.ip, ctx.seal(session)))
-        except Exception:  # debug mode: unserializable state; the session keeps running
-            log.exception("session %s: checkpoint failed", redact(session.id))
+    for entry in entries:
+        if isinstance(entry, ColdSession):
+            rows.append((entry.id, entry.ip, entry.blob))
             continue
-        session.saved_seq = session.seq
+        try:
+            rows.append((entry.id, entry.ip, ctx.seal(entry)))
+        except Exception:  # debug mode: unserializable state; the session keeps running
+            log.exception("session %s: could not be sealed for the store", redact(entry.id))
+            continue
+        entry.saved_seq = entry.seq
     if rows:
         ctx.store.save_many(rows)
-        metrics.inc("vango_checkpoints_total", len(rows))
+        metrics.inc("vango_store_writes_total", len(rows))
     return len(rows)
 
 

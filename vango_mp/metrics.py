@@ -26,7 +26,7 @@ _HELP: dict[str, str] = {
     "vango_memory_level": "Memory pressure level after the last check: 0 none, 1 low, 2 high, 3 critical.",
     "vango_memory_share_bytes": "The worker's share of the memory budget.",
     "vango_memory_hard_bytes": "The worker's hard memory limit (high pressure from here).",
-    "vango_checkpoints_total": "Sessions written to the session store by checkpoints (interval and disconnect).",
+    "vango_store_writes_total": "Sessions written to the session store (checkpoints, disconnects, evictions).",
     "vango_memory_refusing": "1 while the worker refuses new sessions under memory pressure.",
 }
 

@@ -36,7 +36,7 @@ from .pressure import WorkerMemory
 from .protocol import Close
 from .router import App
 from .session import Session
-from .sessions import ColdSession, SessionManager
+from .sessions import SessionManager
 from .settings import Settings
 from .vdom.component import component
 from .vdom.mount import Root
@@ -71,7 +71,7 @@ class WorkerContext:
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
         self.memory = WorkerMemory(self.manager, settings)
         if self.store is not None:
-            self.manager.keeper = self.keep
+            self.manager.keeper = lambda entries: checkpoint.save(self, entries)
             self.manager.on_detach = lambda session: checkpoint.on_detach(self, session)
             self.manager.on_expire = lambda ids: checkpoint.on_expire(self, ids)
         self.bus: BusClient | None = None
@@ -136,12 +136,6 @@ class WorkerContext:
         self.manager.add(session)
         session.start()
         return session
-
-    def keep(self, entries: list[Any]) -> None:
-        """Save detached sessions in the store before they are evicted."""
-        assert self.store is not None
-        rows = [(e.id, e.ip, e.blob if isinstance(e, ColdSession) else self.seal(e)) for e in entries]
-        self.store.save_many(rows)
 
     def health(self) -> dict[str, Any]:
         memory = self.memory.health()

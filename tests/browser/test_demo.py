@@ -12,6 +12,18 @@ def wait_open(page: Page) -> None:
     page.wait_for_function("() => window.vango && window.vango.state === 'open'")
 
 
+def counter_at_two(page: Page, url: str) -> str:
+    """Open /counter, click + twice; the session id."""
+    page.goto(url + "/counter")
+    wait_open(page)
+    page.click("#inc")
+    page.click("#inc")
+    expect(page.locator("#count")).to_have_text("Count: 2")
+    sid = page.evaluate("window.vango.sessionId")
+    assert sid
+    return sid
+
+
 def test_ssr_holds_initial_state_before_any_script(server, browser: Browser) -> None:
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
@@ -50,13 +62,7 @@ def test_todos_add_and_remove_keyed(server, page: Page) -> None:
 
 
 def test_disconnect_then_connect_resumes_same_session(server, page: Page) -> None:
-    page.goto(server.url + "/counter")
-    wait_open(page)
-    page.click("#inc")
-    page.click("#inc")
-    expect(page.locator("#count")).to_have_text("Count: 2")
-    sid = page.evaluate("window.vango.sessionId")
-    assert sid
+    sid = counter_at_two(page, server.url)
     page.evaluate("window.vango.disconnect()")
     page.wait_for_function("() => window.vango.state === 'closed'")
     page.evaluate("window.vango.connect()")
@@ -121,12 +127,7 @@ def test_reconnect_toast_through_a_full_restart(tmp_path, page: Page) -> None:
     env = {"VANGO_STATE_DIR": str(tmp_path), "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32)}
     first = start_server("--workers", "1", env=env)
     try:
-        page.goto(first.url + "/counter")
-        wait_open(page)
-        page.click("#inc")
-        page.click("#inc")
-        expect(page.locator("#count")).to_have_text("Count: 2")
-        sid = page.evaluate("window.vango.sessionId")
+        sid = counter_at_two(page, first.url)
     finally:
         assert first.stop() == 0
     notice = page.locator("#vango-notice")

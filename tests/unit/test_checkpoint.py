@@ -39,3 +39,22 @@ def test_only_changed_sessions_are_written_and_expiry_deletes_them(tmp_path: Pat
         assert restored.seq == busy.seq and restored.path == "/counter"
 
     asyncio.run(scenario())
+
+
+def test_evicted_sessions_are_kept_in_the_store_and_resumable(tmp_path: Path) -> None:
+    ctx = WorkerContext(Settings(state_dir=str(tmp_path), max_detached=1), 0, app, b"k" * 32)
+    assert ctx.store is not None
+
+    async def scenario() -> None:
+        first, second = (ctx.open_session("/counter", "10.0.0.1") for _ in range(2))
+        for session in (first, second):  # untouched: nothing written on disconnect
+            ctx.manager.attach(session, Conn())
+            ctx.manager.detach(session)
+        assert ctx.manager.evictions["max_detached"] == 1
+        assert len(ctx.store) == 1  # the evicted one, persisted first (the reference's rule)
+        evicted = first if not first.alive else second
+        blob = ctx.store.take(evicted.id)
+        assert blob is not None
+        assert ctx.restore(evicted.id, blob, "10.0.0.1").path == "/counter"
+
+    asyncio.run(scenario())

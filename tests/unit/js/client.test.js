@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fixtures = require('./fixtures.json');
 const V = require('../../../vango_mp/static/vango.js');
 
-const { P, COUNTER, setup, open, sentOf } = require('./harness.js');
+const { P, COUNTER, setup, open, welcomeBack, sentOf } = require('./harness.js');
 
 test('connect: ws URL, arraybuffer, HELLO first, then open on WELCOME', () => {
   const t = setup();
@@ -177,8 +177,7 @@ test('backoff restarts after a successful WELCOME', () => {
   t.g.advance(1000);
   t.ws().drop(1006);
   t.g.advance(2000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 0]);
+  welcomeBack(t, { worker: 0 });
   t.ws().drop(1013);
   t.g.advance(1000);
   assert.equal(t.sockets.length, 4);
@@ -256,8 +255,7 @@ test('WELCOME of a new session while we had one: reload (our DOM is stale)', () 
   const t = setup();
   open(t).drop(1006);
   t.g.advance(1000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-2', 0, false, 0]);
+  welcomeBack(t, { sid: 'sid-2', resumed: false, worker: 0 });
   assert.equal(t.g.location.reloads, 1);
   assert.equal(t.api.state, 'closed');
 });

@@ -74,6 +74,12 @@ function open(t, { sid = 'sid-1', seq = 0, resumed = false, worker = 3 } = {}) {
   return ws;
 }
 
+// The pending reconnect's socket opens and the server welcomes it back.
+function welcomeBack(t, { sid = 'sid-1', seq = 0, resumed = true, worker = 1 } = {}) {
+  t.ws().open();
+  t.ws().push([P.WELCOME, sid, seq, resumed, worker]);
+}
+
 const sentOf = (ws, type) => ws.sent.filter((f) => f[0] === type);
 
-module.exports = { V, P, COUNTER, clock, setup, open, sentOf };
+module.exports = { V, P, COUNTER, clock, setup, open, welcomeBack, sentOf };

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const V = require('../../../vango_mp/static/vango.js');
 
-const { P, setup: harnessSetup, open } = require('./harness.js');
+const { P, setup: harnessSetup, open, welcomeBack } = require('./harness.js');
 
 // An open session on the counter page (the 4013 tests start from there).
 function setup() {
@@ -70,8 +70,7 @@ test('reconnect toast: shown only once the socket stays down 2 s, gone on WELCOM
   assert.equal(noticeText(t), 'Connection lost. Reconnecting\u2026');
   assert.equal(notice(t).getAttribute('role'), 'alert');
   t.g.advance(2000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  welcomeBack(t);
   assert.equal(notice(t), null);
 });
 
@@ -79,8 +78,7 @@ test('reconnect toast: a quick resume shows nothing; giving up says to reload', 
   const t = harnessSetup();
   open(t).drop(1001);
   t.g.advance(1000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  welcomeBack(t);
   t.g.advance(5000);
   assert.equal(notice(t), null);
   t.ws().drop(1006);
@@ -102,7 +100,6 @@ test('reconnect toast: off with __vango.toast = false; never hides a 4013 notice
   open(t).drop(1006);
   V.showNotice(t.doc, 'Session closed: memory', 'closed');
   t.g.advance(1000);
-  t.ws().open();
-  t.ws().push([P.WELCOME, 'sid-1', 0, true, 1]);
+  welcomeBack(t);
   assert.equal(noticeText(t), 'Session closed: memory');
 });
