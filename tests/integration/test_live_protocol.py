@@ -181,7 +181,7 @@ def test_resume_replays_missed_patches(server) -> None:
     run(go())
 
 
-def test_resume_past_history_gets_full_html(server) -> None:
+def test_resume_from_the_future_gets_full_html(server) -> None:
     async def go() -> None:
         page = fetch_page(server.url, "/counter")
         ws = await Raw.connect(server.url, cookie=page.cookie)
@@ -190,9 +190,44 @@ def test_resume_past_history_gets_full_html(server) -> None:
         await ws.recv()
         ws.close()
         again = await Raw.connect(server.url, cookie=page.cookie)
-        await again.hello(page, sid=sid, last_seq=50)  # from the future: resync
+        await again.hello(page, sid=sid, last_seq=50)  # a seq the server never sent: resync
         full = await again.recv()
         assert full[0] == protocol.FULL and "Count: 1" in full[2]
         again.close()
+
+    run(go())
+
+
+HISTORY = 100  # Settings.max_patch_history, the server's default
+
+
+def test_resume_older_than_the_history_gets_full_not_a_replay_across_the_gap(server) -> None:
+    """Frames 1..5 have left the 100-frame history: replaying 6..105 would skip them, so FULL."""
+    clicks = HISTORY + 5
+
+    async def go() -> None:
+        page = fetch_page(server.url, "/counter")
+        ws = await Raw.connect(server.url, cookie=page.cookie)
+        sid = (await ws.hello(page))[1]
+        inc = find_hid(page.html, "inc")
+        for cseq in range(1, clicks + 1):
+            await ws.send([protocol.EVENT, cseq, inc, "click", None])
+            assert (await ws.recv())[1] == cseq
+        ws.close()
+        again = await Raw.connect(server.url, cookie=page.cookie)
+        welcome = await again.hello(page, sid=sid, last_seq=2)  # frames 3, 4, 5 are gone
+        assert welcome[:4] == [protocol.WELCOME, sid, clicks, True], welcome
+        full = await again.recv()
+        assert full[0] == protocol.FULL, f"expected FULL, got frame type {full[0]} seq {full[1]}"
+        assert full[1] == clicks and f"Count: {clicks}" in full[2]
+        with pytest.raises(asyncio.TimeoutError):  # and nothing replayed after it
+            await again.recv(timeout=0.3)
+        # A resume still inside the history is replayed, from the oldest frame kept.
+        again.close()
+        third = await Raw.connect(server.url, cookie=page.cookie)
+        await third.hello(page, sid=sid, last_seq=clicks - HISTORY)
+        first = await third.recv()
+        assert first[:2] == [protocol.PATCHES, clicks - HISTORY + 1]
+        third.close()
 
     run(go())
