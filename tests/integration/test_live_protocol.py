@@ -55,10 +55,16 @@ def test_script_is_cacheable_under_its_version(server) -> None:
     page = fetch_page(server.url, "/counter")
     import re
 
-    src = re.search(r'src="(/_vango/vango\.js\?v=\w+)"', page.html).group(1)  # type: ignore[union-attr]
-    _, headers, body = server.get(src)
-    assert "immutable" in headers["Cache-Control"]
-    assert b"window.vango" in body or b"vango" in body
+    src, version = re.search(r'src="(/_vango/vango\.js\?v=(\w+))"', page.html).groups()  # type: ignore[union-attr]
+    status, headers, body = server.get(src)
+    assert status == 200 and "immutable" in headers["Cache-Control"]
+    assert headers["Content-Type"].startswith("application/javascript")
+    assert {k.lower(): v for k, v in headers.items()}["etag"] == f'"{version}"'  # the version names this content
+    # The body is the thin client itself: its header and the line that exposes window.vango.
+    assert body.startswith(b"/* vango.js") and b"window.vango = client.api" in body
+    # Another version (a stale page's link) must not be cached for good.
+    _, stale, _ = server.get("/_vango/vango.js?v=0" + version)
+    assert "immutable" not in stale["Cache-Control"] and "no-cache" in stale["Cache-Control"]
 
 
 def test_new_session_matching_ssr_gets_welcome_and_no_patches(server) -> None:
