@@ -5,6 +5,10 @@ Run as ``python tests/integration/stub_worker.py [vango-mp flags]``: the real
 ``vango_mp.worker.serve``. Endpoints: ``/`` (slot and pid), ``/incr``
 (global counter +1, answered once the hub sequenced it), ``/count``, ``/hang`` (blocks the
 IOLoop, so heartbeats stop).
+
+A slow boot: while the file named by ``STUB_HOLD_BOOT`` exists, a worker that
+starts joins the bus (and heartbeats) but neither accepts nor reports ready;
+it writes ``<that file>.<pid>.held`` once it is holding.
 """
 
 from __future__ import annotations
@@ -75,7 +79,14 @@ async def _serve(settings: Any, slot: int, sock: socket.socket, bus_path: str | 
         client = BusClient(bus_path, slot=slot, pid=os.getpid(), heartbeat=settings.worker_heartbeat,
                            on_lost=lambda: done.done() or done.set_result(None))
         await client.connect()
+        client.on("memory.pressure", lambda body, peer: None)  # the supervisor's broadcast; nothing to evict here
         vglobals.install_backend(vglobals.BusBackend(client))
+    hold = os.environ.get("STUB_HOLD_BOOT")
+    if hold and os.path.exists(hold):  # booting slowly: not accepting, not ready
+        with open(f"{hold}.{os.getpid()}.held", "w"):
+            pass
+        while os.path.exists(hold) and not done.done():
+            await asyncio.sleep(0.02)
     server.add_sockets([sock])
     if client is not None:
         client.ready()

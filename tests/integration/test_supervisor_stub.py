@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_supervisor import cleanup, get, gone, launch, pid_in_slot, wait_for, workers_of  # noqa: F401
+from .test_supervisor import alive, cleanup, get, gone, launch, pid_in_slot, wait_for, workers_of  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -172,6 +172,43 @@ def test_hup_under_load_fails_no_request() -> None:
         for t in threads:
             t.join(10)
     assert failures == []
+
+
+def test_reload_keeps_the_old_worker_accepting_until_the_new_one_is_ready(tmp_path: Path) -> None:
+    """The successor boots slowly (it holds before accepting and reporting ready, see
+    stub_worker.py): all that time the old worker must go on answering, promptly; it is
+    stopped only once the successor reported ready."""
+    hold = tmp_path / "hold-boot"
+    server = launch("--workers", "1", stub=True, env={"STUB_HOLD_BOOT": str(hold)})
+    old = pid_in_slot(server, 0)
+
+    def answer() -> int:
+        """The pid that answers "/"; a request left queued (nobody accepting) times out."""
+        return json.loads(server.get("/", timeout=2)[2])["pid"]
+
+    assert answer() == old
+    hold.touch()
+    server.proc.send_signal(signal.SIGHUP)
+    held = wait_for(lambda: list(tmp_path.glob("hold-boot.*.held")), what="the successor holding its boot")
+    new = int(held[0].name.split(".")[1])
+    assert new != old and new in workers_of(server)
+    # The supervisor steps a reload every 0.1 s: a second of it stopping nothing is ten turns.
+    window = time.monotonic() + 1.0
+    answered = 0
+    while time.monotonic() < window:
+        try:
+            pid = answer()
+        except OSError as exc:
+            raise AssertionError(f"request {answered + 1} failed while the successor was booting: {exc!r}\n"
+                                 f"{server.output()[-2000:]}") from None
+        assert pid == old, f"answered by {pid} while the successor {new} was not ready"
+        answered += 1
+    assert answered >= 10 and alive(old)
+    hold.unlink()  # the successor now accepts and reports ready: only then the old one stops
+    wait_for(lambda: answer() == new, what="the successor serving")
+    wait_for(lambda: gone([old]), what="the old worker gone")
+    server.wait_output("rolling reload complete", timeout=10)
+    assert answer() == new
 
 
 def test_bus_eof_and_parent_death_stop_stub_workers() -> None:
