@@ -264,9 +264,44 @@ class Patcher {
     }
   }
 
+  // FULL morphs the root in place (as morphdom does): nodes that still fit
+  // are kept, so focus, caret, selection and scroll positions live on.
   full(html) {
-    this.root.innerHTML = html;
+    const t = this.doc.createElement('template');
+    t.innerHTML = html;
+    this.morphKids(this.root, t.content, this.doc.activeElement);
     this.cache.clear();
+  }
+
+  // Old children meet new ones in order. Misfit old children before a fitting
+  // one go (nodes are never moved: that would blur them), unless they hold
+  // the focus; a new child with no fit is inserted.
+  morphKids(el, to, focus) {
+    const kids = [...to.childNodes], at = el.childNodes;
+    kids.forEach((n, i) => {
+      let j = i;
+      while (at[j] && !fits(at[j], n) && !at[j].contains(focus)) j++;
+      if (!at[j] || !fits(at[j], n)) return el.insertBefore(n, at[i] || null);
+      while (j-- > i) el.removeChild(at[i]);
+      this.morph(at[i], n, focus);
+    });
+    while (at.length > kids.length) el.removeChild(el.lastChild);
+  }
+
+  morph(o, n, focus) {
+    if (o.nodeType !== ELEMENT_NODE) { if (o.data !== n.data) o.data = n.data; return; }
+    for (const a of o.getAttributeNames()) if (!n.hasAttribute(a)) o.removeAttribute(a);
+    for (const a of n.getAttributeNames()) if (o.getAttribute(a) !== n.getAttribute(a)) o.setAttribute(a, n.getAttribute(a));
+    this.morphKids(o, n, focus);
+    if (o === focus) return; // the user is typing here: value and caret stay theirs
+    const tag = o.localName; // form state lives in properties: set them from the attributes
+    if (tag === 'option') o.selected = n.hasAttribute('selected');
+    else if (tag === 'textarea') { if (o.value !== o.textContent) o.value = o.textContent; }
+    else if (tag === 'input') {
+      o.checked = n.hasAttribute('checked');
+      const v = n.getAttribute('value') ?? (o.type === 'checkbox' || o.type === 'radio' ? o.value : '');
+      if (o.value !== v) o.value = v;
+    }
   }
 
   find(hid) {
@@ -315,6 +350,12 @@ class Patcher {
     if (name === 'value') { if ('value' in el) el.value = ''; }
     else if (name === 'checked' || name === 'selected') el[name] = false;
   }
+}
+
+// Same kind of node: text for text; for elements the same tag and id.
+function fits(o, n) {
+  return o.nodeType === n.nodeType && (o.nodeType !== ELEMENT_NODE ||
+    o.localName === n.localName && o.getAttribute('id') === n.getAttribute('id'));
 }
 
 function child(parent, i) {

@@ -13,6 +13,10 @@ class FakeNode {
     this.ownerDocument = doc;
     this.parentNode = null;
   }
+  contains(node) {
+    for (; node; node = node.parentNode) if (node === this) return true;
+    return false;
+  }
 }
 
 class FakeText extends FakeNode {
@@ -37,6 +41,10 @@ class FakeElement extends FakeNode {
   setAttribute(n, v) { this.attributes.set(n, String(v)); }
   removeAttribute(n) { this.attributes.delete(n); }
   hasAttribute(n) { return this.attributes.has(n); }
+  getAttributeNames() { return [...this.attributes.keys()]; }
+  get lastChild() { return this.childNodes[this.childNodes.length - 1] || null; }
+  get textContent() { return this.childNodes.map((c) => (c.nodeType === 3 ? c.data : c.textContent)).join(''); }
+  get content() { return this; } // a <template>'s parsed children (no separate fragment here)
   get id() { return this.getAttribute('id') || ''; }
   get type() {
     const t = this.getAttribute('type');
@@ -69,10 +77,6 @@ class FakeElement extends FakeNode {
   replaceChild(node, old) {
     this.insertBefore(node, old);
     return this.removeChild(old);
-  }
-  contains(node) {
-    for (; node; node = node.parentNode) if (node === this) return true;
-    return false;
   }
   * descendants() {
     for (const c of this.childNodes) {
@@ -107,6 +111,7 @@ class FakeElement extends FakeNode {
 class FakeDocument {
   constructor() {
     this.listeners = {};
+    this.activeElement = null; // tests set it: there is no real focus here
     this.body = new FakeElement(this, 'body');
   }
   createElement(tag) { return new FakeElement(this, tag); }
