@@ -265,36 +265,141 @@ def test_usr1_reopens_the_log_file(tmp_path: Path) -> None:
     wait_for(lambda: get(server, "/counter") and "GET /counter" in log.read_text(), what="worker logs in the new file")
 
 
-def test_hup_reloads_every_slot_with_zero_failed_requests() -> None:
-    server = launch("--workers", "2", "--graceful-timeout", "5s")
-    before = set(workers_of(server))
-    failures: list[str] = []
-    ok = [0]
-    stop = threading.Event()
+class Load:
+    """Concurrent GET /counter, each on a fresh connection to 127.0.0.1, from a thread of its own.
 
-    def load() -> None:
-        while not stop.is_set():
+    Bounded: at most ``limit`` requests; every one is checked (200 and the page),
+    and timed, so a test can count those that finished inside a window.
+    """
+
+    def __init__(self, port: int, concurrency: int = 16, limit: int = 40_000) -> None:
+        self.port, self.concurrency, self.limit = port, concurrency, limit
+        self.done: list[float] = []  # monotonic end time of each good request
+        self.failures: list[str] = []
+        self.started = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.run()), daemon=True)
+
+    async def one(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            writer.write(b"GET /counter HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            reply = await reader.read()
+        finally:
+            writer.close()
+        if not reply.startswith(b"HTTP/1.1 200 ") or b"Count: 0" not in reply:
+            raise AssertionError(reply[:200])
+
+    async def worker(self) -> None:
+        while not self.stop.is_set() and self.started < self.limit:
+            self.started += 1
             try:
-                status = get(server, "/counter")[0]
-                ok[0] += 1
-                if status != 200:
-                    failures.append(str(status))
-            except OSError as exc:
-                failures.append(repr(exc))
+                await asyncio.wait_for(self.one(), 10)
+                self.done.append(time.monotonic())
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                self.failures.append(repr(exc))
 
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for t in threads:
-        t.start()
+    async def run(self) -> None:
+        await asyncio.gather(*(self.worker() for _ in range(self.concurrency)))
+
+    def between(self, start: float, end: float) -> int:
+        return sum(start <= t <= end for t in self.done)
+
+
+class SlowClient:
+    """A connection parked on one worker with half a request sent (found via /_vango/health on it).
+
+    A stopping worker drains its HTTP connections: it stays up, not accepting,
+    until this request is finished — the slow clients a real reload meets.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.conn = socket.create_connection((server.host, server.port), timeout=10)
+        self.conn.sendall(b"GET /_vango/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, body = self.read_reply()
+        self.pid = json.loads(body)["pid"]
+        self.conn.sendall(b"GET /counter HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")  # no blank line yet
+
+    def read_reply(self) -> tuple[bytes, bytes]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self.conn.recv(65536)
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+        while len(body) < length:
+            body += self.conn.recv(65536)
+        return head, body
+
+    def finish(self) -> bytes:
+        self.conn.sendall(b"\r\n")
+        reply = b""
+        while chunk := self.conn.recv(65536):
+            reply += chunk
+        self.conn.close()
+        return reply
+
+
+def test_hup_reloads_every_slot_with_zero_failed_requests() -> None:
+    """Thousands of requests, 16 at a time, through a reload of several seconds: none fails.
+
+    Each old worker meets a slow client when it stops: it drains until that
+    request is finished, which the test does only after ``hold`` seconds and
+    ``per_slot`` more answered requests. So the reload stays in flight long
+    enough for the load to cross every step of it, slot after slot: successor
+    booting, both accepting, old one no longer accepting but draining, exiting.
+    """
+    hold, per_slot = 1.5, 1000
+    server = launch("--workers", "2", "--graceful-timeout", "10s")
+    before = workers_of(server)
+    slow: dict[int, SlowClient] = {}
+    deadline = time.monotonic() + 10
+    while len(slow) < len(before):  # one parked request on each worker
+        assert time.monotonic() < deadline, f"no connection reached every worker: {sorted(slow)}"
+        client = SlowClient(server)
+        if client.pid in slow:
+            client.finish()
+        else:
+            slow[client.pid] = client
+    assert set(slow) == set(before)
+    replies: dict[int, bytes] = {}
+
+    def release(pid: int) -> None:
+        """Once its worker is draining, keep it so for ``hold`` s and ``per_slot`` requests, then finish."""
+        try:
+            server.wait_output(rf"\[{pid}\] .*graceful stop: waiting for \d+ HTTP connections", timeout=60)
+            since, mark = time.monotonic(), len(load.done)
+            wait_for(lambda: time.monotonic() - since >= hold and len(load.done) - mark >= per_slot,
+                     timeout=60, what=f"{per_slot} requests while worker {pid} drains")
+            replies[pid] = slow[pid].finish()
+        except Exception as exc:  # noqa: BLE001 - reported by the test thread
+            replies[pid] = repr(exc).encode()
+
+    load = Load(server.port)
+    load.thread.start()
+    releasers = [threading.Thread(target=release, args=(pid,), daemon=True) for pid in slow]
     try:
-        wait_for(lambda: ok[0] > 20, what="load running")
+        wait_for(lambda: len(load.done) > 200, what="load running")
+        hup = time.monotonic()
         server.proc.send_signal(signal.SIGHUP)
+        for t in releasers:
+            t.start()
         server.wait_output("rolling reload complete", timeout=60)
-        wait_for(lambda: not (set(workers_of(server)) & before), what="old workers gone")
+        wait_for(lambda: not (set(workers_of(server)) & set(before)), what="old workers gone")
+        complete = time.monotonic()
+        served = len(load.done)
+        wait_for(lambda: len(load.done) > served + 500, timeout=20, what="load continuing on the new workers")
     finally:
-        stop.set()
-        for t in threads:
+        load.stop.set()
+        load.thread.join(30)
+        for t in releasers:
             t.join(10)
-    assert failures == []
+    assert load.failures == [], (len(load.failures), load.failures[:5])
+    window, during = complete - hup, load.between(hup, complete)
+    assert window >= len(before) * hold, f"the reload took only {window:.2f} s"
+    assert during >= len(before) * per_slot, f"only {during} requests finished in the {window:.1f} s of the reload"
+    # A worker drains for at most 5 s (worker.DRAIN_LIMIT), then cuts what is left.
+    assert all(r.startswith(b"HTTP/1.1 200 ") and b"Count: 0" in r for r in replies.values()), \
+        (f"a parked request was not answered (load ran at {during / window:.0f} requests/s)", replies)
     assert sorted(workers_of(server).values()) == [0, 1]
 
 
