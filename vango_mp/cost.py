@@ -22,13 +22,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .session import Session
 from .vdom.nodes import Element
 
-if TYPE_CHECKING:
-    from .session import Session
-    from .sessions import Entry
 
 # Fitted with tracemalloc on the demo app: /counter (25 nodes) holds 9.3 KiB,
 # /todos with 20 and 200 items (124 and 1024 nodes) 46 and 356 KiB, history
@@ -39,7 +37,7 @@ SESSION_BYTES = 2 * 1024
 NODE_BYTES = 320
 CONNECTION_BYTES = 12 * 1024  # an attached session's socket, handler and stream buffers (bench/load.py)
 QUEUED_BYTES = 300  # an Event or a callback waiting in a session queue
-COLD_BYTES = 200  # a ColdSession record besides its blob
+COLD_BYTES = 600  # a cold Session record besides its blob
 VALUE_SAMPLE = 512  # objects a deep size looks at before extrapolating
 
 
@@ -63,12 +61,12 @@ def estimate(session: Session) -> int:
     return total
 
 
-def entry_cost(entry: Entry) -> int:
-    """The estimate of a hot session (with its socket, if attached), or the blob size of a cold one."""
-    blob = getattr(entry, "blob", None)
+def entry_cost(entry: Session) -> int:
+    """The estimate of a live session (with its socket, if attached), or the blob size of a cold one."""
+    blob = entry.blob
     if blob is not None:
         return COLD_BYTES + len(blob)
-    return entry.cost + (CONNECTION_BYTES if entry.conn is not None else 0)  # type: ignore[union-attr]
+    return entry.cost + (CONNECTION_BYTES if entry.conn is not None else 0)
 
 
 def count_nodes(nodes: list[Any]) -> int:

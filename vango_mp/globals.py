@@ -221,10 +221,6 @@ def install_backend(backend: Backend | None) -> None:
     _backend = backend if backend is not None else LocalBackend()
 
 
-def current_backend() -> Backend:
-    return _backend
-
-
 # ---------------------------------------------------------------- public API
 
 class GlobalSignal(Generic[T]):

@@ -9,35 +9,30 @@ the socket and its :class:`~vango_mp.session.Session`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.httputil
 import tornado.ioloop
 import tornado.websocket
 
-from . import adoption, auth, metrics, persist, protocol, security
+from . import auth, metrics, protocol, security
+from .handlers import WorkerHeader
 from .protocol import Close, ProtocolError
-from .session import Session, SessionState
-from .sessions import ColdSession
-
-if TYPE_CHECKING:
-    from .worker import WorkerContext
+from .router import App
+from .session import Session
+from .protocol import html_hash
+from .sessions import Handover, Refused, SessionOwner
+from .settings import Settings
 
 log = logging.getLogger("vango_mp.live")
 
 # Shared, never mutated after the handshake: what a shed request points to.
 _NO_HEADERS = tornado.httputil.HTTPHeaders()
 _NO_ARGS: dict[str, list[bytes]] = {}
-
-
-def html_hash(html: str) -> str:
-    """Fingerprint of rendered HTML: the client sends the SSR one back in HELLO."""
-    return hashlib.blake2b(html.encode(), digest_size=8).hexdigest()
 
 
 class HandshakeGate:
@@ -65,10 +60,9 @@ class HandshakeGate:
             del self.by_ip[ip]
 
 
-class LiveSocket(tornado.websocket.WebSocketHandler):
+class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     """One browser's WebSocket; after HELLO, the connection of one session."""
 
-    ctx: WorkerContext
     session: Session | None
     client_ip: str
     last_seen: float
@@ -76,16 +70,14 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     _gated: bool
     _timer: object | None
 
-    def initialize(self, ctx: WorkerContext) -> None:
-        self.ctx = ctx
+    def initialize(self, owner: SessionOwner, handover: Handover, gate: HandshakeGate, app: App,
+                   settings: Settings, csrf_secret: bytes, slot: int) -> None:
+        self.owner, self.handover, self.gate, self.app = owner, handover, gate, app
+        self.vango_settings, self.csrf_secret, self.slot = settings, csrf_secret, slot
         self.session = None
         self._hello_seen = False
         self._gated = False
         self._timer = None
-
-    def set_default_headers(self) -> None:
-        # Runs before initialize(), hence the application setting.
-        self.set_header("X-Vango-Worker", self.application.settings["vango_worker"])
 
     def get_compression_options(self) -> dict[str, Any] | None:
         # Decline permessage-deflate: a negotiated context costs tens of KiB
@@ -97,7 +89,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
 
         .. warning:: turning this off allows cross-site WebSocket hijacking.
         """
-        s = self.ctx.settings
+        s = self.vango_settings
         if s.dev:
             return True
         return security.origin_allowed(origin, self.request.host, self.request.protocol, s.allowed_origins)
@@ -109,11 +101,11 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
         self.set_nodelay(True)
         self.last_seen = time.monotonic()
-        s = self.ctx.settings
+        s = self.vango_settings
         self.client_ip = security.client_ip(
             self.request.remote_ip or "", self.request.headers.get("X-Forwarded-For"), s.trusted_proxies
         )
-        refused = self.ctx.gate.enter(self.client_ip)
+        refused = self.gate.enter(self.client_ip)
         if refused is not None:
             metrics.inc("vango_refusals_total", reason="handshakes")
             self.close(Close.RATE_LIMITED, refused)
@@ -133,13 +125,13 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             self._timer = None
         if self._gated:
             self._gated = False
-            self.ctx.gate.leave(self.client_ip)
+            self.gate.leave(self.client_ip)
 
     def on_close(self) -> None:
         self._end_handshake()
         session, self.session = self.session, None
         if session is not None and session.conn is self:
-            self.ctx.manager.detach(session)
+            self.owner.detach(session)
 
     # -- Connection protocol for Session ---------------------------------------
 
@@ -151,9 +143,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         session, self.session = self.session, None
         if session is not None and session.conn is self:
-            session.conn = None
-            if session.state is SessionState.ATTACHED:
-                self.ctx.manager.detach(session)
+            self.owner.detach(session)
         super().close(code, reason)
 
     # -- frames --------------------------------------------------------------
@@ -163,7 +153,7 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         # so frames stay ordered while a HELLO waits on the bus.
         self.last_seen = time.monotonic()
         try:
-            frame = protocol.decode_client(message, self.ctx.settings.max_message_size)
+            frame = protocol.decode_client(message, self.vango_settings.max_message_size)
             if self.session is not None:
                 self._frame(self.session, frame)
                 return None
@@ -195,98 +185,57 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
             raise ProtocolError("HELLO after handshake")
 
     async def _hello(self, hello: protocol.Hello) -> None:
-        ctx = self.ctx
-        if ctx.stopping:  # our sessions are being handed over: the client reconnects to another worker
-            self._refuse(Close.GOING_AWAY, "server stopping", "stopping")
+        if self.handover.stopping:  # our sessions are being handed over: the client reconnects to another worker
+            self._refuse(Refused(Close.GOING_AWAY, "server stopping", "stopping"))
             return
-        if not ctx.settings.dev and not security.verify_csrf(
-            ctx.secret, hello.csrf, self.get_cookie(security.CSRF_COOKIE)
+        if not self.vango_settings.dev and not security.verify_csrf(
+            self.csrf_secret, hello.csrf, self.get_cookie(security.CSRF_COOKIE)
         ):
-            self._refuse(Close.INVALID_CSRF, "invalid CSRF token", "csrf")
+            self._refuse(Refused(Close.INVALID_CSRF, "invalid CSRF token", "csrf"))
             return
-        if hello.session_id is not None:
-            await self._resume(hello)
-        else:
-            self._start(hello)
+        try:
+            if hello.session_id is not None:
+                await self._resume(hello)
+            else:
+                self._start(hello)
+        except Refused as refused:
+            self._refuse(refused)
 
-    def _refuse(self, code: Close, reason: str, metric: str) -> None:
-        metrics.inc("vango_refusals_total", reason=metric)
+    def _refuse(self, refused: Refused) -> None:
+        metrics.inc("vango_refusals_total", reason=refused.metric)
         self._end_handshake()
-        self.close(code, reason)
+        self.close(refused.code, refused.reason)
 
     def _start(self, hello: protocol.Hello) -> None:
-        from .sessions import Refused
-
         try:
-            session = self.ctx.open_session(hello.path, self.client_ip)
-        except Refused as refused:
-            self._refuse(refused.code, refused.reason, refused.reason.replace(" ", "_"))
-            return
+            session = self.owner.open(hello.path, self.client_ip)
         except LookupError:
-            self._refuse(Close.PROTOCOL_ERROR, "no route for path", "no_route")
-            return
+            raise Refused(Close.PROTOCOL_ERROR, "no route for path", "no_route") from None
         try:
-            auth.on_start(self.ctx.app, auth.as_request(self, hello.path, self.client_ip), session)
+            auth.on_start(self.app, auth.as_request(self, hello.path, self.client_ip), session)
         except Exception:
             log.exception("on_session_start refused a session")
-            session.close(Close.NOT_AUTHORIZED, "not authorized")
-            self._refuse(Close.NOT_AUTHORIZED, "not authorized", "auth")
-            return
-        self._bind(session, resumed=False, full=hello.ssr_hash != html_hash(session.root.html()))
+            self.owner.end(session, Close.NOT_AUTHORIZED, "not authorized", "auth")
+            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth") from None
+        self._bind(session, catch_up=None, full=hello.ssr_hash != html_hash(session.root.html()))
 
     async def _resume(self, hello: protocol.Hello) -> None:
         sid = hello.session_id or ""
-        session = self.ctx.manager.get(sid)
-        in_memory = session is not None
-        if session is None:
-            session = await self._fetch(sid)
-            if session is None:
-                return
+        session, local, exact = await self.handover.resume(sid, self.client_ip)
         try:
-            auth.on_resume(self.ctx.app, auth.as_request(self, hello.path, self.client_ip), session, in_memory=in_memory)
+            auth.on_resume(self.app, auth.as_request(self, hello.path, self.client_ip), session, in_memory=local)
         except auth.NotAuthorized as refused:
             log.info("resume of %s refused: %s", security.redact(sid), refused)
-            self._refuse(Close.NOT_AUTHORIZED, "not authorized", "auth_resume")
-            return
+            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth_resume") from None
         if self.ws_connection is None or self.ws_connection.is_closing():
             return  # the client left while we fetched; the session stays detached here
-        if session.conn is not None:
-            # A newer socket wins; the old one is told why it lost.
-            old = session.conn
-            self.ctx.manager.detach(session)
-            old.close(Close.SESSION_TAKEN, "session resumed elsewhere")
-        # A remounted tree numbers its elements afresh: the client needs a FULL.
-        self._bind(session, resumed=True, full=not in_memory)
-        metrics.inc("vango_sessions_resumed_total", kind="local" if in_memory else "adopted")
-        if in_memory:
-            session.catch_up(hello.last_seq)
-
-    async def _fetch(self, sid: str) -> Session | None:
-        """A session this worker does not hold live: from our cold tier or another worker."""
-        entry = self.ctx.manager.take(sid)
-        blob: bytes | None = entry.blob if isinstance(entry, ColdSession) else None
-        try:
-            if blob is None:
-                blob = await adoption.adopt_remote(self.ctx, sid)
-            if blob is None and self.ctx.store is not None:
-                blob = self.ctx.store.take(sid)  # left there by a worker that stopped
-        except adoption.Moved:
-            self._refuse(Close.SESSION_TAKEN, "session resumed elsewhere", "adoption_lost")
-            return None
-        except adoption.Unanswered:
-            self._refuse(Close.SERVER_BUSY, "server busy", "adoption_unanswered")  # the client retries
-            return None
-        if blob is None:
-            self._refuse(Close.SESSION_EXPIRED, "session expired", "unknown_session")
-            return None
-        try:
-            return self.ctx.restore(sid, blob, self.client_ip)
-        except persist.BlobRejected as rejected:
-            metrics.inc("vango_blobs_rejected_total", reason=rejected.reason)
-            self._refuse(Close.SESSION_EXPIRED, "session expired", "blob_" + rejected.reason.replace(" ", "_"))
-        except LookupError:
-            self._refuse(Close.SESSION_EXPIRED, "session expired", "no_route")
-        return None
+        if self.handover.stopping:
+            # We began handing sessions over while this one was on its way: it
+            # goes with the next piece; the client reconnects and finds it there.
+            raise Refused(Close.GOING_AWAY, "server stopping", "stopping")
+        if local:
+            metrics.inc("vango_sessions_resumed_total", kind="local")
+        self._bind(session, catch_up=hello.last_seq, full=not exact)
 
     def on_pong(self, data: bytes) -> None:
         self.last_seen = time.monotonic()
@@ -302,20 +251,23 @@ class LiveSocket(tornado.websocket.WebSocketHandler):
         elif self.ws_connection is not None and not self.ws_connection.is_closing():
             self.ping()
 
-    def _bind(self, session: Session, *, resumed: bool, full: bool = False) -> None:
-        """Attach and send WELCOME; with ``full``, a FULL follows under the next seq.
+    def _bind(self, session: Session, *, catch_up: int | None, full: bool) -> None:
+        """Attach and send WELCOME; then a FULL under the next seq (``full``) or the missed patches.
 
-        WELCOME then announces a seq ahead of the client's, so every client
-        (browser or test client) knows to wait for that frame.
+        With a FULL, WELCOME announces a seq ahead of the client's, so every
+        client (browser or test client) knows to wait for that frame.
         """
         self._end_handshake()
+        if not self.owner.attach(session, self):
+            raise Refused(Close.SESSION_EXPIRED, "session expired", "attach_refused")
         self.session = session
-        self.ctx.manager.attach(session, self)
         if full:
             session.seq += 1
-        self.send(protocol.encode_welcome(session.id, session.seq, resumed, self.ctx.slot))
+        self.send(protocol.encode_welcome(session.id, session.seq, catch_up is not None, self.slot))
         if full:
             session.send_full()
+        elif catch_up is not None:
+            session.catch_up(catch_up)
         self._shed()
 
     def _shed(self) -> None:

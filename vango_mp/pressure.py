@@ -53,7 +53,7 @@ from typing import Any
 
 from . import cost, metrics
 from .memory import MemoryMonitor, PressureLevel, Sample, Thresholds, detect_budget, trim_heap, worker_count
-from .sessions import SessionManager
+from .sessions import SessionOwner
 from .settings import Settings
 
 log = logging.getLogger("vango_mp.pressure")
@@ -70,7 +70,7 @@ class PressureResponse:
     """Acts on each memory reading of one worker: evict, refuse, collect, trim, close."""
 
     def __init__(
-        self, manager: SessionManager, settings: Settings, *,
+        self, manager: SessionOwner, settings: Settings, *,
         thresholds: Callable[[], Thresholds], measure: Callable[[], int],
         collect: Callable[[], object] = gc.collect, trim: Callable[[], bool] = trim_heap,
         clock: Callable[[], float] = time.monotonic,
@@ -192,7 +192,7 @@ class PressureResponse:
 class WorkerMemory:
     """One worker's memory budget, monitor and pressure response, wired together."""
 
-    def __init__(self, manager: SessionManager, settings: Settings) -> None:
+    def __init__(self, manager: SessionOwner, settings: Settings) -> None:
         self.settings = settings
         self.manager = manager
         self.budget = detect_budget(settings.memory_budget)

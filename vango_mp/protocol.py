@@ -8,6 +8,8 @@ use, so the caller closes that one session and nothing else.
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -269,3 +271,8 @@ _PARSERS = {
     PONG: lambda f: Pong(_int(f[1], "t")),
 }
 _ARITY = {HELLO: (6, 7), EVENT: (5,), ACK: (2,), RESYNC: (2,), PING: (2,), PONG: (2,)}
+
+
+def html_hash(html: str) -> str:
+    """Fingerprint of rendered HTML: the client sends its SSR page's back in HELLO."""
+    return hashlib.blake2b(html.encode(), digest_size=8).hexdigest()

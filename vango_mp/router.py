@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .vdom.component import component
+from .vdom.mount import Root
+
 Page = Callable[..., Any]
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -106,3 +109,24 @@ class App:
             if found is not None:
                 return found
         return None
+
+    def mount(
+        self, path: str, *, worker: int, session: Any = None, on_dirty: Callable[[], None] | None = None,
+        values: dict[str, Any] | None = None, render: bool = True,
+    ) -> Root:
+        """Mount the page for ``path`` (LookupError when no route matches) and render it.
+
+        The one way a page is built: for the stateless SSR (no session), a new
+        session, and a session remounted from its sealed ``values`` (which the
+        caller renders itself, ``render=False``: see ``Root.render_over``).
+        """
+        match = self.match(path)
+        if match is None:
+            raise LookupError(path)
+        context = {"worker": worker, "session": session, "path": path, "params": match.params}
+        root = Root(component(match.page)(**match.params), context=context, on_dirty=on_dirty)
+        if values:
+            root.restore_signal_values(values)
+        if render:
+            root.render_initial()
+        return root

@@ -6,11 +6,10 @@ components re-render and the diff leaves as one PATCHES frame with the next
 sequence number. Frames are kept in a bounded history so a client that
 reconnects can be caught up by replay; past the history it gets a FULL.
 
-State machine::
-
-    ATTACHED <-> DETACHED -> EVICTED
-        \\            \\
-         +-> CLOSED <-+
+Its lifecycle state (attached, detached, cold, handed over, closed) belongs
+to :class:`vango_mp.sessions.SessionOwner`, which alone changes it; a
+session only does the mechanics the owner asks for (bind a connection,
+release its tree) and asks the owner when it must end itself.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from typing import Any, Protocol
 from . import metrics, protocol
 from .events import Event, call_handler
 from .protocol import Close
-from .persist import portable
 from .ratelimit import TokenBucket
 from .reactive import batch
 from .security import redact
@@ -38,11 +36,14 @@ log = logging.getLogger("vango_mp.session")
 YIELD_EVERY = 16  # items a session applies before letting other sessions run
 
 
-class SessionState(enum.Enum):
-    ATTACHED = "attached"
-    DETACHED = "detached"
-    EVICTED = "evicted"
-    CLOSED = "closed"
+class State(enum.Enum):
+    """Where a session is in its lifecycle (transitions: :mod:`vango_mp.sessions.states`)."""
+
+    ATTACHED = "attached"  # live here, a socket bound
+    DETACHED = "detached"  # live here, resumable for ResumeWindow
+    COLD = "cold"  # here only as its sealed blob (the cold tier)
+    HANDED_OVER = "handed_over"  # another worker (or the store) owns it now
+    CLOSED = "closed"  # gone for good; ``end_reason`` says why
 
 
 class Connection(Protocol):
@@ -54,25 +55,33 @@ class Connection(Protocol):
 
 
 class SessionError(RuntimeError):
-    """An illegal state transition."""
+    """A session used before it was started."""
+
+
+class Ender(Protocol):
+    """The owner, as far as a session needs it: to end itself (dispatch overflow)."""
+
+    def end(self, session: Session, code: int, reason: str, metric: str) -> None: ...
 
 
 class Session:
     """State, ordered event processing and patch history of one user."""
 
     __slots__ = (
-        "id", "ip", "path", "root", "state", "seq", "created", "last_active", "conn",
+        "id", "ip", "path", "root", "blob", "state", "end_reason", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
-        "_event_limit", "_resync_limit", "data", "on_end", "user", "authenticated", "__weakref__",
+        "_event_limit", "_resync_limit", "data", "owner", "user", "authenticated", "__weakref__",
         "history_bytes", "cost", "cost_stale", "saved_seq",
     )
 
-    def __init__(self, session_id: str, root: Root, *, settings: Settings, ip: str, path: str) -> None:
+    def __init__(self, session_id: str, root: Root | None, *, settings: Settings, ip: str, path: str) -> None:
         self.id = session_id
         self.ip = ip
         self.path = path
-        self.root = root
-        self.state = SessionState.DETACHED
+        self.root: Root = root  # type: ignore[assignment]  # None only while COLD: ``blob`` holds it then
+        self.blob: bytes | None = None
+        self.state = State.DETACHED  # changed by the owner only (vango_mp.sessions)
+        self.end_reason = ""  # why it is CLOSED or HANDED_OVER (a metric label)
         self.seq = 0
         self.created = self.last_active = time.monotonic()
         self.conn: Connection | None = None
@@ -86,7 +95,7 @@ class Session:
         self._event_limit = TokenBucket(settings.dom_event_rate, settings.dom_event_burst)
         self._resync_limit = TokenBucket(settings.resync_rate, settings.resync_burst)
         self.data: dict[str, Any] = {}  # session KV (persisted with the session)
-        self.on_end: Callable[[Session], None] | None = None
+        self.owner: Ender | None = None
         self.user: Any = None  # auth projection: runtime only, never persisted
         self.authenticated = False  # whether a user was ever set: resume must revalidate
         # Memory estimate (vango_mp.cost): bytes held by the patch history, kept
@@ -105,64 +114,43 @@ class Session:
         if user is not None:
             self.authenticated = True
 
-    def snapshot(self, *, schema: str, debug: bool) -> dict[str, Any]:
-        """The persisted form: KV, signal values by stable id, route, auth flag, seq."""
-        return {
-            "id": self.id,
-            "schema": schema,
-            "ts": time.time(),
-            "path": self.path,
-            "ip": self.ip,
-            "seq": self.seq,
-            "age": time.monotonic() - self.created,
-            "data": portable(self.data, debug=debug, what="session key"),
-            "signals": portable(self.root.signal_values(), debug=debug, what="signal"),
-            "authenticated": self.authenticated,
-        }
-
-    # -- lifecycle ---------------------------------------------------------
+    # -- mechanics the owner drives -------------------------------------------
 
     def start(self) -> None:
-        """Bind the session to the running loop; its task runs whenever it has work."""
-        self._loop = asyncio.get_running_loop()
+        """Bind the session to the running loop, if any; its task runs whenever it has work.
 
-    def attach(self, conn: Connection) -> None:
-        """DETACHED -> ATTACHED: frames now go to ``conn``."""
-        self._expect(SessionState.DETACHED)
-        self.state = SessionState.ATTACHED
+        Without a loop (unit tests of the owner) nothing runs until ``flush``.
+        """
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def bind(self, conn: Connection) -> None:
+        """Frames now go to ``conn``."""
         self.conn = conn
         self.touch()
 
-    def detach(self) -> None:
-        """ATTACHED -> DETACHED: keep state, stop sending (the socket closed)."""
-        if self.state is SessionState.ATTACHED:
-            self.state = SessionState.DETACHED
-            self.conn = None
-            self.touch()
-
-    def close(self, code: int = Close.NORMAL, reason: str = "", *, evicted: bool = False, quiet: bool = False) -> None:
-        """End the session here: close its socket, stop its task, dispose its tree.
-
-        ``quiet``: the session lives on elsewhere (cold tier, another worker), so
-        it is not counted as closed.
-        """
-        if self.state in (SessionState.CLOSED, SessionState.EVICTED):
-            return
+    def unbind(self) -> Connection | None:
+        """Stop sending (the socket closed or is being replaced); the old connection."""
         conn, self.conn = self.conn, None
-        self.state = SessionState.EVICTED if evicted else SessionState.CLOSED
+        self.touch()
+        return conn
+
+    def release(self, code: int = Close.NORMAL, reason: str = "") -> None:
+        """Close the socket (if any) with ``code``, stop the queues, dispose the tree."""
+        conn, self.conn = self.conn, None
         if conn is not None:
             conn.close(code, reason)
         self._events = self._dispatches = self.history = None
         self.history_bytes = 0
-        self.root.dispose()
-        if not quiet:
-            metrics.inc("vango_sessions_closed_total", reason=reason or "normal")
-        if self.on_end is not None:
-            self.on_end(self)
+        if self.root is not None:
+            self.root.dispose()
 
     @property
     def alive(self) -> bool:
-        return self.state in (SessionState.ATTACHED, SessionState.DETACHED)
+        """Live here: its tree is mounted and its loop may run."""
+        return self.state is State.ATTACHED or self.state is State.DETACHED
 
     @property
     def queued(self) -> int:
@@ -171,11 +159,6 @@ class Session:
 
     def touch(self) -> None:
         self.last_active = time.monotonic()
-
-    def _expect(self, *states: SessionState) -> None:
-        if self.state not in states:
-            want = " or ".join(s.name for s in states)
-            raise SessionError(f"session {redact(self.id)}: expected {want}, got {self.state.name}")
 
     # -- input -------------------------------------------------------------
 
@@ -218,7 +201,8 @@ class Session:
         elif len(dispatches) >= self._settings.max_dispatch_queue:
             # Dispatches must never be dropped silently: end the session so the client reloads.
             log.error("session %s: dispatch queue overflow", redact(self.id))
-            self.close(Close.SESSION_EXPIRED, "dispatch queue overflow")
+            if self.owner is not None:
+                self.owner.end(self, Close.SESSION_EXPIRED, "dispatch queue overflow", "dispatch_overflow")
             return
         dispatches.append(fn)
         self._wake()
@@ -294,6 +278,14 @@ class Session:
         self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
         metrics.inc("vango_patch_frames_total")
 
+    def record_frame(self, seq: int, frame: bytes) -> None:
+        """Keep a frame in the history (sent to the client on its catch-up) without sending it now."""
+        conn, self.conn = self.conn, None
+        try:
+            self._send_frame(seq, frame)
+        finally:
+            self.conn = conn
+
     def _send_frame(self, seq: int, frame: bytes) -> None:
         history = self.history
         if history is None:
@@ -307,6 +299,12 @@ class Session:
             self.conn.send(frame)
 
     # -- resume --------------------------------------------------------------
+
+    def load_history(self, frames: list[tuple[int, bytes]]) -> None:
+        """Take over the patch frames a previous owner sent (a moved session replays them)."""
+        history = self.history = deque(maxlen=self._settings.max_patch_history)
+        history.extend(frames)
+        self.history_bytes = sum(len(f) for _, f in history)
 
     def catch_up(self, last_seq: int) -> None:
         """Bring a (re)connected client from ``last_seq`` to now: replay, or FULL."""

@@ -19,10 +19,10 @@ from vango_mp.memory import PressureLevel, Sample, Thresholds
 from vango_mp.pressure import PressureResponse
 from tests.unit.fakes import Conn
 from vango_mp.protocol import Close
-from vango_mp.session import Session, SessionState
+from vango_mp.session import Session, State
 from vango_mp.sessions import Refused
 from vango_mp.settings import Settings
-from vango_mp.worker import WorkerContext
+from vango_mp.worker import Worker
 
 
 class World:
@@ -31,8 +31,8 @@ class World:
     def __init__(self, loop: asyncio.AbstractEventLoop, **settings: Any) -> None:
         self.loop = loop
         self.settings = Settings(cold_after=0, max_detached=0, **settings)
-        self.ctx = WorkerContext(self.settings, 0, app, secrets.token_bytes(32))
-        self.manager = self.ctx.manager
+        self.worker = Worker(self.settings, 0, app, secrets.token_bytes(32))
+        self.manager = self.worker.owner
         self.extra = 0
         self.now = 1000.0
         self.collections = 0
@@ -50,7 +50,7 @@ class World:
 
     def session(self, *, attached: bool, data: bytes = b"") -> Session:
         async def open_() -> Session:  # a session binds to the running loop
-            return self.ctx.open_session("/counter", "10.0.0.1")
+            return self.manager.open("/counter", "10.0.0.1")
 
         s = self.loop.run_until_complete(open_())
         conn = Conn()
@@ -152,7 +152,7 @@ def test_critical_closes_attached_oversized_first_then_longest_idle(world: World
     world.limits(soft=rss - cost.entry_cost(big) - 2 * each, hard=rss - cost.entry_cost(big) - each + 1)
     conns = [s.conn for s in [big, *sessions]]
     after = world.check()
-    assert not big.alive and big.state is SessionState.EVICTED
+    assert not big.alive and big.state is State.CLOSED
     assert live(sessions) == [False, True, True, True, True]
     assert conns[0].closed == (Close.MEMORY_PRESSURE, "server under memory pressure")  # type: ignore[union-attr]
     assert world.manager.evictions == {"memory_oversized": 1, "memory_critical": 1}
@@ -201,8 +201,8 @@ def test_machine_level_high_refuses_even_a_worker_under_soft(world: World) -> No
 
 def test_a_store_keeps_the_sessions_evicted_for_memory(world: World) -> None:
     kept: list[str] = []
-    world.manager.keeper = lambda entries: kept.extend(e.id for e in entries)
     detached = [world.session(attached=False) for _ in range(3)]
+    world.manager.keeper = Keeper(kept)
     world.limits(soft=1, hard=world.rss() * 2)
     world.check()
     assert kept == [s.id for s in detached] and not any(live(detached))
@@ -227,3 +227,20 @@ def test_rss_exactly_at_soft_still_evicts_down_under_it(world: World) -> None:
     world.limits(soft=world.rss(), hard=world.rss() * 2)
     after = world.check()
     assert not detached[0].alive and after.level is PressureLevel.NONE
+
+
+class Keeper:
+    """Stands in for the store's writer: records what is saved before an eviction."""
+
+    def __init__(self, kept: list[str]) -> None:
+        self.kept = kept
+
+    def save(self, sessions: list[Session]) -> int:
+        self.kept.extend(s.id for s in sessions)
+        return len(sessions)
+
+    def on_detach(self, session: Session) -> None:
+        pass
+
+    def forget(self, session_ids: list[str]) -> None:
+        pass

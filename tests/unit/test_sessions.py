@@ -1,4 +1,4 @@
-"""SessionManager: detached index order, eviction policies, expiry, limits, cold tier."""
+"""SessionOwner: detached index order, eviction policies, expiry, limits, cold tier, the transition table."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from tests.unit.fakes import Conn
 from vango_mp.protocol import Close
-from vango_mp.session import Session, SessionState
-from vango_mp.sessions import ColdSession, Refused, SessionManager
+from vango_mp.session import Session
+from vango_mp.sessions import IllegalTransition, Refused, Sealer, SessionOwner, State
 from vango_mp.settings import Settings
 from vango_mp.vdom import component, h, use_signal
 from vango_mp.vdom.mount import Root
@@ -44,15 +44,27 @@ def Tiny() -> Any:
     return h.p(f"n={n.get()}")
 
 
-def make(manager: SessionManager, ip: str = "10.0.0.1", *, t: float) -> Session:
-    s = Session(f"s{next(_ids)}", Root(Tiny()), settings=manager.settings, ip=ip, path="/")
-    s.root.render_initial()
+def mount(path: str, session: Session, values: dict[str, Any] | None, render: bool = True) -> Root:
+    root = Root(Tiny())
+    if values:
+        root.restore_signal_values(values)
+    if render:
+        root.render_initial()
+    return root
+
+
+def SessionManager(settings: Settings) -> SessionOwner:  # noqa: N802 - reads like the constructor it stands for
+    return SessionOwner(settings, Sealer([b"k" * 32], schema="s", debug=True, max_age=0, mount=mount))
+
+
+def make(manager: SessionOwner, ip: str = "10.0.0.1", *, t: float) -> Session:
+    clock.now = t
+    s = manager.open("/", ip)
     s.created = t
-    manager.add(s)
     return s
 
 
-def detach_at(manager: SessionManager, s: Session, t: float) -> None:
+def detach_at(manager: SessionOwner, s: Session, t: float) -> None:
     manager.attach(s, Conn())
     clock.now = t  # it detaches at time t
     manager.detach(s)
@@ -64,13 +76,13 @@ def test_lru_order_under_max_detached() -> None:
     for t, s in zip([5, 1, 4, 2], sessions[:4]):
         detach_at(m, s, t)
     # four detached, limit three: the least recently active (t=1) went first
-    assert sessions[1].state is SessionState.EVICTED
+    assert sessions[1].state is State.CLOSED
     assert [s.last_active for s in m.detached_lru()] == [2, 4, 5]
     m.settings.max_detached = 1
     detach_at(m, sessions[4], 10)
     assert [s.id for s in m.detached_lru()] == [sessions[4].id]
     assert m.evictions["max_detached"] == 4
-    assert sessions[4].state is SessionState.DETACHED  # the newest survives
+    assert sessions[4].state is State.DETACHED  # the newest survives
 
 
 def test_oldest_policy_evicts_by_creation() -> None:
@@ -79,19 +91,19 @@ def test_oldest_policy_evicts_by_creation() -> None:
     detach_at(m, young, 1)
     detach_at(m, old, 5)
     m._enforce_max_detached()
-    assert old.state is SessionState.EVICTED and young.state is SessionState.DETACHED
+    assert old.state is State.CLOSED and young.state is State.DETACHED
 
 
 def test_expiry_sweep_takes_only_sessions_past_resume_window() -> None:
     m = SessionManager(Settings(resume_window=10))
     expired: list[list[str]] = []
-    m.on_expire = expired.append  # the store deletes their checkpoints
+    m.keeper = Keeper(expired)  # the store deletes their checkpoints
     a, b, c = make(m, t=0), make(m, t=0), make(m, t=0)
     detach_at(m, a, 100)
     detach_at(m, b, 105)
     m.attach(c, Conn())
     assert m.sweep_expired(now=112) == 1
-    assert a.state is SessionState.EVICTED and b.alive and c.state is SessionState.ATTACHED
+    assert a.state is State.CLOSED and b.alive and c.state is State.ATTACHED
     assert m.evictions["expired"] == 1
     assert expired == [[a.id]]
 
@@ -112,7 +124,7 @@ def test_ip_limit_evicts_oldest_detached_of_that_ip() -> None:
     detach_at(m, a, 5)
     detach_at(m, b, 3)
     m.admit("1.1.1.1")
-    assert b.state is SessionState.EVICTED and a.alive
+    assert b.state is State.CLOSED and a.alive
     assert m.evictions["ip_limit"] == 1
 
 
@@ -149,22 +161,25 @@ def test_refusing_under_pressure() -> None:
     assert (err.value.code, err.value.reason) == (Close.SERVER_BUSY, "server busy")
 
 
-def test_chill_moves_idle_detached_sessions_to_the_cold_tier() -> None:
-    m = SessionManager(Settings(cold_after=30), sealer=lambda s: b"blob:" + s.id.encode())
+def test_chill_moves_idle_detached_sessions_to_the_cold_tier_and_thaw_restores_them() -> None:
+    m = SessionManager(Settings(cold_after=30))
     idle, fresh, live = make(m, t=0), make(m, t=0), make(m, t=0)
+    idle.root.restore_signal_values({"Tiny/0": 7})
+    idle.flush()
     detach_at(m, idle, 10)
     detach_at(m, fresh, 95)
     m.attach(live, Conn())
     assert m.chill(now=100) == 1
-    assert m.get(idle.id) is None and idle.state is SessionState.CLOSED
-    cold = m.take(idle.id)
-    assert isinstance(cold, ColdSession) and cold.blob == b"blob:" + idle.id.encode()
-    assert m.take(idle.id) is None  # taken: gone
+    assert m.get(idle.id) is None and idle.state is State.COLD and idle.root is None and idle.blob
+    assert m.entry(idle.id) is idle and m.cold_count == 1
+    assert m.thaw(idle) is True  # same tree, same ids: the client needs no FULL
+    assert idle.state is State.DETACHED and m.get(idle.id) is idle and m.cold_count == 0
+    assert "n=7" in idle.root.html() and idle.seq == 1
     assert m.get(fresh.id) is fresh and m.get(live.id) is live
 
 
 def test_cold_sessions_count_toward_limits_and_expire() -> None:
-    m = SessionManager(Settings(cold_after=1, resume_window=50), sealer=lambda s: b"x")
+    m = SessionManager(Settings(cold_after=1, resume_window=50))
     s = make(m, t=0)
     detach_at(m, s, 0)
     m.chill(now=10)
@@ -185,11 +200,54 @@ def test_full_event_queue_drops_and_counts() -> None:
     assert metrics.counters[key] == before + 2
 
 
-def test_illegal_transition_names_expected_state() -> None:
-    from vango_mp.session import SessionError
+def test_illegal_transition_raises_in_debug_and_is_refused_otherwise(caplog: pytest.LogCaptureFixture) -> None:
+    m = SessionManager(Settings(debug=True))
+    s = make(m, t=0)
+    m.end(s, Close.NORMAL, "bye", "test")
+    with pytest.raises(IllegalTransition, match="CLOSED -> ATTACHED"):
+        m.attach(s, Conn())
+    m.settings.debug = False
+    cold = make(m, t=0)
+    detach_at(m, cold, 0)
+    m.freeze(cold)
+    conn = Conn()
+    assert m.attach(cold, conn) is False  # COLD -> ATTACHED skips the thaw: refused, logged
+    assert cold.state is State.COLD and cold.conn is None
+    assert "illegal transition COLD -> ATTACHED" in caplog.text
 
+
+def test_detach_of_a_session_that_moved_on_is_a_no_op() -> None:
     m = SessionManager(Settings())
     s = make(m, t=0)
-    m.attach(s, Conn())
-    with pytest.raises(SessionError, match="expected DETACHED, got ATTACHED"):
-        s.attach(Conn())
+    conn = Conn()
+    m.attach(s, conn)
+    blob = m.hand_over(s, Close.GOING_AWAY, "server stopping")
+    assert blob and s.state is State.HANDED_OVER and conn.closed == (Close.GOING_AWAY, "server stopping")
+    assert m.get(s.id) is None and len(m) == 0
+    m.detach(s)  # the socket's own close arrives afterwards
+    assert s.state is State.HANDED_OVER
+
+
+def test_a_newer_socket_takes_over_and_the_old_one_hears_why() -> None:
+    m = SessionManager(Settings())
+    s = make(m, t=0)
+    old, new = Conn(), Conn()
+    m.attach(s, old)
+    m.attach(s, new)
+    assert old.closed == (Close.SESSION_TAKEN, "session resumed elsewhere") and s.conn is new
+
+
+class Keeper:
+    """Records what the owner asks the store to forget."""
+
+    def __init__(self, forgotten: list[list[str]]) -> None:
+        self.forgotten = forgotten
+
+    def save(self, sessions: list[Session]) -> int:
+        return len(sessions)
+
+    def on_detach(self, session: Session) -> None:
+        pass
+
+    def forget(self, session_ids: list[str]) -> None:
+        self.forgotten.append(session_ids)

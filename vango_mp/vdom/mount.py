@@ -17,7 +17,6 @@ the elements between it and the root, and diffs only what changed.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,6 +26,7 @@ from .component import EFFECT, SIGNAL, ComponentInstance, Scope
 from .diff import Patch, Registry, assign_hids, diff
 from .html import render_html
 from .nodes import ComponentNode, Element, Node, Text, normalize
+from .snapshot import dump_tree
 
 __all__ = ["Root"]
 
@@ -111,6 +111,20 @@ def _push(out: list[Node], node: Node) -> None:
         out.append(node)
 
 
+class HidCounter:
+    """Allocates hids 1, 2, 3...; ``next`` is the one it gives out next (kept when a session moves)."""
+
+    __slots__ = ("next",)
+
+    def __init__(self, start: int = 1) -> None:
+        self.next = start
+
+    def __call__(self) -> int:
+        hid = self.next
+        self.next = hid + 1
+        return hid
+
+
 class Root:
     """One mounted app: resolved tree, hid allocation, handler registry, dirty tracking."""
 
@@ -131,7 +145,7 @@ class Root:
         self._scope.subtree_dirty = True
         self._nodes: list[Node] = []  # resolved top level: what the DOM under hid 0 mirrors
         self._registry: Registry = {}
-        self._alloc: Callable[[], int] = itertools.count(1).__next__
+        self._alloc = HidCounter()
         self._effects: list[tuple[ComponentInstance, int, Callable[[], Any]]] = []
         self._dirty = False
         self._rendered = False
@@ -151,13 +165,31 @@ class Root:
 
     def render_initial(self) -> None:
         """First render: resolve every component, number elements 1, 2, 3... depth first."""
+        self._first_render(lambda nodes: assign_hids(nodes, self._alloc, self._registry))
+
+    def render_over(self, shown: list[Node], next_hid: int) -> list[Patch]:
+        """First render of a session that moved here, against the tree its client shows.
+
+        ``shown`` (and ``next_hid``) come from :meth:`snapshot` on the previous
+        owner. Elements that match keep the client's hids, so its DOM stays as
+        it is; the returned patches bring it up to date (often none).
+        """
+        patches: list[Patch] = []
+
+        def number(nodes: list[Node]) -> None:
+            self._alloc = HidCounter(next_hid)
+            patches.extend(diff(0, shown, nodes, self._alloc, self._registry))
+
+        self._first_render(number)
+        return patches
+
+    def _first_render(self, number: Callable[[list[Node]], None]) -> None:
         if self._rendered:
-            raise RuntimeError("render_initial() called twice")
+            raise RuntimeError("the first render happened already")
         self._dirty = False
         nodes = self._resolve_top()
-        self._alloc = itertools.count(1).__next__
         self._registry = {}
-        assign_hids(nodes, self._alloc, self._registry)
+        number(nodes)
         self._nodes = nodes
         self._rendered = True
         self.pending_values = {}
@@ -166,6 +198,11 @@ class Root:
     def html(self) -> str:
         """Inner HTML of the root container."""
         return render_html(self._nodes)
+
+    def snapshot(self) -> tuple[list[Any], int]:
+        """The rendered tree as plain data (``vdom.snapshot``) and the next hid: what a new owner
+        needs to go on patching the client's DOM (see :meth:`render_over`)."""
+        return dump_tree(self._nodes), self._alloc.next
 
     def rerender(self) -> list[Patch]:
         """Re-render dirty components; return the patches that bring the DOM up to date.

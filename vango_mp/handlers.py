@@ -1,0 +1,117 @@
+"""The HTTP side of a worker: the page (stateless SSR), the client script, health and metrics.
+
+Each handler is given only what it uses (Tornado's ``initialize`` kwargs);
+the live socket is :mod:`vango_mp.live`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import tornado.escape
+import tornado.web
+
+from . import metrics, security
+from .protocol import html_hash
+from .router import App
+from .settings import Settings
+
+_JS = (Path(__file__).parent / "static" / "vango.js").read_bytes()
+JS_VERSION = hashlib.blake2b(_JS, digest_size=6).hexdigest()
+_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title></head>'
+    '<body><div id="vango-root" data-hid="0">{body}</div>'
+    "<script>window.__vango={boot}</script>"
+    '<script src="/_vango/vango.js?v={version}" defer></script></body></html>'
+)
+
+
+class WorkerHeader:
+    """Every response names its worker in ``X-Vango-Worker`` (mixed into each handler, WebSocket too)."""
+
+    application: tornado.web.Application
+
+    def set_default_headers(self) -> None:
+        # Runs before initialize(), hence the application setting.
+        self.set_header("X-Vango-Worker", self.application.settings["vango_worker"])  # type: ignore[attr-defined]
+
+
+class PageHandler(WorkerHeader, tornado.web.RequestHandler):
+    """Stateless SSR of a route plus the client bootstrap; the session starts at the WebSocket."""
+
+    def initialize(self, app: App, slot: int, settings: Settings, csrf_secret: bytes) -> None:
+        self.app, self.slot, self.vango_settings, self.csrf_secret = app, slot, settings, csrf_secret
+
+    def get(self, path: str) -> None:
+        path = "/" + path
+        full = self.request.uri or path
+        try:
+            root = self.app.mount(path, worker=self.slot)
+        except LookupError:
+            raise tornado.web.HTTPError(404) from None
+        try:
+            body = root.html()
+        finally:
+            root.dispose()
+        token = self.get_cookie(security.CSRF_COOKIE)
+        if not token or not security.verify_csrf(self.csrf_secret, token, token):
+            token = security.mint_csrf(self.csrf_secret)
+            flags = security.cookie_flags(self.request.protocol == "https", self.vango_settings.secure_cookies)
+            self.set_cookie(security.CSRF_COOKIE, token, **flags)  # type: ignore[arg-type]
+        boot: dict[str, Any] = {"csrf": token, "path": full, "ws": "/_vango/ws", "worker": self.slot,
+                                "h": html_hash(body)}
+        if not self.app.reconnect_toast:
+            boot["toast"] = False
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(_PAGE.format(
+            title=tornado.escape.xhtml_escape(self.app.title),
+            body=body,
+            boot=json.dumps(boot).replace("</", "<\\/"),
+            version=JS_VERSION,
+        ))
+
+
+class ScriptHandler(WorkerHeader, tornado.web.RequestHandler):
+    """The thin client. The page links it with ``?v=<hash>``, so that URL is immutable."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/javascript; charset=utf-8")
+        if self.get_argument("v", "") == JS_VERSION:
+            self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        else:
+            self.set_header("Cache-Control", "no-cache")
+        self.set_header("ETag", f'"{JS_VERSION}"')
+        if self.check_etag_header():
+            self.set_status(304)
+            return
+        self.finish(_JS)
+
+    def compute_etag(self) -> str | None:
+        return f'"{JS_VERSION}"'
+
+
+class HealthHandler(WorkerHeader, tornado.web.RequestHandler):
+    def initialize(self, health: Callable[[], dict[str, Any]]) -> None:
+        self.health = health
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish(self.health())
+
+
+class MetricsHandler(WorkerHeader, tornado.web.RequestHandler):
+    """Prometheus text for every worker (peers' figures from their last heartbeat)."""
+
+    def initialize(self, rows: Callable[[], Awaitable[list[tuple[str, dict[str, str], float]]]]) -> None:
+        self.rows = rows
+
+    async def get(self) -> None:
+        rows = await self.rows()
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(metrics.render(rows))
