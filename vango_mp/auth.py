@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .security import redact
 
-if TYPE_CHECKING:
-    from .router import App
-    from .session import Session
-    from .settings import Settings
+from .router import App
+from .session import Session
+from .settings import Settings
 
 log = logging.getLogger("vango_mp.auth")
 

@@ -12,7 +12,7 @@ import asyncio
 import enum
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import tornado.httpclient
 import tornado.iostream
@@ -23,8 +23,17 @@ from . import dom
 from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused
 from .wire import ABNORMAL_CLOSE, ACK_DELAY, ACK_EVERY_FRAMES, MAX_SERVER_MESSAGE, RESYNC_RETRY, decode_server
 
-if TYPE_CHECKING:
-    from .client import TestClient
+
+
+class Connector(Protocol):
+    """What a page needs of its TestClient: where and how to open its socket."""
+
+    timeout: float
+    compression: bool
+
+    def ws_url(self, ws_path: str) -> str: ...
+
+    def upgrade_headers(self, cookies: dict[str, str], origin: Any = ...) -> dict[str, str]: ...
 
 
 class PageState(enum.Enum):
@@ -38,7 +47,7 @@ class Page:
     """A loaded page and (once connected) its live session; see the package docstring."""
 
     def __init__(
-        self, client: TestClient, url: str, *, status: int, headers: dict[str, str], html: str,
+        self, client: Connector, url: str, *, status: int, headers: dict[str, str], html: str,
         boot: dict[str, Any], root: dom.DomNode, cookies: dict[str, str],
     ) -> None:
         self.client = client
