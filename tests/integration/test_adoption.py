@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -75,22 +74,49 @@ async def resume_on(url: str, page: Page, worker: int, sid: str, last_seq: int) 
         assert welcome is not None and welcome[0] == protocol.WELCOME, welcome
         if welcome[4] == worker:
             return ws, welcome
-        frames = await drain(ws)
-        last_seq = max([last_seq, welcome[2], *[f[1] for f in frames]])
+        await caught_up(ws, welcome, last_seq)
+        last_seq = welcome[2]
         ws.close()
     raise AssertionError("never resumed on the other worker")
 
 
-async def drain(ws: Raw, quiet: float = 0.2) -> list:
-    frames = []
-    while True:
-        try:
-            frame = await ws.recv(timeout=quiet)
-        except asyncio.TimeoutError:
-            return frames
+async def caught_up(ws: Raw, welcome: list, last_seq: int) -> list:
+    """Read the frames that bring the client from ``last_seq`` to the seq WELCOME announced.
+
+    WELCOME tells the seq the client will be caught up to (docs/PROTOCOL.md):
+    replayed PATCHES, or one FULL. Returns those frames; [] if the socket closed.
+    """
+    frames: list = []
+    seq = last_seq
+    while seq != welcome[2]:
+        frame = await ws.recv()
         if frame is None:
-            return frames
-        frames.append(frame)
+            return []
+        if frame[0] in (protocol.PATCHES, protocol.FULL):
+            frames.append(frame)
+            seq = frame[1]
+    return frames
+
+
+async def outcome(ws: Raw, last_seq: int) -> tuple[list | None, list]:
+    """A racing resume's outcome: (WELCOME, the frames catching it up), or (None, []) once closed."""
+    welcome = await ws.recv()
+    if welcome is None:
+        return None, []
+    assert welcome[0] == protocol.WELCOME, welcome
+    return welcome, await caught_up(ws, welcome, last_seq)
+
+
+async def session_counts(server: Server, worker: int) -> int:
+    """Sessions ``worker`` holds in any tier (attached + detached + cold), from its own /_vango/health."""
+    counts = (await asyncio.to_thread(server.per_worker, "sessions"))[worker]
+    return counts["attached"] + counts["detached"] + counts.get("cold", 0)
+
+
+def inc_hid(frames: list, html: str) -> int:
+    """#inc's hid as the client now sees it: from the last FULL if one came, else the page it had."""
+    html = next((f[2] for f in reversed(frames) if f[0] == protocol.FULL), html)
+    return int(html.split('id="inc" data-hid="')[1].split('"')[0])
 
 
 def test_reconnect_on_other_worker_adopts_state(pair: Server) -> None:
@@ -101,7 +127,10 @@ def test_reconnect_on_other_worker_adopts_state(pair: Server) -> None:
         sid = welcome[1]
         seen = await click_n(ws, inc, 3)
         ws.close()
+        on_a = await session_counts(pair, 0)  # this session is one of them, attached or detached
         other, welcome = await resume_on(pair.url, page, 1, sid, seen)
+        # The old owner handed it over and kept no copy: one session fewer there, at once.
+        assert await session_counts(pair, 0) == on_a - 1
         assert welcome[1] == sid and welcome[3] is True
         # Remounted on worker 1 against the tree the client shows: no FULL, the
         # client's element ids stay valid, and what differs here (#worker) is a patch.
@@ -112,6 +141,19 @@ def test_reconnect_on_other_worker_adopts_state(pair: Server) -> None:
         patch = await other.recv()
         assert patch[0] == protocol.PATCHES and patch[2][0][-1] == "Count: 4"
         other.close()
+        on_b = await session_counts(pair, 1)
+        # A resume aimed at the old owner finds no live copy there (it would be the
+        # stale one, "Count: 3"): worker 0 must take it back from worker 1.
+        back = await probe_worker(pair.url, page, 0)
+        again = await back.hello(page, sid=sid, last_seq=patch[1])
+        assert again[:2] == [protocol.WELCOME, sid] and again[3:] == [True, 0], again
+        assert again[2] >= patch[1], f"worker 0 answered with seq {again[2]}, older than the client's {patch[1]}"
+        frames = await caught_up(back, again, patch[1])
+        await back.send([protocol.EVENT, 10, inc_hid(frames, page.html), "click", None])
+        clicked = await back.recv()
+        assert clicked[0] == protocol.PATCHES and clicked[2][0][-1] == "Count: 5", clicked
+        assert await session_counts(pair, 1) == on_b - 1  # and worker 1 gave it up in turn
+        back.close()
 
     asyncio.run(go())
 
@@ -129,18 +171,23 @@ def test_racing_resumes_leave_one_owner(pair: Server, workers: tuple[int, int]) 
         b = await probe_worker(pair.url, page, workers[1])
         hello = [protocol.HELLO, 1, page.csrf, "/counter", sid, 2, None]
         await asyncio.gather(a.send(hello), b.send(hello))
-        seen = await asyncio.gather(drain(a, 0.5), drain(b, 0.5))
+        seen = dict(zip((a, b), await asyncio.gather(outcome(a, 2), outcome(b, 2))))
+        # Each socket has now been caught up or closed. One caught up first may
+        # still lose the session to the other: wait (bounded) until one is closed.
+        waits = [asyncio.ensure_future(ws_.closed(10)) for ws_ in (a, b) if ws_.conn.close_code is None]
+        if len(waits) == 2:
+            await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
         open_ = [ws_ for ws_ in (a, b) if ws_.conn.close_code is None]
         closed = [ws_ for ws_ in (a, b) if ws_.conn.close_code is not None]
         assert len(open_) == 1 and len(closed) == 1, [w.conn.close_code for w in (a, b)]
         assert closed[0].conn.close_code == Close.SESSION_TAKEN
         winner = open_[0]
-        frames = seen[0] if winner is a else seen[1]
-        assert frames[0][0] == protocol.WELCOME and frames[0][1] == sid
+        welcome, frames = seen[winner]
+        assert welcome is not None and welcome[1] == sid
         # State intact: the next click on the winner says 3 (it may first get a FULL).
-        html = next((f[2] for f in frames if f[0] == protocol.FULL), page.html)
-        hid = int(html.split('id="inc" data-hid="')[1].split('"')[0])
-        await winner.send([protocol.EVENT, 50, hid, "click", None])
+        await winner.send([protocol.EVENT, 50, inc_hid(frames, page.html), "click", None])
         patch = await winner.recv()
         assert patch[0] == protocol.PATCHES and patch[2][0][-1] == "Count: 3"
         winner.close()
@@ -166,13 +213,8 @@ def test_cold_session_resumes_exactly(cold_server: Server) -> None:
             await ws.send([protocol.EVENT, i + 1, form, "submit", {"form": {"title": title}}])
             assert (await ws.recv())[1] == i + 1
         ws.close()
-        deadline = time.monotonic() + 10
-        while True:  # cold_after is 300 ms: wait until the sweep froze it
-            health = json.loads((await asyncio.to_thread(cold_server.get, "/_vango/health"))[2])
-            if health["sessions"]["cold"] == 1:
-                break
-            assert time.monotonic() < deadline, "session never went cold"
-            await asyncio.sleep(0.05)
+        # cold_after is 300 ms: wait until the sweep froze it.
+        await asyncio.to_thread(cold_server.wait_health, lambda h: h["sessions"]["cold"] == 1, 10)
         again = await Raw.connect(cold_server.url, cookie=page.cookie)
         welcome = await again.hello(page, sid=sid, last_seq=1)
         # Remounted from the blob with its element ids: no FULL, the two missed
