@@ -33,6 +33,14 @@ def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(asyncio.wait_for(coro_fn(), 10))
 
 
+async def until(condition: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Yield to the loop until ``condition()`` holds (the bus delivers meanwhile); fail after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.005)
+
+
 async def clients(hub: HubThread, n: int, **kwargs: Any) -> list[bus.BusClient]:
     out = []
     for slot in range(n):
@@ -84,8 +92,7 @@ def test_request_any_and_broadcast(hub: HubThread) -> None:
         b.on("note", lambda body, peer: got.append((body, peer)))
         c.on("note", lambda body, peer: got.append((body, peer)))
         a.broadcast("note", "hi")
-        while len(got) < 2:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(got) >= 2)
         assert got == [("hi", 0), ("hi", 0)]
         for x in (a, b, c):
             x.close()
@@ -98,12 +105,16 @@ def test_heartbeats_carry_stats(hub: HubThread) -> None:
         (a,) = await clients(hub, 1)
         a.stats_provider = lambda: {"attached": 3, "detached": 1, "rss": 5, "pressure": "none"}
         a.ready()
-        for _ in range(100):
-            stats = await a.request(bus.HUB, "stats")
-            if stats and stats[0]["stats"].get("attached") == 3 and stats[0]["ready"]:
-                break
-            await asyncio.sleep(0.02)
-        assert stats[0]["stats"]["attached"] == 3 and stats[0]["ready"]
+        stats: list[Any] = []
+
+        async def reported() -> bool:
+            stats[:] = await a.request(bus.HUB, "stats")
+            return bool(stats) and stats[0]["stats"].get("attached") == 3 and stats[0]["ready"]
+
+        deadline = asyncio.get_running_loop().time() + 5
+        while not await reported():  # the next heartbeat (every 0.05 s) carries them
+            assert asyncio.get_running_loop().time() < deadline, stats
+        assert stats[0]["stats"] == {"attached": 3, "detached": 1, "rss": 5, "pressure": "none"}
         a.close()
 
     run(go)
@@ -111,11 +122,17 @@ def test_heartbeats_carry_stats(hub: HubThread) -> None:
 
 def test_eof_fails_pending_requests_and_calls_on_lost(hub: HubThread) -> None:
     async def go() -> None:
-        lost = asyncio.Event()
+        lost, arrived = asyncio.Event(), asyncio.Event()
         a, b = await clients(hub, 2, on_lost=lost.set)
-        b.on("never", lambda body, peer: asyncio.sleep(30))
+
+        async def never(body: Any, peer: int) -> None:
+            arrived.set()
+            await asyncio.sleep(30)
+
+        b.on("never", never)
         pending = asyncio.ensure_future(a.request(1, "never", timeout=20))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(arrived.wait(), 5)  # the request is under way through the hub
+        assert not pending.done()
         hub.stop()  # the supervisor went away
         await asyncio.wait_for(lost.wait(), 5)
         with pytest.raises(bus.BusClosed):
@@ -137,8 +154,7 @@ def test_global_incr_from_many_writers_loses_nothing(hub: HubThread) -> None:
         assert counter.peek() == 100 and counter.seq == 100
         # Worker 1 writes raw; worker 0 applies the hub's broadcast in order.
         b.write_global("test.client.count", "incr", [5], 0)
-        while counter.peek() != 105:
-            await asyncio.sleep(0.01)
+        await until(lambda: counter.peek() == 105)
         with pytest.raises(vglobals.GlobalWriteError):
             await counter.append("x")
         for c in (a, b):
@@ -170,7 +186,8 @@ def test_reconnecting_worker_gets_the_snapshot_first(hub: HubThread) -> None:
         (a,) = await clients(hub, 1)
         a.write_global("test.client.snap", "append", ["x", 3], [])
         a.write_global("test.client.snap", "append", ["y", 3], [])
-        await asyncio.sleep(0.2)
+        await a.request(bus.HUB, "stats")  # the hub handles a peer's frames in order: both writes are in
+        assert hub.hub.globals["test.client.snap"] == [2, ["x", "y"]]
         a.close()
         (b,) = await clients(hub, 1)  # fresh connection; backend built after connect
         vglobals.install_backend(vglobals.BusBackend(b))
