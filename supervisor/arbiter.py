@@ -11,7 +11,10 @@ Signals: TERM/INT graceful stop (workers get SIGTERM and ``graceful_timeout``,
 then SIGKILL; exit 0); QUIT quick stop (SIGQUIT, then SIGKILL after
 ``QUIT_TIMEOUT``); HUP rolling reload; TTIN/TTOU one slot more/less (never
 below one); USR1 reopen log files (ours, and every worker's via the bus).
-The rolling reload and memory recycling steps live in :mod:`supervisor.reload`.
+The rolling reload and memory recycling steps are a :class:`RollingReload`
+the arbiter owns (:mod:`supervisor.reload`). Workers are forked by the
+template process (:mod:`supervisor.template`), forked once right after the
+preload, and re-parented to us (we are a child subreaper).
 
 The supervisor never runs app code after the preload and starts no threads
 (PR_SET_PDEATHSIG fires when the forking *thread* exits).
@@ -19,7 +22,6 @@ The supervisor never runs app code after the preload and starts no threads
 
 from __future__ import annotations
 
-import collections
 import gc
 import logging
 import os
@@ -27,23 +29,25 @@ import secrets
 import selectors
 import shutil
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
 
 from vango_mp import store
-from vango_mp.bus import reopen_log_files, set_parent_death_signal
-from vango_mp.memory import PressureLevel, detect_budget
+from vango_mp.bus import reopen_log_files
+from vango_mp.listener import create_listener
+from vango_mp.memory import PressureLevel, detect_budget, trim_heap
 from vango_mp.settings import Settings
 
-from .config import parse_bind, resolve_workers
-from .errors import (EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK,
-                     WORKER_EXIT_ORPHAN, HaltServer, StopServer, describe_exit)
+from .config import ConfigError, keep_restart_keys, parse_bind, resolve_workers
+from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_OK, HaltServer, StopServer, describe_exit
 from .hub import Hub, make_runtime_dir
 from .memwatch import MemoryWatch
 from .notify import Notifier
-from .reload import Reload, RollingReload
-from .slots import Slot, Worker, create_listener
+from .reload import RollingReload
+from .slots import Slot, Worker
+from .template import SpawnRequest, Template
 from .wakeup import WakeupSignals
 
 log = logging.getLogger("vango_mp.supervisor")
@@ -55,7 +59,7 @@ MAX_WAIT = 1.0  # the loop wakes at least this often
 HEALTHY_HEARTBEATS = 3  # WATCHDOG=1 only if every worker spoke within this many heartbeats
 
 
-class Arbiter(RollingReload):
+class Arbiter:
     """Own the slots, their sockets, the bus hub and every worker process."""
 
     SIGNALS = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM,
@@ -84,9 +88,11 @@ class Arbiter(RollingReload):
         self.runtime_dir: str | None = None
         self.address: tuple[str, int] = parse_bind(settings.bind)
         self.stopping = False
-        self.reload: Reload | None = None
         self.ready_sent = False
         self.memwatch = MemoryWatch(settings, detect_budget(settings.memory_budget))
+        self.rolling = RollingReload(self, self.notifier, settings=lambda: self.settings,
+                                     status_line=self.status_line, on_slot_done=trim_heap)
+        self.template = Template(self.run_child, close_inherited=self.close_in_template)
 
     # ------------------------------------------------------------ main loop
 
@@ -128,6 +134,7 @@ class Arbiter(RollingReload):
                 self.add_slot()
             if self.settings.state_dir:
                 store.prepare(self.settings.state_dir)
+            self.template.start()  # before any traffic: the lean parent of every worker
         except (OSError, sqlite3.Error) as exc:
             raise HaltServer(f"cannot start: {exc}", EXIT_STARTUP) from None
         host, port = self.address
@@ -144,7 +151,7 @@ class Arbiter(RollingReload):
     def next_timeout(self) -> float:
         now = time.monotonic()
         due = [s.respawn_at - now for s in self.slots if s.idle and not s.retiring]
-        if self.stopping or self.reload is not None:
+        if self.stopping or self.rolling.busy:
             due.append(0.1)
         return min([MAX_WAIT, *due])
 
@@ -169,14 +176,31 @@ class Arbiter(RollingReload):
     def handle_term(self) -> None:
         self.begin_stop(signal.SIGTERM, self.settings.graceful_timeout)
 
-    def handle_int(self) -> None:
-        self.begin_stop(signal.SIGTERM, self.settings.graceful_timeout)
+    handle_int = handle_term
 
     def handle_quit(self) -> None:
         self.begin_stop(signal.SIGQUIT, min(QUIT_TIMEOUT, self.settings.graceful_timeout))
 
     def handle_hup(self) -> None:
-        self.begin_reload()
+        """Re-read the config, then replace each slot's worker in turn (a recycle becomes its first step)."""
+        if self.stopping or self.rolling.reloading:
+            log.warning("HUP ignored: %s", "stopping" if self.stopping else "a reload is in progress")
+            return
+        try:
+            self.apply_new_settings()
+        except ConfigError as exc:
+            log.error("HUP: keeping the old config: %s", exc)
+            return
+        self.rolling.begin_reload(s.index for s in self.slots if not s.retiring)
+
+    def apply_new_settings(self) -> None:
+        if self.reload_settings is None:
+            return
+        new = self.reload_settings()
+        for key in keep_restart_keys(self.settings, new):
+            log.warning("HUP: %s changed; that takes a restart", key)
+        self.settings = new
+        self.memwatch.reconfigure(new, detect_budget(new.memory_budget))
 
     def handle_ttin(self) -> None:
         if self.stopping:
@@ -240,14 +264,11 @@ class Arbiter(RollingReload):
                 self.spawn_worker(slot)
 
     def spawn_worker(self, slot: Slot, *, successor: bool = False) -> int:
-        """Fork one worker into ``slot``; in the child this never returns."""
+        """Have the template fork one worker into ``slot``; its pid."""
+        assert self.hub is not None
         slot.generation += 1
-        # Move everything allocated so far out of the collector's reach, so the
-        # child's GC does not touch (and copy) the pages it shares with us.
-        gc.freeze()
-        pid = os.fork()
-        if pid == 0:
-            self.run_child(slot)
+        request = SpawnRequest(slot.index, slot.generation, self.settings, self.hub.path)
+        pid = self.template.spawn(request, slot.sock)
         self.workers[pid] = Worker(pid, slot.index, slot.generation, time.monotonic())
         if successor:
             slot.successor = pid
@@ -256,41 +277,28 @@ class Arbiter(RollingReload):
         log.info("spawned worker pid %d in slot %d (generation %d)", pid, slot.index, slot.generation)
         return pid
 
-    def run_child(self, slot: Slot) -> None:
-        """In the forked child: become a worker, then ``_exit`` (never return into our loop)."""
-        status = WORKER_EXIT_ERROR
-        try:
-            self.prepare_child(slot)
-            assert self.hub is not None
-            self.serve(self.settings, slot.index, slot.sock, bus_path=self.hub.path,
-                       secret=self.secret, app=self.app)
-            status = WORKER_EXIT_OK
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else WORKER_EXIT_OK if exc.code is None else WORKER_EXIT_ERROR
-        except BaseException:
-            log.exception("worker in slot %d failed", slot.index)
-        finally:
-            for handler in logging.getLogger().handlers:
-                handler.flush()
-            os._exit(status)
+    def is_running(self, pid: int) -> bool:
+        """Not reaped yet."""
+        return pid in self.workers
 
-    def prepare_child(self, slot: Slot) -> None:
-        """Drop the supervisor's signal handling and file descriptors in the child."""
-        assert self.wakeup is not None and self.hub is not None
+    def close_in_template(self) -> None:
+        """In the template (forked from us): drop our signal handling and every fd but its socketpair."""
+        assert self.wakeup is not None
         self.wakeup.reset_in_child()
-        # Ctrl-C in a terminal reaches the whole process group; the supervisor
-        # turns it into an orderly SIGTERM, so the worker ignores the raw one.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        set_parent_death_signal(signal.SIGKILL)
-        if os.getppid() != self.pid:  # we died before prctl armed the signal
-            os._exit(WORKER_EXIT_ORPHAN)
-        self.hub.close_in_child()
+        if self.hub is not None:
+            self.hub.close_in_child()
         self.selector.close()
         self.notifier.close()
-        for other in self.slots:
-            if other is not slot:
-                other.sock.close()
+        for slot in self.slots:
+            slot.sock.close()  # a worker gets its own slot's socket with the spawn request
+
+    def run_child(self, request: SpawnRequest, sock: socket.socket) -> int:
+        """In a new worker (forked by the template): serve ``sock`` until stopped; the exit status."""
         gc.enable()
+        reopen_log_files()  # the template's handler may point at a file logrotate moved since
+        sock.setblocking(False)
+        self.serve(request.settings, request.slot, sock, bus_path=request.bus_path, secret=self.secret, app=self.app)
+        return WORKER_EXIT_OK
 
     def stop_worker(self, pid: int | None, sig: int, deadline: float) -> None:
         """Ask one worker to stop; its exit is then expected, SIGKILL after ``deadline``."""
@@ -321,9 +329,12 @@ class Arbiter(RollingReload):
                 return
             if pid == 0:
                 return
+            code = os.waitstatus_to_exitcode(status)
             worker = self.workers.pop(pid, None)
             if worker is not None:
-                self.handle_exit(worker, os.waitstatus_to_exitcode(status))
+                self.handle_exit(worker, code)
+            elif self.template.exited(pid, code) and not self.stopping:
+                self.template.revive()
 
     def handle_exit(self, worker: Worker, code: int) -> None:
         """Free the slot; an unexpected exit is a crash (respawn with backoff, or halt)."""
@@ -334,7 +345,7 @@ class Arbiter(RollingReload):
                 slot.pid = None
             if slot.successor == worker.pid:
                 slot.successor = None
-                self.abort_reload(f"replacement in slot {slot.index} exited ({describe_exit(code)})")
+                self.rolling.abort(f"replacement in slot {slot.index} exited ({describe_exit(code)})")
         if expected:
             log.info("worker pid %d (slot %d) exited: %s", worker.pid, worker.slot, describe_exit(code))
             return
@@ -384,8 +395,7 @@ class Arbiter(RollingReload):
                 raise StopServer()
             return
         self.spawn_workers()
-        if self.reload is not None:
-            self.step_reload()
+        self.rolling.step()
         self.remove_retired_slots()
         if self.hub is not None:
             self.hub.expire_requests(time.monotonic())
@@ -404,7 +414,7 @@ class Arbiter(RollingReload):
         if self.stopping and sig == signal.SIGTERM:
             return  # already stopping; a second TERM changes nothing
         self.stopping = True
-        self.reload = None
+        self.rolling.cancel()
         self.notifier.stopping()
         if self.hub is not None:
             # Before the signals: stopping workers then keep their sessions in
@@ -419,6 +429,7 @@ class Arbiter(RollingReload):
         (log.info if status == EXIT_OK else log.error)("supervisor exiting (%s), status %d", reason, status)
         if self.workers:
             self.stop_all_blocking()
+        self.template.close()
         if self.hub is not None:
             self.hub.close()
         for slot in self.slots:
@@ -439,6 +450,17 @@ class Arbiter(RollingReload):
                 self.wakeup.pop_all()  # a halt is not interruptible
             self.reap_workers()
             self.murder_workers()
+
+    # ------------------------------------------------------------ memory
+
+    def check_memory(self) -> None:
+        """Tell workers the machine-level memory pressure; recycle one that owns too much."""
+        if self.hub is None or self.stopping:
+            return
+        slot = self.memwatch.check(self.hub, [s for s in self.slots if not s.retiring], time.monotonic(),
+                                   can_recycle=not self.rolling.busy)
+        if slot is not None:
+            self.rolling.begin_recycle(slot.index)
 
     # ------------------------------------------------------------ systemd
 
@@ -464,17 +486,7 @@ class Arbiter(RollingReload):
         return all(self.silent_for(w, now) <= limit for w in self.workers.values() if not w.stopping)
 
     def status_line(self) -> str:
-        peers = self.hub.live_peers() if self.hub else []
-        totals = collections.Counter[str]()
-        pressure = "none"
-        for peer in peers:
-            for key in ("attached", "detached"):
-                totals[key] += int(peer.stats.get(key, 0) or 0)
-            pressure = max(pressure, str(peer.stats.get("pressure", "none")), key=pressure_rank)
+        attached, detached, pressure = self.hub.summary() if self.hub else (0, 0, PressureLevel.NONE)
         ready = sum(1 for s in self.slots if not s.retiring and self.is_ready(s.pid))
-        return (f"{ready}/{self.active_count()} workers ready; sessions {totals['attached']} attached, "
-                f"{totals['detached']} detached; memory pressure {pressure}")
-
-
-def pressure_rank(level: str) -> int:
-    return int(PressureLevel.parse(level))
+        return (f"{ready}/{self.active_count()} workers ready; sessions {attached} attached, "
+                f"{detached} detached; memory pressure {pressure}")

@@ -1,5 +1,9 @@
 """``vango-mp``: parse flags, build the config, preload the app, run the arbiter.
 
+``vango-mp --lone`` runs one worker in this process instead: no supervisor,
+no bus, no fork (benchmarks and debugging), built from the same flags >
+``VANGO_*`` > TOML > defaults as a supervised one.
+
 Exit statuses (see :mod:`supervisor.errors`): 0 after TERM/INT/QUIT, 1 when a
 slot crashed too often, 2 for an invalid config or an app that cannot be
 loaded (one line on stderr naming the key; nothing is forked), 3 when the
@@ -9,18 +13,23 @@ listener or the bus cannot be created.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
-import importlib
 import logging
 import os
+import secrets
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from vango_mp import appload, store
+from vango_mp.listener import create_listener
+from vango_mp.router import App
 from vango_mp.settings import Settings
 
-from .config import ConfigError, load_settings, render_toml
-from .errors import EXIT_CONFIG, EXIT_OK
+from .config import ConfigError, load_settings, parse_bind, render_toml
+from .errors import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP
 
 LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
@@ -37,7 +46,7 @@ FIELD_FLAGS = {
     "--memory-interval": "seconds (or 100ms, 10s) between a worker's RSS checks (default 10s)",
     "--max-detached": "detached sessions a worker keeps before evicting the least recently used (default 10000)",
     "--resume-window": "seconds (or 5m) a detached session stays resumable (default 5m)",
-    "--max-worker-rss": "bytes above which a worker is recycled (default: its share of the hard limit)",
+    "--max-worker-rss": "owned bytes (USS) above which a worker is recycled (default: its share of the hard limit)",
 }
 
 
@@ -58,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="signal writes during render raise; unserializable state fails loudly")
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective config as TOML (with each value's source) and exit")
+    parser.add_argument("--lone", action="store_true",
+                        help="one worker in this process: no supervisor, no bus (benchmarks, debugging)")
     return parser
 
 
@@ -66,25 +77,18 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in keys}
 
 
-def load_app(spec: str, source: str = "default") -> object:
-    """Import ``module:attr`` in the supervisor (preload), as a ConfigError on failure."""
-    module_name, _, attr = spec.partition(":")
+def load_app(spec: str, source: str = "default") -> App:
+    """Import the App ``module:attr`` (:func:`vango_mp.appload.load_app`), as a ConfigError on failure."""
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:  # any import-time failure of the app is the app key's fault
-        raise ConfigError("app", source, f"cannot load {spec}: {type(exc).__name__}: {exc}") from None
-    return obj
+        return appload.load_app(spec)
+    except appload.AppLoadError as exc:  # any import-time failure of the app is the app key's fault
+        raise ConfigError("app", source, str(exc)) from None
 
 
-def check_app(app: object, settings: Settings, source: str) -> None:
-    """The app must be a vango_mp App whose auth policy the reference allows."""
+def check_app(app: App, settings: Settings, source: str) -> None:
+    """The app's auth policy must be one the reference allows."""
     from vango_mp.auth import AuthConfigError, check_config
-    from vango_mp.router import App
 
-    if not isinstance(app, App):
-        raise ConfigError("app", source, f"{settings.app} is a {type(app).__name__}, not a vango_mp.router.App")
     try:
         check_config(app, settings)
     except AuthConfigError as exc:
@@ -120,21 +124,50 @@ def main(argv: Sequence[str] | None = None, *, serve: Any = None) -> int:
             sys.stdout.write(render_toml(settings, sources))
             return EXIT_OK
         configure_logging(settings)
-        gc.disable()  # until the fork: keep preloaded objects' pages untouched (gc.freeze)
+        if not args.lone:
+            gc.disable()  # until the fork: keep preloaded objects' pages untouched (gc.freeze)
         app = load_app(settings.app, sources["app"])
         check_app(app, settings, sources["app"])
     except ConfigError as exc:
         gc.enable()
         print(f"vango-mp: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from .arbiter import Arbiter
-
     if serve is None:
         from vango_mp.worker import serve
+    if args.lone:
+        return run_lone(settings, app, serve)
+    from .arbiter import Arbiter
+
     arbiter = Arbiter(settings, app, serve=serve, reload_settings=reload_settings)
     status = arbiter.run()
     gc.enable()
     return status
+
+
+def run_lone(settings: Settings, app: App, serve: Any) -> int:
+    """``--lone``: serve slot 0 in this process until TERM/INT; no supervisor, no bus.
+
+    The worker's share of the memory budget is the whole budget (``workers``
+    is taken as 1). Exit 3 when the listener or the store cannot be created.
+    """
+    settings = dataclasses.replace(settings, workers=1)
+    host, port = parse_bind(settings.bind)
+    try:
+        sock = create_listener(host, port)
+        if settings.state_dir:
+            store.prepare(settings.state_dir)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"vango-mp: cannot start: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("vango_mp.supervisor").info(
+        "listening on http://%s:%d with a lone worker (pid %d; no supervisor, no bus)",
+        f"[{host}]" if ":" in host else host, port, os.getpid())
+    try:
+        serve(settings, 0, sock, bus_path=None, secret=secrets.token_bytes(32), app=app)
+    finally:
+        sock.close()
+    return EXIT_OK
 
 
 if __name__ == "__main__":

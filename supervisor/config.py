@@ -273,6 +273,17 @@ def _range_problems(s: Settings) -> list[tuple[str, str]]:
     return problems
 
 
+RESTART_KEYS = ("bind", "app", "workers", "runtime_dir")  # a HUP cannot change these
+
+
+def keep_restart_keys(current: Settings, new: Settings) -> list[str]:
+    """HUP: keep ``current``'s value of each key only a restart can change, in ``new``; the keys that differed."""
+    changed = [key for key in RESTART_KEYS if getattr(new, key) != getattr(current, key)]
+    for key in changed:
+        setattr(new, key, getattr(current, key))
+    return changed
+
+
 def parse_bind(bind: str) -> tuple[str, int]:
     """``"127.0.0.1:8080"`` / ``"[::1]:0"`` / ``":8080"`` -> (host, port)."""
     host, sep, port_text = bind.rpartition(":")

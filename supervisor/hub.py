@@ -9,6 +9,11 @@ whose pid is not one of our workers (checked with SO_PEERCRED, not taken from
 Hello) is dropped; nobody else notices. The message table and routing rules
 are in the :mod:`vango_mp.bus` docstring.
 
+The hub keeps no relayed payload once it is passed on: a peer's output queue
+holds the encoded frames themselves (no growing bytearray keeping its peak
+capacity) and drops each once sent; a peer's decoder gives its buffer back
+once a big frame is through (:class:`vango_mp.bus.FrameDecoder`).
+
 The hub is also the global-signal sequencer: it holds the authoritative value
 and sequence number of every key (in memory; a supervisor restart resets
 them) and broadcasts each applied write to every worker.
@@ -16,6 +21,7 @@ them) and broadcasts each applied write to every worker.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import selectors
@@ -29,6 +35,7 @@ from typing import Any
 
 from vango_mp import bus
 from vango_mp.globals import GlobalWriteError, apply_op
+from vango_mp.memory import PressureLevel
 
 log = logging.getLogger("vango_mp.supervisor.hub")
 
@@ -45,7 +52,8 @@ class Peer:
         self.slot = -1
         self.generation = -1
         self.decoder = bus.FrameDecoder(max_frame)
-        self.outbuf = bytearray()
+        self.outq: collections.deque[memoryview] = collections.deque()  # encoded frames not yet sent
+        self.queued = 0  # bytes in outq
         self.hello = False
         self.ready = False
         self.last_seen = time.monotonic()
@@ -161,20 +169,29 @@ class Hub:
         """Queue ``msg`` for ``peer``; a peer past ``max_backlog`` is dropped, never waited for."""
         if peer.closed:
             return
-        peer.outbuf += bus.encode(msg)
-        if len(peer.outbuf) > self.max_backlog:
-            return self.drop(peer, f"slow peer: {len(peer.outbuf)} bytes queued")
+        frame = memoryview(bus.encode(msg))
+        peer.outq.append(frame)
+        peer.queued += len(frame)
+        if peer.queued > self.max_backlog:
+            return self.drop(peer, f"slow peer: {peer.queued} bytes queued")
         self._flush(peer)
 
     def _flush(self, peer: Peer) -> None:
-        try:
-            sent = peer.sock.send(peer.outbuf) if peer.outbuf else 0
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            return self.drop(peer, f"send failed: {exc}")
-        del peer.outbuf[:sent]
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if peer.outbuf else 0)
+        """Send queued frames until the socket would block; a sent frame is dropped at once."""
+        while peer.outq:
+            try:
+                sent = peer.sock.send(peer.outq[0])
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                return self.drop(peer, f"send failed: {exc}")
+            peer.queued -= sent
+            if sent == len(peer.outq[0]):
+                peer.outq.popleft()
+            else:
+                peer.outq[0] = peer.outq[0][sent:]  # a view: the rest is not copied
+                break
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if peer.outq else 0)
         if self.selector.get_key(peer.sock).events != events:
             self.selector.modify(peer.sock, events, self.selector.get_key(peer.sock).data)
 
@@ -184,6 +201,8 @@ class Hub:
             return
         log.info("bus: dropping worker pid %d (slot %d): %s", peer.pid, peer.slot, reason)
         peer.closed = True
+        peer.outq.clear()
+        peer.queued = 0
         self.peers.pop(peer.sock.fileno(), None)
         self.selector.unregister(peer.sock)
         peer.sock.close()
@@ -336,6 +355,14 @@ class Hub:
     def newest_in_slot(self, slot: int) -> Peer | None:
         candidates = [p for p in self.live_peers() if p.slot == slot]
         return max(candidates, key=lambda p: (p.ready, p.generation), default=None)
+
+    def summary(self) -> tuple[int, int, PressureLevel]:
+        """Attached and detached sessions over every worker, and the highest pressure level, per heartbeats."""
+        peers = self.live_peers()
+        attached = sum(int(p.stats.get("attached", 0) or 0) for p in peers)
+        detached = sum(int(p.stats.get("detached", 0) or 0) for p in peers)
+        worst = max((PressureLevel.parse(p.stats.get("pressure")) for p in peers), default=PressureLevel.NONE)
+        return attached, detached, worst
 
     def worker_stats(self) -> list[dict[str, Any]]:
         return [{"slot": p.slot, "pid": p.pid, "generation": p.generation, "ready": p.ready,

@@ -1,7 +1,8 @@
 """Worker slots and the records the arbiter keeps per forked worker.
 
 A *slot* is a stable worker index with its own SO_REUSEPORT listening
-socket. The supervisor keeps the socket open for the slot's whole life, so a
+socket (:func:`vango_mp.listener.create_listener`). The supervisor keeps
+the socket open for the slot's whole life, so a
 crashed or replaced worker's queued connections wait for its successor
 instead of being reset. A worker keeps its slot index across respawns (it is
 what ``#worker`` and ``X-Vango-Worker`` show).
@@ -63,23 +64,3 @@ class Slot:
         """No worker and no successor: the slot needs a fork."""
         return self.pid is None and self.successor is None
 
-
-def create_listener(host: str, port: int, backlog: int = 1024) -> socket.socket:
-    """A SO_REUSEPORT listening socket; every slot binds one to the same address.
-
-    Port 0: the caller binds the first slot to port 0 and the others to the
-    port the kernel picked. Linux only balances between sockets of the same
-    effective uid (SO_REUSEPORT hijacking protection).
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        sock.listen(backlog)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock

@@ -52,7 +52,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import cost, metrics
-from .memory import MemoryMonitor, PressureLevel, Sample, Thresholds, detect_budget, trim_heap, worker_count
+from .memory import (MemoryMonitor, OwnedMemory, PressureLevel, Sample, Thresholds, detect_budget, trim_heap,
+                     worker_count)
 from .sessions import SessionOwner
 from .settings import Settings
 
@@ -63,6 +64,7 @@ HELPFUL = 0.25  # a close round must give back this share of its estimate to go 
 CLOSE_SHARE = 0.25  # a close round closes at most this share of the attached sessions
 WORTHWHILE, WORTHWHILE_MIN = 0.01, 1024 * 1024  # a collection giving back this much may repeat within the cooldown
 BUSY = "server busy"
+OWNED_MAX_AGE = 0.5  # seconds a USS reading is reused (a read walks smaps_rollup)
 _KIB, _MIB = 1024, 1024 * 1024
 
 
@@ -201,6 +203,8 @@ class WorkerMemory:
         self.response = PressureResponse(manager, settings, thresholds=lambda: self.monitor.thresholds,
                                          measure=self.monitor.measure)
         self.monitor.on_check = self.response
+        # What the supervisor recycles on; read lazily (heartbeats ask every second).
+        self.owned = OwnedMemory(max(OWNED_MAX_AGE, settings.memory_interval))
 
     @property
     def level(self) -> PressureLevel:
@@ -226,6 +230,7 @@ class WorkerMemory:
         return {
             "level": str(self.monitor.level),
             "rss": self.monitor.measure(),
+            "owned": self.owned(),  # USS: not the preloaded app shared with the template and siblings
             "budget": self.budget.bytes,
             "budget_source": self.budget.source,
             "share": t.share,

@@ -65,8 +65,9 @@ class Settings:
     memory_soft_ratio: float = 0.80  # of a worker's share: low pressure from here
     memory_hard_ratio: float = 0.90  # high pressure from here
     memory_critical_ratio: float = 0.95  # critical pressure from here
-    max_worker_rss: int = 0  # 0 = the worker's share of the hard limit
+    max_worker_rss: int = 0  # owned memory (USS) above which a worker is recycled; 0 = its share of the hard limit
     memory_recycle_after: float = 60.0  # recycle a worker above max_worker_rss this long; 0 = never
+    recycle_min_interval: float = 60.0  # storm guard: recycle one slot at most this often (doubling on relapse); 0 = off
     gc_cooldown: float = 30.0
 
     # Supervisor

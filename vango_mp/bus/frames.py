@@ -6,6 +6,7 @@ See the package docstring for the message table and failure behaviour.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import struct
 from collections.abc import Callable
@@ -208,31 +209,48 @@ def decode_message(obj: Any) -> Message:
 
 
 class FrameDecoder:
-    """Streaming decoder with a bounded buffer; any error is final (drop the peer)."""
+    """Streaming decoder with a bounded buffer; any error is final (drop the peer).
+
+    msgpack's Unpacker keeps its buffer at the largest size it ever needed
+    (up to ``max_frame``), so once RELEASE_AFTER bytes went through and no
+    partial frame is pending, it is replaced by a fresh one: a connection
+    that carried a few big frames does not keep their size for its lifetime.
+    """
+
+    RELEASE_AFTER = 1024 * 1024
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         self.max_frame = max_frame
-        self.unpacker = msgpack.Unpacker(
-            raw=False, max_buffer_size=max_frame, ext_hook=self._ext_hook, strict_map_key=False
-        )
+        self.unpacker = self._unpacker()
+        self.fed = 0  # bytes fed to this unpacker
 
-    def _ext_hook(self, code: int, data: bytes) -> Any:
-        if code != LZ4_EXT or len(data) < 4:
-            raise BusProtocolError(f"unknown ext type {code}")
-        (size,) = struct.unpack_from("<I", data)  # lz4 store_size header
-        if size > self.max_frame:
-            raise BusProtocolError(f"compressed frame of {size} bytes exceeds {self.max_frame}")
-        return _Inflated(msgpack.unpackb(lz4.block.decompress(data), raw=False, strict_map_key=False))
+    def _unpacker(self) -> msgpack.Unpacker:
+        # A partial, not a bound method: no reference cycle keeps a dropped buffer for the cyclic GC.
+        return msgpack.Unpacker(raw=False, max_buffer_size=self.max_frame, strict_map_key=False,
+                                ext_hook=functools.partial(_ext_hook, self.max_frame))
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame in the buffered stream."""
         try:
             self.unpacker.feed(data)
-            return [decode_message(_inflate(obj)) for obj in self.unpacker]
+            self.fed += len(data)
+            messages = [decode_message(_inflate(obj)) for obj in self.unpacker]
         except BusProtocolError:
             raise
         except Exception as exc:  # BufferFull, FormatError, StackError, ValueError, lz4 errors
             raise BusProtocolError(f"{type(exc).__name__}: {exc}") from None
+        if self.fed >= self.RELEASE_AFTER and self.unpacker.tell() == self.fed:
+            self.unpacker, self.fed = self._unpacker(), 0
+        return messages
+
+
+def _ext_hook(max_frame: int, code: int, data: bytes) -> Any:
+    if code != LZ4_EXT or len(data) < 4:
+        raise BusProtocolError(f"unknown ext type {code}")
+    (size,) = struct.unpack_from("<I", data)  # lz4 store_size header
+    if size > max_frame:
+        raise BusProtocolError(f"compressed frame of {size} bytes exceeds {max_frame}")
+    return _Inflated(msgpack.unpackb(lz4.block.decompress(data), raw=False, strict_map_key=False))
 
 
 class _Inflated:
