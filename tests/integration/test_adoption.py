@@ -108,9 +108,10 @@ async def outcome(ws: Raw, last_seq: int) -> tuple[list | None, list]:
 
 
 async def session_counts(server: Server, worker: int) -> int:
-    """Sessions ``worker`` holds in any tier (attached + detached + cold), from its own /_vango/health."""
+    """Sessions ``worker`` holds, from its own /_vango/health: attached + detached (cold ones are
+    detached too: ``cold`` counts a part of ``detached``, so a session going cold changes nothing)."""
     counts = (await asyncio.to_thread(server.per_worker, "sessions"))[worker]
-    return counts["attached"] + counts["detached"] + counts.get("cold", 0)
+    return counts["attached"] + counts["detached"]
 
 
 def inc_hid(frames: list, html: str) -> int:
