@@ -60,7 +60,7 @@ PR_SET_CHILD_SUBREAPER = 36
 REPLY_TIMEOUT = 10.0  # seconds the supervisor waits for a worker's pid
 REPARENT_TIMEOUT = 10.0  # seconds a new worker waits to become the supervisor's child
 MAX_PACKET = 1 << 20  # a pickled SpawnRequest is a few KiB
-QUICK_DEATH = 1.0  # a template dying younger than this is respawned only when a worker is needed
+QUICK_DEATH = 1.0  # a replacement template dying younger than this is respawned only when a worker is needed
 
 
 class TemplateError(OSError):
@@ -101,7 +101,8 @@ class Template:
         self.conn: socket.socket | None = None
         self.started = 0.0
         self.discarded: set[int] = set()  # templates we killed or closed: their exit is expected
-        self.died_young = False  # so fork the next one only when a worker is needed (no fork loop)
+        self.replacement = False  # the current template replaced one that died or failed
+        self.died_young = False  # a replacement died at once: fork the next only when a worker is needed
 
     # ------------------------------------------------------------ supervisor side
 
@@ -118,6 +119,7 @@ class Template:
         theirs.close()
         ours.settimeout(REPLY_TIMEOUT)
         self.pid, self.conn, self.started, self.died_young = pid, ours, time.monotonic(), False
+        self.replacement = bool(reason)
         say = log.warning if reason else log.info
         say("forked the worker template, pid %d%s", pid, f" ({reason})" if reason else "")
 
@@ -160,11 +162,11 @@ class Template:
             return False
         log.error("worker template pid %d died: %s", pid, describe_exit(code))
         self._forget()
-        self.died_young = time.monotonic() - self.started < QUICK_DEATH
+        self.died_young = self.replacement and time.monotonic() - self.started < QUICK_DEATH
         return True
 
     def revive(self) -> None:
-        """After it died: fork a new template now, unless it died young (then at the next spawn)."""
+        """After it died: fork a new template now, unless a replacement died young (then at the next spawn)."""
         if self.pid is None and not self.died_young:
             self.start(reason="the previous one died")
 

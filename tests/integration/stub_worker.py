@@ -4,7 +4,11 @@ Run as ``python tests/integration/stub_worker.py [vango-mp flags]``: the real
 ``vango-mp`` CLI and supervisor, with this serve() in place of
 ``vango_mp.worker.serve``. Endpoints: ``/`` (slot and pid), ``/incr``
 (global counter +1, answered once the hub sequenced it), ``/count``, ``/hang`` (blocks the
-IOLoop, so heartbeats stop).
+IOLoop, so heartbeats stop), ``/relay?mib=N&size=S&to=K`` (N MiB of random
+bytes to slot K -- default the other of two -- through the hub, in S MiB bus
+requests, one at a time; ``wait=0``: all at once, answered before they
+arrive), ``/deaf?slot=K`` (slot K stops reading its bus socket, so the hub
+queues what it sends there; 409 from another slot).
 
 A slow boot: while the file named by ``STUB_HOLD_BOOT`` exists, a worker that
 starts joins the bus (and heartbeats) but neither accepts nor reports ready;
@@ -55,6 +59,36 @@ class Hang(Base):
         time.sleep(3600)  # blocks the IOLoop: heartbeats stop
 
 
+class Relay(Base):
+    async def get(self) -> None:
+        client = self.settings["bus"]
+        total, size = int(self.get_argument("mib")), int(self.get_argument("size", "4"))
+        target = int(self.get_argument("to", str(1 - self.slot)))
+        if target == self.slot:
+            self.set_status(409)
+            return
+        sends = [client.request(target, "stub.sink", os.urandom(size * 1024 * 1024), timeout=60)
+                 for _ in range(total // size)]
+        if self.get_argument("wait", "1") == "0":
+            for send in sends:
+                asyncio.ensure_future(send).add_done_callback(lambda f: f.cancelled() or f.exception())
+            self.finish(json.dumps({"sent": 0, "slot": self.slot}))
+            return
+        sent = 0
+        for send in sends:
+            sent += await send
+        self.finish(json.dumps({"sent": sent, "slot": self.slot}))
+
+
+class Deaf(Base):
+    def get(self) -> None:
+        if int(self.get_argument("slot")) != self.slot:
+            self.set_status(409)
+            return
+        self.settings["bus"].writer.transport.pause_reading()
+        self.finish(json.dumps({"deaf": self.slot}))
+
+
 class Count(Base):
     def get(self) -> None:
         self.finish(json.dumps({"count": COUNT.get(), "slot": self.slot}))
@@ -71,13 +105,11 @@ async def _serve(settings: Any, slot: int, sock: socket.socket, bus_path: str | 
     loop = asyncio.get_running_loop()
     done = loop.create_future()
     args = {"slot": slot}
-    app = tornado.web.Application([("/", Index, args), ("/incr", Incr, args), ("/count", Count, args),
-                                   ("/hang", Hang, args)], slot=slot)
-    server = tornado.httpserver.HTTPServer(app)
     client = None
     if bus_path:  # connect first: no request may see globals before the snapshot
         client = BusClient(bus_path, slot=slot, pid=os.getpid(), heartbeat=settings.worker_heartbeat,
                            on_lost=lambda: done.done() or done.set_result(None))
+        client.on("stub.sink", lambda body, peer: len(body))
         await client.connect()
         client.on("memory.pressure", lambda body, peer: None)  # the supervisor's broadcast; nothing to evict here
         vglobals.install_backend(vglobals.BusBackend(client))
@@ -87,6 +119,9 @@ async def _serve(settings: Any, slot: int, sock: socket.socket, bus_path: str | 
             pass
         while os.path.exists(hold) and not done.done():
             await asyncio.sleep(0.02)
+    app = tornado.web.Application([("/", Index, args), ("/incr", Incr, args), ("/count", Count, args),
+                                   ("/hang", Hang, args), ("/relay", Relay, args), ("/deaf", Deaf, args)], slot=slot, bus=client)
+    server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
     if client is not None:
         client.ready()

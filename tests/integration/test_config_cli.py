@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from supervisor.config import parse_duration
-from tests.conftest import ROOT, vango_command
+from tests.conftest import ROOT, start_server, vango_command
 from vango_mp.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -83,3 +83,27 @@ def test_systemd_unit_matches_the_runtime() -> None:
     assert parse_duration(d["TimeoutStopSec"][0]) > Settings().graceful_timeout
     assert parse_duration(d["WatchdogSec"][0]) >= 2 * Settings().worker_heartbeat
     assert d["User"] and d["User"] != ["root"]
+
+
+def test_lone_serves_one_worker_in_process_with_the_config_precedence(tmp_path: Path) -> None:
+    """``--lone``: no supervisor, no bus; flags > VANGO_* > TOML > defaults as for a supervised worker."""
+    path = tmp_path / "lone.toml"
+    path.write_text('memory_interval = "9s"\nmemory_budget = "300MiB"\nmemory_soft_ratio = 0.5\n')
+    server = start_server("--lone", "--config", str(path), "--memory-interval", "7s",
+                          env={"VANGO_MEMORY_BUDGET": "150MiB", "VANGO_MEMORY_INTERVAL": "8s"})
+    try:
+        health = server.health()
+        assert health["pid"] == server.pid  # the worker is the process we started
+        memory = health["memory"]
+        assert memory["interval"] == 7.0  # flag over env over file
+        assert memory["budget"] <= 150 * 1024 * 1024  # env over file (a smaller cgroup limit wins anyway)
+        assert memory["share"] == memory["budget"]  # one worker: the whole budget
+        assert memory["soft"] == int(memory["share"] * 0.5)  # from the file
+        assert "spawned worker" not in server.output() and "supervisor pid" not in server.output()
+    finally:
+        assert server.stop() == 0
+
+
+def test_lone_rejects_a_bad_app_with_exit_2() -> None:
+    result = run_cli("--lone", "--app", "no_such_module_xyz:app", "--bind", "127.0.0.1:0")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "app" in result.stderr, result.stderr
