@@ -15,7 +15,7 @@ per measurement, so no run inherits another's sessions):
   ``--samples``; target p99 <= 5 ms.
 * ``bus`` -- server CPU per click with the bus (``vango-mp --workers 1``:
   supervisor, hub and one worker) against a lone worker without one
-  (``python -m vango_mp.worker``), alternated A B A B ...; target < 5 %.
+  (``vango-mp --lone``), alternated A B A B ...; target < 5 %.
 
 Every loop is bounded in count and time; traffic goes to 127.0.0.1 only;
 only PIDs started here are ever signalled; figures go to
@@ -90,14 +90,12 @@ def want_pin(mode: str, ncores: int, server_cores: int) -> bool:
 
 
 def vango_cmd(workers: int) -> list[str]:
-    base = load.server_command(None)
-    if "--workers" not in base:
-        raise SystemExit("the vango-mp script is not installed (pip install -e .): no supervisor to measure")
-    return [*base[:-2], "--workers", str(workers)]
+    return [*load.vango_base(), "--workers", str(workers)]
 
 
 def lone_worker_cmd() -> list[str]:
-    return [sys.executable, "-m", "vango_mp.worker"]
+    """One worker in the ``vango-mp`` process: no supervisor, no bus, the same config precedence."""
+    return [*load.vango_base(), "--lone"]
 
 
 def start(cmd: list[str], cores: list[int] | None) -> load.Server:
@@ -454,8 +452,8 @@ def bus_overhead(args: argparse.Namespace) -> dict[str, Any]:
     cores = host_cores()
     pinned = want_pin(args.pin, len(cores), 1)
     server_cores, client_cores = (cores[:1], cores[1:]) if pinned else (None, None)
-    sessions = min(args.bus_sessions, 99)  # the lone worker reads no VANGO_* env: its per-IP limit is 100
-    procs = 1 if args.bus_sessions <= 64 else 2  # per-IP concurrent handshakes: 64 (32 per process)
+    sessions = args.bus_sessions  # both kinds read VANGO_*: load.start_server lifts the per-IP limits
+    procs = 1 if args.bus_sessions <= 64 else 2  # 32 handshakes in flight per load process
     kinds = {"bus": vango_cmd(1), "lone": lone_worker_cmd()}
     runs = []
     for i in range(args.rounds):
@@ -505,7 +503,7 @@ def bus_overhead(args: argparse.Namespace) -> dict[str, Any]:
 def report_bus(res: dict[str, Any]) -> None:
     print(f"\n(c) bus overhead on /counter clicks, {res['sessions']} sessions, runs alternated"
           f" {' '.join(r['kind'] for r in res['runs'])}{' (server on its own core)' if res['pinned'] else ''}")
-    for kind, label in (("bus", "vango-mp --workers 1 (bus)"), ("lone", "python -m vango_mp.worker")):
+    for kind, label in (("bus", "vango-mp --workers 1 (bus)"), ("lone", "vango-mp --lone")):
         k = res[kind]
         if not k["events"]:
             print(f"{label}: no events")

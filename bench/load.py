@@ -134,11 +134,15 @@ def vango_script() -> list[str] | None:
     return None
 
 
+def vango_base() -> list[str]:
+    """The ``vango-mp`` command: this environment's script, else the supervisor package run as a module."""
+    return vango_script() or [sys.executable, "-m", "supervisor"]
+
+
 def server_command(override: str | None) -> list[str]:
     if override:
         return override.split()
-    script = vango_script()
-    return [*script, "--workers", "1"] if script else [sys.executable, "-m", "vango_mp.worker"]
+    return [*vango_base(), "--workers", "1"]
 
 
 def start_server(cmd: list[str], timeout: float = 30.0) -> Server:

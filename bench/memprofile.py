@@ -41,8 +41,9 @@ FRAMES = 12  # traceback depth kept by tracemalloc
 
 def serve(bind_file: str, snap_dir: str, app: str) -> None:
     """Child: one worker with tracemalloc; SIGUSR2 dumps a snapshot (after a full collection)."""
+    from vango_mp.appload import load_app
+    from vango_mp.listener import create_listener
     from vango_mp.settings import Settings
-    from vango_mp.worker import listen, load_app
     from vango_mp.worker import serve as run_worker
 
     tracemalloc.start(FRAMES)
@@ -57,7 +58,7 @@ def serve(bind_file: str, snap_dir: str, app: str) -> None:
 
     signal.signal(signal.SIGUSR2, dump)
     settings = Settings(workers=1, max_sessions_per_ip=0, max_concurrent_handshakes_per_ip=0)
-    sock = listen("127.0.0.1:0")
+    sock = create_listener("127.0.0.1", 0)
     Path(bind_file).write_text(str(sock.getsockname()[1]))
     run_worker(settings, 0, sock, secret=secrets.token_bytes(32), app=load_app(app))
 
