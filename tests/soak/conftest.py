@@ -30,6 +30,16 @@ def worker_rss(server: Server, workers: int = 2, timeout: float = 10.0) -> dict[
 
 
 @pytest.fixture(scope="session")
+def idle_owned() -> int:
+    """The larger memory a worker of a fresh soak server owns (USS, bytes): what recycling judges."""
+    server = start_server(*APP, env=BASE_ENV)
+    try:
+        return max(m["owned"] for m in server.per_worker("memory").values())
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def idle_rss() -> int:
     """The larger idle RSS of the two workers of a fresh soak server (bytes)."""
     server = start_server(*APP, env=BASE_ENV)

@@ -1,7 +1,7 @@
-"""A worker whose RSS stays above --max-worker-rss is recycled: rolling, its sessions handed on, none lost.
+"""A worker owning more than --max-worker-rss is recycled: rolling, its sessions handed on, none lost.
 
 No memory pressure here (the budget is the machine's): only the recycling
-limit, idle RSS + 12 MiB, is in play. Sessions fill both workers past it;
+limit, what an idle worker owns (USS) + 12 MiB, is in play. Sessions fill both workers past it;
 the supervisor replaces one worker (its successor in the same slot first),
 the old one hands every session over and exits cleanly, and every session
 -- attached ones told 1001 "server stopping", detached ones deposited --
@@ -26,9 +26,9 @@ LIMIT_ABOVE_IDLE = 12 * MIB
 DRIVE_SECONDS = 90  # well inside the test's timeout, so a stall reports what stalled
 
 
-def test_bloated_worker_is_recycled_without_losing_sessions(idle_rss: int) -> None:
+def test_bloated_worker_is_recycled_without_losing_sessions(idle_owned: int) -> None:
     server = start_server(
-        *APP, "--max-worker-rss", str(idle_rss + LIMIT_ABOVE_IDLE), "--memory-interval", "100ms",
+        *APP, "--max-worker-rss", str(idle_owned + LIMIT_ABOVE_IDLE), "--memory-interval", "100ms",
         env={**BASE_ENV, "VANGO_MEMORY_RECYCLE_AFTER": "1s"},
     )
     fleet = Fleet(server.url)
