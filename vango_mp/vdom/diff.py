@@ -26,6 +26,7 @@ from typing import Any
 from ..protocol import INSERT, MOVE, REMOVE, REMOVE_ATTR, REPLACE, SET_ATTR, SET_TEXT
 from .html import events_attr, vnode_wire
 from .nodes import Element, Text
+from .safety import safe_attr
 
 __all__ = ["diff", "assign_hids", "forget", "Patch", "Registry"]
 
@@ -268,7 +269,7 @@ def _element(o: Element, n: Element, alloc: Callable[[], int], out: list[Patch],
     if oa is not na and oa != na:
         for name, value in na.items():
             if oa.get(name) != value:
-                out.append([SET_ATTR, hid, name, value])
+                out.append([SET_ATTR, hid, name, safe_attr(n.tag, name, value, hid)])
         for name in oa:
             if name not in na:
                 out.append([REMOVE_ATTR, hid, name])

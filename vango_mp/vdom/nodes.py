@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from types import GeneratorType
 from typing import Any, Union
 
+from .safety import UnsafeAttributeError, name_problem
+
 __all__ = [
     "Element", "Text", "Fragment", "ComponentNode", "Node", "Child",
     "h", "fragment", "normalize", "VOID_TAGS", "EVENT_NAMES",
@@ -26,8 +28,6 @@ VOID_TAGS = frozenset({
 })
 #: Events a handler may be registered for (``on_<name>=fn``); mirrors protocol.EVENT_NAMES.
 EVENT_NAMES = frozenset({"click", "input", "change", "submit", "keydown"})
-# Attributes the runtime owns: an app may not set them.
-_RESERVED = frozenset({"data-hid", "data-ve"})
 _ATTR_NAME = re.compile(r"^[a-zA-Z_:][-a-zA-Z0-9_:.]*$")
 _EMPTY: dict[str, Any] = {}  # shared "no attrs / no events"; never mutated
 
@@ -163,7 +163,7 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
 _KWARGS: dict[str, tuple[str, str | None]] = {"key": ("k", None)}
 
 
-def _kwarg(name: str) -> tuple[str, str | None]:
+def _kwarg(name: str, tag: str = "") -> tuple[str, str | None]:
     """Classify one keyword argument (cached: the same few names recur on every render)."""
     kind = _KWARGS.get(name)
     if kind is not None:
@@ -178,8 +178,9 @@ def _kwarg(name: str) -> tuple[str, str | None]:
         attr = attr.replace("_", "-")
         if not _ATTR_NAME.match(attr):
             raise ValueError(f"invalid attribute name {attr!r}")
-        if attr in _RESERVED:
-            raise ValueError(f"attribute {attr!r} is reserved for the runtime")
+        problem = name_problem(attr)  # on* handler text, data-hid/data-ve in any case: refused early too
+        if problem is not None:
+            raise UnsafeAttributeError(f"<{tag or '?'}> attribute {problem}")
         kind = ("a", attr)
     _KWARGS[name] = kind
     return kind
@@ -206,7 +207,7 @@ def _split_kwargs(
     events: dict[str, Callable[..., Any]] | None = None
     key = None
     for name, value in kwargs.items():
-        kind, target = _KWARGS.get(name) or _kwarg(name)
+        kind, target = _KWARGS.get(name) or _kwarg(name, tag)
         if kind == "a":
             v = _attr_value(value)
             if v is not None:
