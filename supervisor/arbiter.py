@@ -295,7 +295,6 @@ class Arbiter:
     def run_child(self, request: SpawnRequest, sock: socket.socket) -> int:
         """In a new worker (forked by the template): serve ``sock`` until stopped; the exit status."""
         gc.enable()
-        reopen_log_files()  # the template's handler may point at a file logrotate moved since
         sock.setblocking(False)
         self.serve(request.settings, request.slot, sock, bus_path=request.bus_path, secret=self.secret, app=self.app)
         return WORKER_EXIT_OK

@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from vango_mp.bus import set_parent_death_signal
+from vango_mp.bus import reopen_log_files, set_parent_death_signal
 from vango_mp.settings import Settings
 
 from .errors import WORKER_EXIT_ERROR, WORKER_EXIT_OK, WORKER_EXIT_ORPHAN, describe_exit
@@ -249,6 +249,7 @@ def _serve_requests(conn: socket.socket, supervisor: int, worker_main: WorkerMai
             request = pickle.loads(data)
             if not isinstance(request, SpawnRequest) or len(socks) != 1:
                 raise ValueError("malformed spawn request")
+            reopen_log_files()  # the worker inherits our handlers: not a log file logrotate moved since
             reply: dict[str, object] = {"pid": _fork_worker(conn, supervisor, request, socks[0], worker_main)}
         except Exception as exc:
             reply = {"error": f"{type(exc).__name__}: {exc}"}

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
@@ -122,3 +123,18 @@ def test_relaying_200_mib_through_the_hub_does_not_grow_the_supervisor() -> None
 
 def get_long(server: Server, path: str) -> tuple[int, dict[str, str], bytes]:
     return server.get(path, timeout=60)
+
+
+def test_a_worker_forked_after_a_log_rotation_logs_into_the_new_file(tmp_path: Path) -> None:
+    log = tmp_path / "vango.log"
+    server = launch("--workers", "1", "--log-file", str(log), stub=True, wait=False)
+    wait_for(lambda: "all 1 workers ready" in log.read_text(), what="ready in the log file")
+    server.port = int(re.search(r"listening on http://127.0.0.1:(\d+)", log.read_text()).group(1))  # type: ignore[union-attr]
+    (victim,) = re.findall(r"spawned worker pid (\d+)", log.read_text())
+    log.rename(tmp_path / "vango.log.1")
+    server.proc.send_signal(signal.SIGUSR1)
+    wait_for(lambda: log.exists() and "reopened log files" in log.read_text(), what="a reopened log")
+    os.kill(int(victim), signal.SIGKILL)
+    fresh = wait_for(lambda: re.findall(r"spawned worker pid (\d+)", log.read_text()), what="slot 0 respawned")[0]
+    wait_for(lambda: get(server, "/")[0] == 200 and f"[{fresh}] INFO tornado.access" in log.read_text(),
+             what="the new worker's access log in the new file")
