@@ -57,7 +57,7 @@ from .errors import WORKER_EXIT_ERROR, WORKER_EXIT_OK, WORKER_EXIT_ORPHAN, descr
 log = logging.getLogger("vango_mp.supervisor")
 
 PR_SET_CHILD_SUBREAPER = 36
-REPLY_TIMEOUT = 10.0  # seconds the supervisor waits for a worker's pid
+REPLY_TIMEOUT = 5.0  # seconds the supervisor (its loop blocked) waits for a worker's pid
 REPARENT_TIMEOUT = 10.0  # seconds a new worker waits to become the supervisor's child
 MAX_PACKET = 1 << 20  # a pickled SpawnRequest is a few KiB
 QUICK_DEATH = 1.0  # a replacement template dying younger than this is respawned only when a worker is needed

@@ -79,6 +79,18 @@ def test_a_dead_template_is_replaced_and_slots_still_respawn() -> None:
     assert server.proc.poll() is None and "crashed" in server.output()  # the worker's death, not the template's
 
 
+def test_a_silent_template_is_discarded_and_the_worker_forked_by_a_new_one() -> None:
+    server = launch("--workers", "1", stub=True)
+    (stuck,) = templates(server)
+    os.kill(stuck, signal.SIGSTOP)  # alive but deaf: the spawn request times out (REPLY_TIMEOUT)
+    victim = pid_in_slot(server, 0)
+    os.kill(victim, signal.SIGKILL)
+    server.wait_output(rf"discarding worker template pid {stuck}: it failed to fork a worker", timeout=20)
+    wait_for(lambda: pid_in_slot(server, 0) != victim, what="slot 0 respawned")
+    wait_for(lambda: serving(server, 0), what="slot 0 serving")
+    assert len(templates(server)) == 2 and gone([stuck])
+
+
 def test_the_template_dies_with_the_supervisor() -> None:
     server = launch("--workers", "1", stub=True)
     pids = [*templates(server), *workers_of(server)]
