@@ -2,10 +2,10 @@
 
 A *slot* is a stable worker index with its own SO_REUSEPORT listening
 socket (:func:`vango_mp.listener.create_listener`). The supervisor keeps
-the socket open for the slot's whole life, so a
-crashed or replaced worker's queued connections wait for its successor
-instead of being reset. A worker keeps its slot index across respawns (it is
-what ``#worker`` and ``X-Vango-Worker`` show).
+the socket open for the slot's whole life, so a crashed or replaced
+worker's queued connections wait for its successor instead of being reset.
+A worker keeps its slot index across respawns (it is what ``#worker`` and
+``X-Vango-Worker`` show).
 """
 
 from __future__ import annotations

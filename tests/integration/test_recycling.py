@@ -52,10 +52,12 @@ def test_a_limit_between_a_fresh_workers_owned_memory_and_its_rss_recycles_nobod
     rss = min(m["rss"] for m in fresh.values())
     limit = (owned + rss) // 2
     assert owned + 4 * MIB < limit < rss - 4 * MIB, f"a fresh worker owns {owned // MIB} of {rss // MIB} MiB"
-    # A HUP applies the limit; every worker is then a fresh successor forked by the template.
-    config.write_text(config.read_text() + f"max_worker_rss = {limit}\n")
+    # A HUP applies the limit; every worker is then a fresh successor forked by the template,
+    # with the new settings (a worker-side one changes too: the template got them with the request).
+    config.write_text(config.read_text().replace('"100ms"', '"150ms"') + f"max_worker_rss = {limit}\n")
     server.proc.send_signal(signal.SIGHUP)
     server.wait_output("rolling reload complete", timeout=60)
+    assert {m["interval"] for m in server.per_worker("memory", 2).values()} == {0.15}
     for _ in range(20):
         assert get(server, "/counter")[0] == 200
     # 30 memory checks per worker (3 s of 100 ms heartbeats): a worker judged on RSS is due after 200 ms.
