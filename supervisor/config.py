@@ -52,6 +52,7 @@ _SIZE_NAMES = frozenset({"max_memory_per_session"})
 _PLAIN_FLOAT_SUFFIXES = ("_ratio", "_rate")
 EVICTION_POLICIES = ("lru", "oldest", "random")
 SECRET_FIELDS = ("persistence_secret", "persistence_secret_previous")  # hex; never printed
+MIN_SECRET_BYTES = 32  # HMAC-SHA256 keys shorter than its output weaken it
 
 
 class ConfigError(Exception):
@@ -246,9 +247,13 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
             problems.append((name, "must be in (0, 1]"))
     for name in SECRET_FIELDS:
         try:
-            bytes.fromhex(getattr(s, name, "") or "")
+            secret = bytes.fromhex(getattr(s, name, "") or "")
         except ValueError:
             problems.append((name, "expected a hex string"))
+            continue
+        if secret and len(secret) < MIN_SECRET_BYTES:
+            problems.append((name, f"must be at least {MIN_SECRET_BYTES} bytes ({2 * MIN_SECRET_BYTES} hex digits), "
+                                   f"got {len(secret)}"))
     if s.memory_soft_ratio > s.memory_hard_ratio:
         problems.append(("memory_soft_ratio", "must not exceed memory_hard_ratio"))
     if s.memory_hard_ratio > s.memory_critical_ratio:
@@ -261,7 +266,8 @@ def _range_problems(s: Settings) -> list[tuple[str, str]]:
     problems = []
     positive = ("graceful_timeout", "heartbeat_timeout", "worker_heartbeat", "bus_timeout",
                 "respawn_backoff_min", "respawn_backoff_max", "crash_period", "abort_timeout",
-                "worker_boot_timeout", "bus_max_frame", "bus_max_backlog", "crash_intensity")
+                "worker_boot_timeout", "bus_max_frame", "bus_max_backlog", "crash_intensity",
+                "write_timeout", "max_pending_output_bytes")
     for name in FIELDS:
         value = getattr(s, name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:

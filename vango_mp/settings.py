@@ -32,7 +32,10 @@ class Settings:
     resume_window: float = 300.0
     handshake_timeout: float = 5.0
     heartbeat_interval: float = 30.0
-    read_timeout: float = 60.0
+    read_timeout: float = 60.0  # no frame and no pong for this long: the socket is dropped, its session detaches
+    write_timeout: float = 10.0  # output pending this long without draining: the socket is dropped
+    idle_timeout: float = 300.0  # no traffic at all (events, pings, pongs) for this long: dropped; 0 = off
+    max_pending_output_bytes: int = 4 * 1024 * 1024  # unsent output per socket beyond which it is dropped
     max_message_size: int = 64 * 1024
     max_handshake_path_bytes: int = 8 * 1024
     max_patch_history: int = 100

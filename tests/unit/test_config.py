@@ -143,6 +143,10 @@ def test_cli_print_config(capsys: pytest.CaptureFixture[str]) -> None:
 def test_secrets_must_be_hex_and_are_never_printed() -> None:
     with pytest.raises(ConfigError, match="persistence_secret"):
         load_settings({}, {"VANGO_PERSISTENCE_SECRET": "not-hex"}, None)
+    with pytest.raises(ConfigError, match="persistence_secret_previous.*at least 32 bytes.*got 1"):
+        load_settings({}, {"VANGO_PERSISTENCE_SECRET_PREVIOUS": "ab"}, None)  # a 1-byte HMAC key
+    with pytest.raises(ConfigError, match="at least 32 bytes"):
+        load_settings({}, {"VANGO_PERSISTENCE_SECRET": "ab" * 31}, None)
     settings, sources = load_settings({}, {"VANGO_PERSISTENCE_SECRET": "ab" * 32}, None)
     text = render_toml(settings, sources)
     assert "ab" * 32 not in text and "persistence_secret = (set, not shown)" in text
