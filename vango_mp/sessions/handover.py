@@ -193,10 +193,12 @@ class Handover:
             for _ in range(FORWARD_HOPS):
                 if not isinstance(answer, dict) or "blob" in answer:
                     break
+                if answer.get("redirect") == self.slot:  # in a piece on its way to us
+                    return await self._arrival(session_id, in_flight=True)
+                if answer.get("to") == self.slot:
+                    return await self._arrival(session_id, in_flight=False)
                 if isinstance(answer.get("redirect"), int):
                     answer = await self._follow(answer["redirect"], body)
-                elif answer.get("to") == self.slot:
-                    return await self._arrival(session_id)
                 elif isinstance(answer.get("to"), int):  # it moved on: ask where it went
                     answer = await self.bus.request(answer["to"], "session.adopt", body,
                                                     timeout=self.settings.bus_timeout)
@@ -227,14 +229,15 @@ class Handover:
             await asyncio.sleep(REDIRECT_WAIT)
         return None
 
-    async def _arrival(self, session_id: str) -> Session | None:
-        """The session went to a worker of our slot: an older one still stopping, whose piece may
-        be on its way (wait for it), or this one (gone since: evicted, expired)."""
+    async def _arrival(self, session_id: str, *, in_flight: bool) -> Session | None:
+        """The session comes to this worker: in a piece on its way (``in_flight``: wait for it), or
+        it went to our slot -- an older worker still stopping, whose piece may be on its way, or
+        this one (gone since: evicted, expired)."""
         for _ in range(REDIRECT_TRIES):
             session = self.owner.entry(session_id)
             if session is not None:
                 return session
-            if not await self._predecessor_alive():
+            if not in_flight and not await self._predecessor_alive():
                 return None
             await asyncio.sleep(REDIRECT_WAIT)
         return None
@@ -317,8 +320,10 @@ class Handover:
             tried.add(target)
             try:
                 assert self.bus is not None
-                await self.bus.request(target, "session.deposit", piece, timeout=PIECE_TIMEOUT)
+                taken = await self.bus.request(target, "session.deposit", piece, timeout=PIECE_TIMEOUT)
                 metrics.inc("vango_handover_bytes_total", sum(len(i[3]) for i in piece))
+                if taken != len(piece):  # it held some already (a stale cold copy of its own): those it kept
+                    log.warning("slot %s took %s of %d sessions; it holds the others already", target, taken, len(piece))
                 return len(piece)
             except BusError as err:
                 log.error("deposit of %d sessions with slot %s failed: %s", len(piece), target, err)
