@@ -9,6 +9,7 @@ See README.md ("Write your first component") and docs/INTERNALS.md.
 
 from .events import Event
 from .globals import GlobalSignal
+from .headers import CSPOptions, default_csp_options, hardened_csp_options
 from .reactive import batch, computed, effect, signal, untracked
 from .router import App
 from .vdom import Node, component, fragment, h, use_context, use_effect, use_memo, use_signal
@@ -16,4 +17,5 @@ from .vdom import Node, component, fragment, h, use_context, use_effect, use_mem
 __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
     "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
+    "CSPOptions", "default_csp_options", "hardened_csp_options",
 ]

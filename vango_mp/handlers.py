@@ -26,19 +26,30 @@ _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title></head>'
     '<body><div id="vango-root" data-hid="0">{body}</div>'
-    "<script>window.__vango={boot}</script>"
+    '<script nonce="{nonce}">window.__vango={boot}</script>'
     '<script src="/_vango/vango.js?v={version}" defer></script></body></html>'
 )
 
 
 class WorkerHeader:
-    """Every response names its worker in ``X-Vango-Worker`` (mixed into each handler, WebSocket too)."""
+    """Headers of every response (mixed into each handler, WebSocket too).
+
+    ``X-Vango-Worker`` names the worker; the app's security headers
+    (:mod:`vango_mp.headers`) come with a fresh CSP nonce, ``csp_nonce``,
+    which a page puts on its bootstrap script.
+    """
 
     application: tornado.web.Application
+    csp_nonce: str
 
     def set_default_headers(self) -> None:
-        # Runs before initialize(), hence the application setting.
-        self.set_header("X-Vango-Worker", self.application.settings["vango_worker"])  # type: ignore[attr-defined]
+        # Runs before initialize() (hence the application settings), and again
+        # when an error page replaces a response: the error page gets its own nonce.
+        settings = self.application.settings
+        self.set_header("X-Vango-Worker", settings["vango_worker"])  # type: ignore[attr-defined]
+        self.csp_nonce, headers = settings["vango_headers"].headers()
+        for name, value in headers:
+            self.set_header(name, value)  # type: ignore[attr-defined]
 
 
 class PageHandler(WorkerHeader, tornado.web.RequestHandler):
@@ -71,6 +82,7 @@ class PageHandler(WorkerHeader, tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(_PAGE.format(
             title=tornado.escape.xhtml_escape(self.app.title),
+            nonce=self.csp_nonce,
             body=body,
             boot=json.dumps(boot).replace("</", "<\\/"),
             version=JS_VERSION,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .headers import CSPOptions, default_csp_options
 from .vdom.component import component
 from .vdom.mount import Root
 
@@ -67,6 +68,10 @@ class App:
     ``reconnect_toast``: the client shows "Reconnecting…" while its socket
     stays down over two seconds (False: the app shows its own, from
     ``window.vango.state``).
+    ``csp``: the Content-Security-Policy of every response
+    (:class:`~vango_mp.headers.CSPOptions`; default
+    :func:`~vango_mp.headers.default_csp_options`, stricter
+    :func:`~vango_mp.headers.hardened_csp_options`).
     """
 
     def __init__(
@@ -80,9 +85,11 @@ class App:
         auth_resume_policy: str = "strict",
         allow_trust_session_id_in_production: bool = False,
         reconnect_toast: bool = True,
+        csp: CSPOptions | None = None,
     ) -> None:
         self.title = title
         self.reconnect_toast = reconnect_toast
+        self.csp = csp if csp is not None else default_csp_options()
         self.routes = [Route(pattern, page) for pattern, page in routes.items()]
         self.auth_func = auth_func
         self.on_session_start = on_session_start

@@ -24,6 +24,7 @@ import tornado.web
 
 from . import cluster, reactive
 from .bus import BusClient
+from .headers import HeaderPolicy
 from .handlers import HealthHandler, MetricsHandler, PageHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .live import HandshakeGate, LiveSocket
@@ -98,6 +99,7 @@ class Worker:
             websocket_max_message_size=s.max_message_size,
             xheaders=False,
             vango_worker=str(self.slot),
+            vango_headers=HeaderPolicy(self.app.csp),
         )
 
     # -- periodic work ---------------------------------------------------------

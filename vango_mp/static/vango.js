@@ -424,7 +424,9 @@ function showNotice(doc, text, kind = 'closed') {
     el = doc.createElement('div');
     el.setAttribute('id', NOTICE_ID);
     el.setAttribute('role', 'alert');
-    el.setAttribute('style', NOTICE_STYLE);
+    // Through the CSSOM, not a style attribute: a CSP without 'unsafe-inline'
+    // for styles (the hardened profile) blocks the attribute, not this.
+    el.style.cssText = NOTICE_STYLE;
     doc.body.appendChild(el);
   }
   el.setAttribute('data-kind', kind);

@@ -36,6 +36,7 @@ class FakeElement extends FakeNode {
     this.tagName = this.namespaceURI === XHTML ? tag.toUpperCase() : tag;
     this.attributes = new Map();
     this.childNodes = [];
+    this.style = { cssText: '' }; // the CSSOM side of style: what CSP lets scripts set
   }
   getAttribute(n) { return this.attributes.has(n) ? this.attributes.get(n) : null; }
   setAttribute(n, v) { this.attributes.set(n, String(v)); }
