@@ -66,7 +66,8 @@ def entry_cost(entry: Session) -> int:
     blob = entry.blob
     if blob is not None:
         return COLD_BYTES + len(blob)
-    return entry.cost + (CONNECTION_BYTES if entry.conn is not None else 0)
+    conn = entry.conn
+    return entry.cost + (CONNECTION_BYTES + conn.pending_output() if conn is not None else 0)
 
 
 def count_nodes(nodes: list[Any]) -> int:

@@ -27,6 +27,7 @@ from .session import Session
 from .protocol import html_hash
 from .sessions import Handover, Refused, SessionOwner
 from .settings import Settings
+from .wsout import OutputWatch, frame, limit_send_buffer, pending_bytes
 
 log = logging.getLogger("vango_mp.live")
 
@@ -70,9 +71,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     _gated: bool
     _timer: object | None
 
-    def initialize(self, owner: SessionOwner, handover: Handover, gate: HandshakeGate, app: App,
-                   settings: Settings, csrf_secret: bytes, slot: int) -> None:
-        self.owner, self.handover, self.gate, self.app = owner, handover, gate, app
+    def initialize(self, owner: SessionOwner, handover: Handover, gate: HandshakeGate, output: OutputWatch,
+                   app: App, settings: Settings, csrf_secret: bytes, slot: int) -> None:
+        self.owner, self.handover, self.gate, self.output, self.app = owner, handover, gate, output, app
         self.vango_settings, self.csrf_secret, self.slot = settings, csrf_secret, slot
         self.session = None
         self._hello_seen = False
@@ -100,6 +101,8 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         # Patch frames are tiny and latency-bound: without this, Nagle holds a
         # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
         self.set_nodelay(True)
+        if self.ws_connection is not None:
+            limit_send_buffer(self.ws_connection.stream)
         self.last_seen = time.monotonic()
         s = self.vango_settings
         self.client_ip = security.client_ip(
@@ -129,6 +132,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self._end_handshake()
+        self.output.forget(self)
         session, self.session = self.session, None
         if session is not None and session.conn is self:
             self.owner.detach(session)
@@ -136,9 +140,26 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     # -- Connection protocol for Session ---------------------------------------
 
     def send(self, data: bytes) -> None:
-        if self.ws_connection is None or self.ws_connection.is_closing():
+        conn = self.ws_connection
+        if conn is None or conn.is_closing() or conn.stream is None or conn.stream.closed():
             return
-        self.write_message(data, binary=True)
+        stream = conn.stream
+        stream.write(frame(data))  # see vango_mp.wsout: quiet, and no Task per frame
+        pending = pending_bytes(stream)
+        if pending:
+            self.output.wrote(self, pending)
+
+    def pending_output(self) -> int:
+        """Bytes sent to this socket that its peer has not read yet."""
+        conn = self.ws_connection
+        return pending_bytes(conn.stream) if conn is not None and conn.stream is not None else 0
+
+    def drop_slow(self, reason: str) -> None:
+        """The peer does not read: detach its session and free what it left unread at once."""
+        conn = self.ws_connection
+        self.close(Close.SERVER_BUSY, reason)
+        if conn is not None and conn.stream is not None:
+            conn.stream.close()  # the close frame would wait behind the unread output
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         session, self.session = self.session, None
@@ -178,6 +199,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         elif isinstance(frame, protocol.Ping):
             self.send(protocol.encode([protocol.S_PONG, frame.t]))
         elif isinstance(frame, protocol.Resync):
+            if self.pending_output():
+                metrics.inc("vango_resyncs_coalesced_total")  # what it asks for may be on its way
+                return
             if not session.request_resync(frame.last_seq):
                 metrics.inc("vango_refusals_total", reason="resync_rate")
                 self.close(Close.RATE_LIMITED, "resync rate limit exceeded")

@@ -53,6 +53,8 @@ class Connection(Protocol):
 
     def close(self, code: int, reason: str) -> None: ...
 
+    def pending_output(self) -> int: ...
+
 
 class SessionError(RuntimeError):
     """A session used before it was started."""

@@ -28,6 +28,7 @@ from .headers import HeaderPolicy
 from .handlers import HealthHandler, MetricsHandler, PageHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .live import HandshakeGate, LiveSocket
+from .wsout import OutputWatch
 from .pressure import WorkerMemory
 from .router import App
 from .session import Session
@@ -64,6 +65,7 @@ class Worker:
         self.memory = WorkerMemory(self.owner, settings)
         self.handover = Handover(self.owner, settings, slot=slot, store=self.store)
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
+        self.output = OutputWatch(write_timeout=settings.write_timeout, max_pending=settings.max_pending_output_bytes)
         self.bus: BusClient | None = None
 
     def health(self) -> dict[str, Any]:
@@ -86,7 +88,7 @@ class Worker:
         """The Tornado application of this worker."""
         s = self.settings
         page = {"app": self.app, "slot": self.slot, "settings": s, "csrf_secret": self.csrf_secret}
-        live = {**page, "owner": self.owner, "handover": self.handover, "gate": self.gate}
+        live = {**page, "owner": self.owner, "handover": self.handover, "gate": self.gate, "output": self.output}
         return tornado.web.Application(
             [
                 (r"/_vango/ws", LiveSocket, live),
@@ -105,15 +107,17 @@ class Worker:
     # -- periodic work ---------------------------------------------------------
 
     def heartbeat(self) -> None:
-        """Ping every attached socket; drop those silent past ReadTimeout.
+        """Ping every attached socket; drop those silent (no frame, no pong) past ReadTimeout or IdleTimeout.
 
         One timer for all, instead of Tornado's per-connection ping task.
         """
         now = time.monotonic()
+        s = self.settings
+        silent = min(s.read_timeout, s.idle_timeout) if s.idle_timeout > 0 else s.read_timeout
         for session in self.owner:
             conn = session.conn
             if isinstance(conn, LiveSocket):
-                conn.heartbeat(now, self.settings.read_timeout)
+                conn.heartbeat(now, silent)
 
     def maintain(self) -> None:
         """Expire past ResumeWindow, move idle detached sessions to the cold tier, purge the store."""
@@ -126,7 +130,8 @@ class Worker:
         s = self.settings
         sweep = max(0.05, min(s.cleanup_interval, s.resume_window / 4 or 1.0, s.cold_after / 2 or 1.0))
         out = [tornado.ioloop.PeriodicCallback(self.maintain, sweep * 1000),
-               tornado.ioloop.PeriodicCallback(self.heartbeat, s.heartbeat_interval * 1000)]
+               tornado.ioloop.PeriodicCallback(self.heartbeat, s.heartbeat_interval * 1000),
+               tornado.ioloop.PeriodicCallback(self.output.tick, min(1.0, s.write_timeout / 4) * 1000)]
         if self.checkpoints is not None and s.persist_interval > 0:
             checkpoints = self.checkpoints
             out.append(tornado.ioloop.PeriodicCallback(lambda: checkpoints.tick(lambda: self.owner),

@@ -14,3 +14,8 @@ class Conn:
 
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
+
+    def pending_output(self) -> int:
+        return self.pending
+
+    pending = 0  # bytes the peer has not read (tests set it)

@@ -251,3 +251,17 @@ class Keeper:
 
     def forget(self, session_ids: list[str]) -> None:
         self.forgotten.append(session_ids)
+
+
+def test_under_memory_pressure_unread_output_goes_before_idle_sessions() -> None:
+    m = SessionManager(Settings())
+    idle, reader, hog = make(m, t=0), make(m, t=50), make(m, t=100)
+    conns = {s.id: Conn() for s in (idle, reader, hog)}
+    for s in (idle, reader, hog):
+        m.attach(s, conns[s.id])
+    conns[hog.id].pending = 3 * 1024 * 1024  # its client stopped reading
+    assert m.close_for_memory(1, at_most=1)[0] == 1
+    assert conns[hog.id].closed == (Close.MEMORY_PRESSURE, "server under memory pressure")
+    assert idle.alive and reader.alive  # the longest idle would have gone next
+    m.close_for_memory(1, at_most=1)
+    assert not idle.alive and reader.alive

@@ -359,11 +359,13 @@ class SessionOwner:
     def close_for_memory(self, need: int, *, oversized: int = 0, at_most: int = 0) -> tuple[int, int]:
         """Close attached sessions until their estimates add up to ``need`` bytes (at least one, at most ``at_most``).
 
-        Oversized ones first, then the longest idle; the client is told why
-        (4013 "server under memory pressure"). Returns (closed, estimated bytes).
+        Oversized ones first, then those with the most output their client
+        has not read (a slow or hostile reader), then the longest idle; the
+        client is told why (4013 "server under memory pressure"). Returns
+        (closed, estimated bytes).
         """
         attached = [s for s in self._sessions.values() if s.state is State.ATTACHED]
-        attached.sort(key=lambda s: (not (oversized and entry_cost(s) > oversized), s.last_active))
+        attached.sort(key=lambda s: (not (oversized and entry_cost(s) > oversized), -_unread(s), s.last_active))
         closed = freed = 0
         now = time.monotonic()
         for session in attached:
@@ -399,3 +401,7 @@ class SessionOwner:
         if gone and self.keeper is not None:
             self.keeper.forget(gone)
         return len(gone)
+
+
+def _unread(session: Session) -> int:
+    return session.conn.pending_output() if session.conn is not None else 0
