@@ -29,6 +29,7 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+from vango_mp.security import networks, valid_host_pattern
 from vango_mp.settings import Settings
 
 ENV_PREFIX = "VANGO_"
@@ -52,6 +53,7 @@ _SIZE_NAMES = frozenset({"max_memory_per_session"})
 _PLAIN_FLOAT_SUFFIXES = ("_ratio", "_rate")
 EVICTION_POLICIES = ("lru", "oldest", "random")
 SECRET_FIELDS = ("persistence_secret", "persistence_secret_previous")  # hex; never printed
+HIDDEN_FIELDS = (*SECRET_FIELDS, "ops_token")  # never printed
 MIN_SECRET_BYTES = 32  # HMAC-SHA256 keys shorter than its output weaken it
 
 
@@ -259,6 +261,28 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
     if s.memory_hard_ratio > s.memory_critical_ratio:
         problems.append(("memory_hard_ratio", "must not exceed memory_critical_ratio"))
     problems += _range_problems(s)
+    problems += _http_problems(s)
+    return problems
+
+
+def _http_problems(s: Settings) -> list[tuple[str, str]]:
+    """Hosts, networks and the ops token: checked here so a typo fails at start, not per request."""
+    problems = []
+    for name in ("allowed_hosts", "allowed_redirect_hosts"):
+        bad = [h for h in getattr(s, name) if not valid_host_pattern(h)]
+        if bad:
+            problems.append((name, f"not a host[:port] or *.domain: {bad[0]!r}"))
+    if s.canonical_host and (not valid_host_pattern(s.canonical_host) or s.canonical_host.startswith("*")):
+        problems.append(("canonical_host", f"not a host[:port]: {s.canonical_host!r}"))
+    for name in ("trusted_proxies", "ops_networks"):
+        for spec in getattr(s, name):
+            try:
+                networks((spec,))
+            except ValueError:
+                problems.append((name, f"not an IP address or CIDR: {spec!r}"))
+                break
+    if s.ops_token and len(s.ops_token) < 16:
+        problems.append(("ops_token", "must be at least 16 characters"))
     return problems
 
 
@@ -314,7 +338,7 @@ def render_toml(settings: Settings, sources: Mapping[str, str]) -> str:
             comment += f"; 0 = one per CPU ({resolve_workers(settings)})"
         if value is None:
             lines.append(f"# {name} = (unset)  # {comment}")
-        elif name in SECRET_FIELDS and value:
+        elif name in HIDDEN_FIELDS and value:
             lines.append(f"# {name} = (set, not shown)  # {comment}")
         else:
             lines.append(f"{name} = {_toml_value(value)}  # {comment}")

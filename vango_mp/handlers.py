@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.escape
+import tornado.httputil
 import tornado.web
 
 from . import metrics, security
@@ -40,7 +41,33 @@ class WorkerHeader:
     """
 
     application: tornado.web.Application
+    request: tornado.httputil.HTTPServerRequest
     csp_nonce: str
+    # Whether prepare() checks the Host against allowed_hosts: the operational
+    # endpoints answer any Host (load balancers probe by address).
+    host_checked = True
+
+    def prepare(self) -> None:
+        """Refuse (400) or redirect to the canonical host a request naming another Host.
+
+        Runs for the WebSocket upgrade too (Tornado calls prepare() before
+        ``WebSocketHandler.get``): an upgrade is refused, never redirected.
+        A subclass overriding prepare() must call this one.
+        """
+        if not self.host_checked:
+            return
+        settings = self.application.settings
+        trusted = settings["vango_settings"].trusted_proxies
+        policy: security.HostPolicy = settings["vango_hosts"]
+        req = self.request
+        host = security.request_host(req, trusted)
+        upgrade = req.headers.get("Upgrade", "").lower() == "websocket"
+        decision = policy.decide(host, req.method or "GET", upgrade)
+        if decision == policy.REDIRECT:
+            scheme = security.request_scheme(req, trusted)
+            self.redirect(f"{scheme}://{policy.canonical}{req.uri or '/'}", permanent=True)  # type: ignore[attr-defined]
+        elif decision == policy.REFUSE:
+            raise tornado.web.HTTPError(400, reason="Host not allowed")
 
     def set_default_headers(self) -> None:
         # Runs before initialize() (hence the application settings), and again
@@ -72,7 +99,8 @@ class PageHandler(WorkerHeader, tornado.web.RequestHandler):
         token = self.get_cookie(security.CSRF_COOKIE)
         if not token or not security.verify_csrf(self.csrf_secret, token, token):
             token = security.mint_csrf(self.csrf_secret)
-            flags = security.cookie_flags(self.request.protocol == "https", self.vango_settings.secure_cookies)
+            secure = security.request_scheme(self.request, self.vango_settings.trusted_proxies) == "https"
+            flags = security.cookie_flags(secure, self.vango_settings.secure_cookies)
             self.set_cookie(security.CSRF_COOKIE, token, **flags)  # type: ignore[arg-type]
         boot: dict[str, Any] = {"csrf": token, "path": full, "ws": "/_vango/ws", "worker": self.slot,
                                 "h": html_hash(body)}
@@ -109,6 +137,7 @@ class ScriptHandler(WorkerHeader, tornado.web.RequestHandler):
 
 
 class HealthHandler(WorkerHeader, tornado.web.RequestHandler):
+    host_checked = False
     def initialize(self, health: Callable[[], dict[str, Any]]) -> None:
         self.health = health
 
@@ -119,6 +148,8 @@ class HealthHandler(WorkerHeader, tornado.web.RequestHandler):
 
 class MetricsHandler(WorkerHeader, tornado.web.RequestHandler):
     """Prometheus text for every worker (peers' figures from their last heartbeat)."""
+
+    host_checked = False
 
     def initialize(self, rows: Callable[[], Awaitable[list[tuple[str, dict[str, str], float]]]]) -> None:
         self.rows = rows

@@ -1,18 +1,29 @@
-"""CSRF tokens, the WebSocket origin policy, cookies and client-IP resolution.
+"""CSRF tokens, the WebSocket origin policy, cookies, hosts and what proxies may tell us.
 
 Secure by default, as the reference runtime: same-origin WebSocket check,
 double-submit CSRF token signed with the supervisor's shared secret (so a
 token minted by one worker validates on every other), Secure cookies on
 secure requests. ``--dev`` turns the origin check and CSRF off.
+
+Proxies: ``X-Forwarded-For``, ``X-Forwarded-Proto`` and ``X-Forwarded-Host``
+are believed only from a peer in ``trusted_proxies`` (addresses or CIDRs).
+Everything that asks "what did the browser use?" goes through
+:func:`request_scheme`, :func:`request_host` and :func:`client_ip`:
+the Secure flag of cookies, the same-origin check, redirects to the
+canonical host, the client address that limits count.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 CSRF_COOKIE = "vango_csrf"
@@ -95,12 +106,130 @@ def client_ip(remote_ip: str, forwarded_for: str | None, trusted_proxies: list[s
     return hops[0] if hops else remote_ip
 
 
-def _trusted(ip: str, trusted: list[str]) -> bool:
+def _trusted(ip: str, trusted: Sequence[str]) -> bool:
+    if not trusted:
+        return False
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(addr in ipaddress.ip_network(net, strict=False) for net in trusted)
+    return any(addr in net for net in networks(tuple(trusted)))
+
+
+@functools.lru_cache(maxsize=32)
+def networks(specs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parsed ``trusted_proxies``/``ops_networks`` entries (an address is a /32 or /128); ValueError if bad."""
+    return tuple(ipaddress.ip_network(spec.strip(), strict=False) for spec in specs)
+
+
+class _Request(Protocol):
+    """What these helpers read of a request (``tornado.httputil.HTTPServerRequest`` has it)."""
+
+    protocol: str
+    host: str
+    remote_ip: str | None
+    headers: Any
+
+
+def _forwarded(request: _Request, header: str, trusted_proxies: Sequence[str]) -> str | None:
+    """The first value of a forwarding header, when the direct peer is a trusted proxy."""
+    value = request.headers.get(header)
+    if not value or not _trusted(request.remote_ip or "", trusted_proxies):
+        return None
+    # The first entry is what the client-facing proxy saw; ours append after it.
+    first = value.split(",", 1)[0].strip()
+    return first or None
+
+
+def request_scheme(request: _Request, trusted_proxies: Sequence[str]) -> str:
+    """``"https"`` or ``"http"``: how the browser reached us.
+
+    TLS here, or ``X-Forwarded-Proto`` from a trusted proxy (a TLS proxy in
+    front of plain-HTTP workers is the usual deployment).
+    """
+    if request.protocol == "https":
+        return "https"
+    proto = (_forwarded(request, "X-Forwarded-Proto", trusted_proxies) or "").lower()
+    return proto if proto in ("http", "https") else request.protocol
+
+
+def request_host(request: _Request, trusted_proxies: Sequence[str]) -> str:
+    """The host (and port) the browser asked for: ``X-Forwarded-Host`` from a trusted proxy, else Host."""
+    return (_forwarded(request, "X-Forwarded-Host", trusted_proxies) or request.host or "").lower()
+
+
+def request_origin(request: _Request, trusted_proxies: Sequence[str]) -> str:
+    """``scheme://host[:port]`` of the page the browser shows, for same-origin checks."""
+    return f"{request_scheme(request, trusted_proxies)}://{request_host(request, trusted_proxies)}"
+
+
+def is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+# -- hosts ---------------------------------------------------------------------
+
+_HOST_PATTERN = re.compile(r"^(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$")
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """``"Example.com:8080"`` -> ("example.com", 8080); ``"[::1]"`` -> ("[::1]", None)."""
+    host = host.strip().lower()
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and (not name.startswith("[") or name.endswith("]")):
+        return name.rstrip("."), int(port)
+    return host.rstrip("."), None
+
+
+def valid_host_pattern(pattern: str) -> bool:
+    """An ``allowed_hosts`` entry: host, ``[v6]``, or ``*.domain``, each with an optional ``:port``."""
+    return bool(_HOST_PATTERN.match(pattern.strip().lower()))
+
+
+def host_matches(host: str, pattern: str) -> bool:
+    """``pattern`` without a port matches any port; ``*.example.com`` matches its subdomains only."""
+    name, port = split_host(host)
+    p_name, p_port = split_host(pattern)
+    if p_port is not None and p_port != port:
+        return False
+    if p_name.startswith("*."):
+        return name.endswith(p_name[1:]) and len(name) > len(p_name) - 1
+    return name == p_name
+
+
+class HostPolicy:
+    """``allowed_hosts`` and ``canonical_host``: which Host a request may name.
+
+    With no ``allowed_hosts`` every Host is served (set them in production:
+    a Host allow-list is what stops DNS rebinding). A host outside the list
+    is refused (400), except that a GET/HEAD is redirected to
+    ``canonical_host`` when one is set; an allowed host other than the
+    canonical one is redirected there too (``www.`` to the bare domain).
+    """
+
+    OK, REDIRECT, REFUSE = "ok", "redirect", "refuse"
+
+    def __init__(self, allowed: Sequence[str], canonical: str = "") -> None:
+        self.allowed = tuple(a.strip().lower() for a in allowed)
+        self.canonical = canonical.strip().lower()
+
+    def allows(self, host: str) -> bool:
+        if not self.allowed:
+            return True
+        if self.canonical and host_matches(host, self.canonical):
+            return True
+        return any(host_matches(host, pattern) for pattern in self.allowed)
+
+    def decide(self, host: str, method: str, upgrade: bool = False) -> str:
+        """OK, REDIRECT (to :attr:`canonical`) or REFUSE for a request naming ``host``."""
+        allowed = self.allows(host)
+        redirectable = bool(self.canonical) and method in ("GET", "HEAD") and not upgrade
+        if redirectable and not host_matches(host, self.canonical):
+            return self.REDIRECT
+        return self.OK if allowed else self.REFUSE
 
 
 def cookie_flags(secure_request: bool, secure_cookies: bool) -> dict[str, object]:

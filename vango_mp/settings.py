@@ -86,6 +86,13 @@ class Settings:
     bus_max_backlog: int = 64 * 1024 * 1024  # hub output queued for one slow peer
     bus_timeout: float = 5.0  # default request timeout on the bus
 
+    # HTTP surface (hosts, redirects, operational endpoints)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host allow-list ("example.com", "*.example.com:8443"); empty = any
+    canonical_host: str = ""  # GET/HEAD naming another host are redirected here (301); empty = none
+    allowed_redirect_hosts: list[str] = field(default_factory=list)  # hosts an app may redirect to; empty = relative only
+    ops_networks: list[str] = field(default_factory=list)  # CIDRs besides loopback that see health details and metrics
+    ops_token: str = ""  # "Authorization: Bearer <token>" sees health details and metrics from anywhere; empty = none
+
     def worker_count(self) -> int:
         """``workers``, where 0 means one per CPU this process may run on."""
         if self.workers > 0:

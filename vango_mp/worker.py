@@ -25,6 +25,7 @@ import tornado.web
 from . import cluster, reactive
 from .bus import BusClient
 from .headers import HeaderPolicy
+from .security import HostPolicy
 from .handlers import HealthHandler, MetricsHandler, PageHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .live import HandshakeGate, LiveSocket
@@ -102,6 +103,8 @@ class Worker:
             xheaders=False,
             vango_worker=str(self.slot),
             vango_headers=HeaderPolicy(self.app.csp),
+            vango_settings=s,
+            vango_hosts=HostPolicy(s.allowed_hosts, s.canonical_host),
         )
 
     # -- periodic work ---------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -58,3 +59,33 @@ def test_csp_example(example) -> None:
     assert status == 200
     assert "img-src 'self' data: https://images.example" in csp
     assert "style-src 'self';" in csp
+
+
+def guide_toml(marker: str) -> str:
+    text = (ROOT / "docs" / "GUIDE.md").read_text()
+    for block in re.findall(r"```toml\n(.*?)```", text, re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"no GUIDE toml block containing {marker!r}")
+
+
+def test_hosts_example(tmp_path: Path) -> None:
+    config = tmp_path / "guide-hosts.toml"
+    config.write_text(guide_toml("# guide-hosts.toml"))
+    srv = start_server("--workers", "1", "--config", str(config))
+    try:
+        def call(method: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+            conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+            conn.request(method, "/", headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            return resp.status, dict(resp.getheaders())
+
+        assert call("POST", {"Host": "rebound.attacker.test"})[0] == 400
+        status, headers = call("GET", {"Host": "www.example.com", "X-Forwarded-Proto": "https"})
+        assert status == 301 and headers["Location"] == "https://example.com/"
+        status, headers = call("GET", {"Host": "example.com", "X-Forwarded-Proto": "https"})
+        assert status == 200 and "; Secure" in headers["Set-Cookie"]
+    finally:
+        srv.stop()

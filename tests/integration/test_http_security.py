@@ -1,13 +1,18 @@
-"""The HTTP surface of a real one-worker server: security headers on every response."""
+"""The HTTP surface of a real one-worker server: security headers, hosts, proxies."""
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import re
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
+import tornado.httpclient
+import tornado.websocket
 
-from tests.conftest import Server
+from tests.conftest import Server, start_server
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -20,12 +25,14 @@ SECURITY = {
 
 def request(server: Server, path: str, method: str = "GET", headers: dict[str, str] | None = None,
             data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(server.url + path, method=method, headers=headers or {}, data=data)
+    """One request, redirects not followed."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
     try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        conn.request(method, path, body=data, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
 
 
 def assert_secure(headers: dict[str, str], what: str) -> str:
@@ -67,3 +74,87 @@ def test_the_bootstrap_script_carries_the_response_nonce(server: Server) -> None
         assert inline == [f' nonce="{nonce}"'], scripts
         nonces.append(nonce)
     assert nonces[0] != nonces[1], "a nonce is never reused"
+
+
+# -- hosts and proxies ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hosted() -> Iterator[Server]:
+    """Allowed: good.test (any port) and www.good.test; canonical good.test; the test runner is a trusted proxy."""
+    srv = start_server("--workers", "1", env={
+        "VANGO_ALLOWED_HOSTS": "good.test,www.good.test", "VANGO_CANONICAL_HOST": "good.test",
+        "VANGO_TRUSTED_PROXIES": "127.0.0.1",
+    })
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def strict_hosts() -> Iterator[Server]:
+    srv = start_server("--workers", "1", env={"VANGO_ALLOWED_HOSTS": "good.test"})
+    yield srv
+    srv.stop()
+
+
+def ws_status(server: Server, host: str) -> int:
+    """HTTP status of a WebSocket upgrade naming ``host`` (101 when it upgrades)."""
+    async def go() -> int:
+        req = tornado.httpclient.HTTPRequest(
+            server.url.replace("http://", "ws://") + "/_vango/ws",
+            headers={"Host": host, "Origin": f"http://{host}"})
+        try:
+            conn = await tornado.websocket.websocket_connect(req)
+        except tornado.httpclient.HTTPClientError as err:
+            return err.code
+        conn.close()
+        return 101
+
+    return asyncio.run(go())
+
+
+def test_a_foreign_host_is_refused(strict_hosts: Server) -> None:
+    status, headers, _ = request(strict_hosts, "/counter", headers={"Host": "rebound.attacker.test"})
+    assert status == 400
+    assert_secure(headers, "400 host")
+    assert request(strict_hosts, "/counter", headers={"Host": "good.test:8080"})[0] == 200
+    assert request(strict_hosts, "/counter", method="POST", data=b"",
+                   headers={"Host": "rebound.attacker.test"})[0] == 400
+
+
+def test_a_foreign_host_cannot_upgrade(strict_hosts: Server) -> None:
+    assert ws_status(strict_hosts, "rebound.attacker.test") == 400
+    assert ws_status(strict_hosts, f"good.test:{strict_hosts.port}") == 101
+
+
+def test_operational_endpoints_answer_any_host(strict_hosts: Server) -> None:
+    assert request(strict_hosts, "/_vango/health", headers={"Host": "10.1.2.3"})[0] == 200
+
+
+def test_other_hosts_are_redirected_to_the_canonical_one(hosted: Server) -> None:
+    for host in ("www.good.test", "rebound.attacker.test"):
+        status, headers, _ = request(hosted, "/counter?x=1", headers={"Host": host})
+        assert status == 301 and headers["Location"] == "http://good.test/counter?x=1", host
+    status, headers, _ = request(hosted, "/counter", headers={"Host": "www.good.test", "X-Forwarded-Proto": "https"})
+    assert headers["Location"] == "https://good.test/counter"
+    assert request(hosted, "/counter", headers={"Host": "good.test"})[0] == 200
+    assert ws_status(hosted, "rebound.attacker.test") == 400
+
+
+def csrf_cookie(headers: list[tuple[str, str]]) -> str:
+    cookies = [v for k, v in headers if k.lower() == "set-cookie" and v.startswith("vango_csrf=")]
+    assert len(cookies) == 1, headers
+    return cookies[0]
+
+
+def raw_headers(server: Server, path: str, headers: dict[str, str]) -> list[tuple[str, str]]:
+    req = urllib.request.Request(server.url + path, headers=headers)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return list(resp.headers.items())
+
+
+def test_csrf_cookie_is_secure_behind_a_trusted_tls_proxy(hosted: Server, server: Server) -> None:
+    https = {"Host": "good.test", "X-Forwarded-Proto": "https"}
+    assert "; Secure" in csrf_cookie(raw_headers(hosted, "/counter", https))
+    assert "; Secure" not in csrf_cookie(raw_headers(hosted, "/counter", {"Host": "good.test"}))
+    # Not a trusted proxy: its X-Forwarded-Proto is not believed.
+    assert "; Secure" not in csrf_cookie(raw_headers(server, "/counter", {"X-Forwarded-Proto": "https"}))

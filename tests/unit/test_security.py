@@ -47,3 +47,68 @@ def test_forwarded_for_only_from_trusted_proxy() -> None:
 def test_session_ids_are_long_and_redacted() -> None:
     sid = security.new_session_id()
     assert len(sid) >= 32 and security.redact(sid) != sid and len(security.redact(sid)) <= 8
+
+
+# -- proxies and hosts -------------------------------------------------------
+
+class FakeRequest:
+    def __init__(self, remote_ip: str, headers: dict[str, str] | None = None, protocol: str = "http",
+                 host: str = "app.example") -> None:
+        self.remote_ip, self.protocol, self.host = remote_ip, protocol, host
+        self.headers = headers or {}
+
+
+def test_forwarded_proto_only_from_a_trusted_proxy() -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    assert security.request_scheme(FakeRequest("10.0.0.9", https), ["10.0.0.0/8"]) == "https"
+    assert security.request_scheme(FakeRequest("10.0.0.9", https), []) == "http"
+    assert security.request_scheme(FakeRequest("8.8.8.8", https), ["10.0.0.0/8"]) == "http"
+    assert security.request_scheme(FakeRequest("10.0.0.9", {"X-Forwarded-Proto": "https, http"}),
+                                   ["10.0.0.9"]) == "https"
+    assert security.request_scheme(FakeRequest("10.0.0.9", {"X-Forwarded-Proto": "gopher"}), ["10.0.0.9"]) == "http"
+    assert security.request_scheme(FakeRequest("8.8.8.8", protocol="https"), []) == "https"
+
+
+def test_forwarded_host_and_origin_only_from_a_trusted_proxy() -> None:
+    req = FakeRequest("10.0.0.9", {"X-Forwarded-Host": "Public.Example", "X-Forwarded-Proto": "https"})
+    assert security.request_origin(req, ["10.0.0.0/8"]) == "https://public.example"
+    assert security.request_origin(req, []) == "http://app.example"
+
+
+@pytest.mark.parametrize("host, pattern, ok", [
+    ("example.com", "example.com", True),
+    ("Example.COM:8080", "example.com", True),
+    ("example.com:8080", "example.com:8443", False),
+    ("example.com:8443", "example.com:8443", True),
+    ("a.example.com", "*.example.com", True),
+    ("example.com", "*.example.com", False),
+    ("evilexample.com", "*.example.com", False),
+    ("example.com.evil", "example.com", False),
+    ("[::1]:8080", "[::1]", True),
+    ("example.com.", "example.com", True),
+])
+def test_host_patterns(host: str, pattern: str, ok: bool) -> None:
+    assert security.host_matches(host, pattern) is ok
+
+
+def test_host_policy_decisions() -> None:
+    open_policy = security.HostPolicy([])
+    assert open_policy.decide("anything:1", "GET") == "ok"
+    policy = security.HostPolicy(["example.com", "www.example.com"])
+    assert policy.decide("example.com", "POST") == "ok"
+    assert policy.decide("rebound.attacker.test", "GET") == "refuse"
+    canonical = security.HostPolicy(["example.com", "www.example.com"], "example.com")
+    assert canonical.decide("www.example.com", "GET") == "redirect"
+    assert canonical.decide("rebound.attacker.test", "HEAD") == "redirect"
+    assert canonical.decide("rebound.attacker.test", "POST") == "refuse"
+    assert canonical.decide("www.example.com", "POST") == "ok"
+    assert canonical.decide("rebound.attacker.test", "GET", upgrade=True) == "refuse"
+    assert canonical.decide("example.com", "GET") == "ok"
+
+
+@pytest.mark.parametrize("pattern, ok", [
+    ("example.com", True), ("*.example.com:8443", True), ("[::1]:80", True), ("127.0.0.1", True),
+    ("exa mple.com", False), ("example.com/path", False), ("http://example.com", False), ("", False),
+])
+def test_host_pattern_validation(pattern: str, ok: bool) -> None:
+    assert security.valid_host_pattern(pattern) is ok
