@@ -630,6 +630,7 @@ KNOWN_BUGS: dict[str, tuple[str, list[str]]] = {
     ),
 }
 _RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+ ")
+_LEVEL = re.compile(r" (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
 
 
 def log_records(output: str) -> list[str]:
@@ -676,6 +677,10 @@ async def fuzz_once(base: str, *, seconds: float, seed: int, clients: int, worke
     pids_after = await worker_pids(base, workers)
     text = output() if output is not None else ""
     found, known = tracebacks(text)
+    levels = Counter(m.group(1) for r in log_records(text) if (m := _LEVEL.search(r.split("\n", 1)[0])))
+    others = [r.split("\n", 1)[0][:300] for r in log_records(text)
+              if "Traceback" not in r and _LEVEL.search(r.split("\n", 1)[0]) and
+              _LEVEL.search(r.split("\n", 1)[0]).group(1) in ("WARNING", "ERROR", "CRITICAL")]
     checks = {
         "workers_unchanged": bool(pids_before) and len(pids_before) == workers and pids_before == pids_after,
         "no_traceback": not found and not (strict and known),
@@ -689,6 +694,7 @@ async def fuzz_once(base: str, *, seconds: float, seed: int, clients: int, worke
         "pids_before": {str(k): v for k, v in sorted(pids_before.items())},
         "pids_after": {str(k): v for k, v in sorted(pids_after.items())},
         "bystander": bystander.summary(), "fuzz": fuzzer.stats.as_dict(), "tracebacks": found[:10],
+        "log_levels": dict(levels.most_common()), "warnings_and_errors": others[:20],
         "new_tracebacks": len(found), "known_bugs": {k: {"tracebacks": n, "what": KNOWN_BUGS[k][0]}
                                                     for k, n in known.most_common()},
     }
@@ -789,6 +795,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fuzz: bystander {summary['bystander']}")
     for name, ok in summary["checks"].items():
         print(f"fuzz: {'ok  ' if ok else 'FAIL'} {name}")
+    print(f"fuzz: server log records by level {summary['log_levels']}")
+    for line in summary["warnings_and_errors"][:10]:
+        print(f"fuzz: server said: {line}")
     for name, bug in summary["known_bugs"].items():
         print(f"fuzz: known bug {name}: {bug['tracebacks']} tracebacks ({bug['what']})")
     for tb in summary["tracebacks"]:
