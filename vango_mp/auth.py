@@ -16,11 +16,13 @@ A guest session whose ``on_session_resume`` raises resumes as a guest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .security import redact
 
+from .identity import browser_key, identity
 from .router import App
 from .session import Session
 from .settings import Settings
@@ -68,42 +70,121 @@ def check_config(app: App, settings: Settings) -> None:
         )
 
 
-def on_start(app: App, request: HandshakeRequest, session: Session) -> None:
-    """A new session: authenticate (guests allowed) and run the start hook."""
-    if app.auth_func is not None:
-        session.set_user(app.auth_func(request))
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Who a session belongs to: kept with it, sealed in its blob, checked on every resume."""
+
+    browser: str
+    user_key: str | None = None
+    authenticated: bool = False
+
+    @classmethod
+    def of(cls, session: Session) -> Binding:
+        return cls(session.browser, session.user_key, session.authenticated)
+
+    def wire(self) -> list[Any]:
+        return [self.browser, self.user_key, self.authenticated]
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Binding:
+        browser, user_key, authenticated = data
+        return cls(str(browser), None if user_key is None else str(user_key), bool(authenticated))
+
+    @classmethod
+    def of_payload(cls, payload: Mapping[str, Any]) -> Binding:
+        """The binding sealed in a blob's payload."""
+        key = payload.get("user_key")
+        return cls(str(payload.get("browser") or ""), None if key is None else str(key),
+                   bool(payload.get("authenticated")))
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the socket that wants a session presents: its browser, and the user ``auth_func`` finds."""
+
+    browser: str
+    user: Any = None
+    user_key: str | None = None
+    checked: bool = False  # auth_func ran (its user, or None, is an answer)
+
+    def wire(self) -> list[Any]:
+        """What an owner needs to vet an adoption (never the user object itself)."""
+        return [self.browser, self.user_key, self.checked]
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Credentials:
+        browser, user_key, checked = data
+        return cls(str(browser), None, None if user_key is None else str(user_key), bool(checked))
+
+
+def credentials(app: App, request: HandshakeRequest, csrf_cookie: str | None) -> Credentials:
+    """Authenticate a handshake once, before any session is touched (NotAuthorized if auth_func raises)."""
+    browser = browser_key(csrf_cookie)
+    if app.auth_func is None:
+        return Credentials(browser)
+    try:
+        user = app.auth_func(request)
+    except Exception as err:
+        raise NotAuthorized(f"auth_func raised: {err}") from None
+    return Credentials(browser, user, identity(user), checked=True)
+
+
+def vet(app: App, binding: Binding, creds: Credentials, *, in_memory: bool) -> None:
+    """May ``creds`` resume a session bound as ``binding``? NotAuthorized if not; touches nothing.
+
+    The same browser always (an id alone is not enough); for an
+    authenticated session also the same user, revalidated now -- unless the
+    app trusts the id and the session is live on this worker.
+    """
+    if binding.browser != creds.browser:
+        raise NotAuthorized("session belongs to another browser")
+    if not binding.authenticated:
+        return
+    if app.auth_resume_policy == TRUST_SESSION_ID and in_memory:
+        return
+    if app.auth_func is None and app.on_session_resume is None:
+        raise NotAuthorized("authenticated session needs auth_func or on_session_resume to resume")
+    if creds.checked and creds.user_key is None:
+        raise NotAuthorized("authentication did not revalidate")
+    if creds.checked and creds.user_key != binding.user_key:
+        raise NotAuthorized("another user")
+
+
+def on_start(app: App, request: HandshakeRequest, session: Session, creds: Credentials) -> None:
+    """A new session: bind it to this browser, set its user (guests allowed), run the start hook."""
+    session.browser = creds.browser
+    if creds.checked:
+        session.set_user(creds.user)
     if app.on_session_start is not None:
         app.on_session_start(request, session)
 
 
-def on_resume(app: App, request: HandshakeRequest, session: Session, *, in_memory: bool) -> None:
-    """Apply the resume policy; raise NotAuthorized to refuse."""
+def on_resume(app: App, request: HandshakeRequest, session: Session, creds: Credentials, *, in_memory: bool) -> None:
+    """Resume a session ``vet`` accepted: refresh its user, run the resume hook (NotAuthorized to refuse).
+
+    A refusal here leaves the session as it was (user and all): a resume
+    that fails never logs the owner's page out.
+    """
+    vet(app, Binding.of(session), creds, in_memory=in_memory)
     if session.authenticated and app.auth_resume_policy == TRUST_SESSION_ID and in_memory:
         return
-    if not session.authenticated:
-        _guest_resume(app, request, session)
-        return
-    session.user = None  # the projection never survives a resume on its own
-    if app.auth_func is None and app.on_session_resume is None:
-        raise NotAuthorized("authenticated session needs auth_func or on_session_resume to resume")
+    before = (session.user, session.user_key, session.authenticated)
     try:
-        if app.auth_func is not None:
-            session.set_user(app.auth_func(request))
+        if before[2]:
+            session.user = None  # strict: the new request must establish the user again
+        if creds.checked:
+            session.set_user(creds.user)
         if app.on_session_resume is not None:
             app.on_session_resume(request, session)
+        if before[2] and (session.user is None or session.user_key != before[1]):
+            raise NotAuthorized("authentication did not revalidate the same user")
+    except NotAuthorized:
+        session.user, session.user_key, session.authenticated = before
+        raise
     except Exception as err:
-        raise NotAuthorized(f"resume hook refused: {err}") from None
-    if session.user is None:
-        raise NotAuthorized("authentication did not revalidate")
-
-
-def _guest_resume(app: App, request: HandshakeRequest, session: Session) -> None:
-    try:
-        if app.auth_func is not None:
-            session.set_user(app.auth_func(request))
-        if app.on_session_resume is not None:
-            app.on_session_resume(request, session)
-    except Exception:
+        session.user, session.user_key, session.authenticated = before
+        if before[2]:
+            raise NotAuthorized(f"resume hook refused: {err}") from None
         log.exception("on_session_resume failed for guest session %s; resuming as guest", redact(session.id))
 
 

@@ -217,11 +217,16 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         ):
             self._refuse(Refused(Close.INVALID_CSRF, "invalid CSRF token", "csrf"))
             return
+        request = auth.as_request(self, hello.path, self.client_ip)
         try:
+            creds = auth.credentials(self.app, request, self.get_cookie(security.CSRF_COOKIE))
             if hello.session_id is not None:
-                await self._resume(hello)
+                await self._resume(hello, request, creds)
             else:
-                self._start(hello)
+                self._start(hello, request, creds)
+        except auth.NotAuthorized as err:
+            log.info("handshake from %s refused: %s", self.client_ip, err)
+            self._refuse(Refused(Close.NOT_AUTHORIZED, "not authorized", "auth"))
         except Refused as refused:
             self._refuse(refused)
 
@@ -230,24 +235,24 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         self._end_handshake()
         self.close(refused.code, refused.reason)
 
-    def _start(self, hello: protocol.Hello) -> None:
+    def _start(self, hello: protocol.Hello, request: auth.HandshakeRequest, creds: auth.Credentials) -> None:
         try:
             session = self.owner.open(hello.path, self.client_ip)
         except LookupError:
             raise Refused(Close.PROTOCOL_ERROR, "no route for path", "no_route") from None
         try:
-            auth.on_start(self.app, auth.as_request(self, hello.path, self.client_ip), session)
+            auth.on_start(self.app, request, session, creds)
         except Exception:
             log.exception("on_session_start refused a session")
             self.owner.end(session, Close.NOT_AUTHORIZED, "not authorized", "auth")
             raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth") from None
         self._bind(session, catch_up=None, full=hello.ssr_hash != html_hash(session.root.html()))
 
-    async def _resume(self, hello: protocol.Hello) -> None:
+    async def _resume(self, hello: protocol.Hello, request: auth.HandshakeRequest, creds: auth.Credentials) -> None:
         sid = hello.session_id or ""
-        session, local, exact = await self.handover.resume(sid, self.client_ip)
+        session, local, exact = await self.handover.resume(sid, self.client_ip, creds)
         try:
-            auth.on_resume(self.app, auth.as_request(self, hello.path, self.client_ip), session, in_memory=local)
+            auth.on_resume(self.app, request, session, creds, in_memory=local)
         except auth.NotAuthorized as refused:
             log.info("resume of %s refused: %s", security.redact(sid), refused)
             raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth_resume") from None

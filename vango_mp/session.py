@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from . import metrics, protocol
 from .events import Event, call_handler
+from .identity import identity
 from .protocol import Close
 from .ratelimit import TokenBucket
 from .reactive import batch
@@ -73,6 +74,7 @@ class Session:
         "id", "ip", "path", "root", "blob", "state", "end_reason", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "owner", "user", "authenticated", "__weakref__",
+        "browser", "user_key",
         "history_bytes", "cost", "cost_stale", "saved_seq",
     )
 
@@ -100,6 +102,8 @@ class Session:
         self.owner: Ender | None = None
         self.user: Any = None  # auth projection: runtime only, never persisted
         self.authenticated = False  # whether a user was ever set: resume must revalidate
+        self.user_key: str | None = None  # identity(user) of the last user set (sealed; resumes must match)
+        self.browser = ""  # browser_key of the browser that opened it (sealed; resumes must match)
         # Memory estimate (vango_mp.cost): bytes held by the patch history, kept
         # exact on every frame; the whole estimate is redone lazily, by the
         # memory check, only for sessions that rendered since (cost_stale).
@@ -111,10 +115,11 @@ class Session:
         self.saved_seq = 0
 
     def set_user(self, user: Any) -> None:
-        """Record the authenticated user (hooks call this)."""
+        """Record the authenticated user (hooks call this); a resume must then present the same user."""
         self.user = user
         if user is not None:
             self.authenticated = True
+            self.user_key = identity(user)
 
     # -- mechanics the owner drives -------------------------------------------
 

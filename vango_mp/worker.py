@@ -22,11 +22,11 @@ from typing import Any
 import tornado.ioloop
 import tornado.web
 
-from . import cluster, reactive
+from . import auth, cluster, reactive
 from .bus import BusClient
 from .headers import HeaderPolicy
 from .security import HostPolicy
-from .handlers import HealthHandler, MetricsHandler, PageHandler, ScriptHandler
+from .handlers import CsrfHandler, HealthHandler, MetricsHandler, PageHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .live import HandshakeGate, LiveSocket
 from .wsout import OutputWatch
@@ -64,7 +64,8 @@ class Worker:
         self.owner = SessionOwner(settings, self.sealer, keeper=self.checkpoints,
                                   before_admit=lambda: self.memory.before_admit())
         self.memory = WorkerMemory(self.owner, settings)
-        self.handover = Handover(self.owner, settings, slot=slot, store=self.store)
+        self.handover = Handover(self.owner, settings, slot=slot, store=self.store,
+                                 vet=lambda binding, creds, in_memory: auth.vet(app, binding, creds, in_memory=in_memory))
         self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
         self.output = OutputWatch(write_timeout=settings.write_timeout, max_pending=settings.max_pending_output_bytes)
         self.bus: BusClient | None = None
@@ -94,6 +95,7 @@ class Worker:
             [
                 (r"/_vango/ws", LiveSocket, live),
                 (r"/_vango/vango\.js", ScriptHandler),
+                (r"/_vango/csrf", CsrfHandler),
                 (r"/_vango/health", HealthHandler, {"health": self.health}),
                 (r"/_vango/metrics", MetricsHandler, {"rows": self.metric_rows}),
                 (r"/(.*)", PageHandler, page),
@@ -104,6 +106,7 @@ class Worker:
             vango_worker=str(self.slot),
             vango_headers=HeaderPolicy(self.app.csp),
             vango_settings=s,
+            vango_csrf_secret=self.csrf_secret,
             vango_hosts=HostPolicy(s.allowed_hosts, s.canonical_host),
         )
 

@@ -47,7 +47,7 @@ def test_only_changed_sessions_are_written_and_expiry_deletes_them(tmp_path: Pat
         blob = store.take(busy.id)
         assert blob is not None
         owner.end(busy, Close.GOING_AWAY, "crash", "test")  # as if its worker had crashed
-        restored, exact = owner.take_in(busy.id, blob, "10.0.0.1")  # the checkpoint brings it back
+        restored, exact = owner.take_in(busy.id, worker.sealer.open(busy.id, blob), "10.0.0.1")  # the checkpoint brings it back
         assert exact and restored.seq == busy.seq == 3 and restored.path == "/counter"
         assert "Count: 3" in restored.root.html()
 
@@ -72,7 +72,7 @@ def test_evicted_sessions_are_kept_in_the_store_and_resumable(tmp_path: Path) ->
         assert not first.alive  # least recently active
         blob = store.take(first.id)
         assert blob is not None
-        restored, _ = owner.take_in(first.id, blob, "10.0.0.1")
+        restored, _ = owner.take_in(first.id, worker.sealer.open(first.id, blob), "10.0.0.1")
         assert restored.path == "/counter" and "Count: 2" in restored.root.html()
 
     asyncio.run(scenario())

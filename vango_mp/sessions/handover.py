@@ -22,10 +22,18 @@ While a piece is in flight, adopters are redirected to its destination.
 
 Messages::
 
-    session.adopt    {"id": sid}                      -> {"blob": bytes} | None
+    session.adopt    {"id": sid, "creds": [browser, user_key, checked]}
+                                                      -> {"blob": bytes} | {"refused": reason} | None
                                                          | {"moved": true, "to": slot, "hint": true}
                                                          | {"redirect": slot, "hint": true}
-    session.deposit  [[sid, ip, idle_s, blob], ...]   -> count taken
+    session.deposit  [[sid, ip, idle_s, blob, binding], ...]   -> count taken
+
+**Who may resume.** Every session is bound to the browser that opened it
+and, once authenticated, to its user (:class:`vango_mp.auth.Binding`,
+sealed with it). A resume presents its credentials; the owner vets them
+*before* it gives the session up, so a refused resume neither moves nor
+disturbs the live session (``vet`` is :func:`vango_mp.auth.vet` bound to the
+app).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .. import metrics
+from ..auth import Binding, Credentials, NotAuthorized
 from ..bus import HUB, BusError, BusTimeout
 from ..persist import BlobRejected
 from ..protocol import Close
@@ -97,12 +106,21 @@ class Tombstones:
         return {"moved": True, "to": moved_to, "hint": True}
 
 
+Vet = Callable[[Binding, Credentials, bool], None]  # (binding, credentials, in memory here) -> NotAuthorized
+
+
+def _vet_nothing(binding: Binding, creds: Credentials, in_memory: bool) -> None:
+    if binding.browser != creds.browser:
+        raise NotAuthorized("session belongs to another browser")
+
+
 class Handover:
     """This worker's side of moving sessions: answers peers, fetches for resumes, deposits on stop."""
 
-    def __init__(self, owner: SessionOwner, settings: Settings, *, slot: int,
+    def __init__(self, owner: SessionOwner, settings: Settings, *, slot: int, vet: Vet = _vet_nothing,
                  store: SessionStore | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.owner = owner
+        self.vet = vet
         self.settings = settings
         self.slot = slot
         self.store = store
@@ -126,9 +144,14 @@ class Handover:
         """Another worker wants a session: the blob if it is ours, else a hint if it was."""
         session_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(session_id, str):
-            raise ValueError("session.adopt wants {'id': str}")
+            raise ValueError("session.adopt wants {'id': str, 'creds': [...]}")
         session = self.owner.entry(session_id)
         if session is not None:
+            try:
+                self.vet(Binding.of(session), Credentials.from_wire(body.get("creds")), False)
+            except (NotAuthorized, TypeError, ValueError) as refused:
+                log.info("refusing session %s to worker %s: %s", redact(session_id), peer, refused)
+                return {"refused": str(refused)}
             blob = self.owner.hand_over(session, Close.SESSION_TAKEN, "session resumed elsewhere")
             if blob is not None:
                 self.tombstones.add(session_id, moved_to=peer)
@@ -140,8 +163,8 @@ class Handover:
         """A stopping peer leaves a piece of its sessions with us, sealed."""
         taken = 0
         for item in body if isinstance(body, list) else []:
-            sid, ip, idle, blob = item
-            if self.owner.take_in_cold(str(sid), str(ip), float(idle), bytes(blob)):
+            sid, ip, idle, blob, binding = item
+            if self.owner.take_in_cold(str(sid), str(ip), float(idle), bytes(blob), Binding.from_wire(binding)):
                 self.tombstones.discard(str(sid))
                 taken += 1
         log.info("took %d sessions from stopping worker %s", taken, peer)
@@ -149,28 +172,45 @@ class Handover:
 
     # -- resume -------------------------------------------------------------------------
 
-    async def resume(self, session_id: str, ip: str) -> tuple[Session, bool, bool]:
-        """The session to resume here: (session, held live here before, client DOM still matches).
+    async def resume(self, session_id: str, ip: str, creds: Credentials) -> tuple[Session, bool, bool]:
+        """The session to resume here for ``creds``: (session, held live here before, client DOM known).
 
-        Raises :class:`Refused` with the close code the client acts on.
+        Raises :class:`Refused` with the close code the client acts on; a
+        refusal leaves the session where and as it was.
         """
         session = self.owner.get(session_id)
         if session is not None:
+            self._check(Binding.of(session), creds, in_memory=True)
             return session, True, True
-        found = self.owner.entry(session_id) or await self._fetch(session_id)
+        found = self.owner.entry(session_id) or await self._fetch(session_id, creds)
         if isinstance(found, Session):
+            self._check(Binding.of(found), creds, in_memory=found.alive)
             if found.state is State.COLD:
                 return found, False, self._remounted(lambda: self.owner.thaw(found))
             return found, True, True  # resumed here by another socket meanwhile
-        blob = found
+        blob, stored = found, False
         if blob is None and self.store is not None:
-            blob = self.store.take(session_id)  # left there by a worker that stopped or crashed
+            blob, stored = self.store.take(session_id), True  # left there by a worker that stopped or crashed
         if blob is None:
             raise Refused(Close.SESSION_EXPIRED, "session expired", "unknown_session")
-        session, exact = self._remounted(lambda: self.owner.take_in(session_id, blob, ip))
+        payload = self._remounted(lambda: self.owner.sealer.open(session_id, blob))
+        try:
+            self._check(Binding.of_payload(payload), creds, in_memory=False)
+        except Refused:
+            if stored:
+                self.store.save(session_id, str(payload.get("ip", ip)), blob)  # type: ignore[union-attr]
+            raise
+        session, exact = self._remounted(lambda: self.owner.take_in(session_id, payload, ip))
         self.tombstones.discard(session_id)
         metrics.inc("vango_sessions_resumed_total", kind="adopted")
         return session, False, exact
+
+    def _check(self, binding: Binding, creds: Credentials, *, in_memory: bool) -> None:
+        try:
+            self.vet(binding, creds, in_memory)
+        except NotAuthorized as refused:
+            log.info("resume refused: %s", refused)
+            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth_resume") from None
 
     @staticmethod
     def _remounted(remount: Callable[[], Any]) -> Any:
@@ -182,12 +222,12 @@ class Handover:
         except LookupError:
             raise Refused(Close.SESSION_EXPIRED, "session expired", "no_route") from None
 
-    async def _fetch(self, session_id: str) -> bytes | Session | None:
+    async def _fetch(self, session_id: str, creds: Credentials) -> bytes | Session | None:
         """The blob from the worker that holds the session (or the session, if its piece came
         to us meanwhile); None when nobody does."""
         if self.bus is None:
             return None
-        body = {"id": session_id}
+        body = {"id": session_id, "creds": creds.wire()}
         try:
             answer = await self.bus.request_any("session.adopt", body, timeout=self.settings.bus_timeout)
             for _ in range(FORWARD_HOPS):
@@ -213,6 +253,9 @@ class Handover:
             return None
         if not isinstance(answer, dict):
             return None
+        if "refused" in answer:
+            log.info("resume of %s refused by its owner: %s", redact(session_id), answer["refused"])
+            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth_resume")
         blob = answer.get("blob")
         if isinstance(blob, bytes):
             return blob
@@ -305,13 +348,13 @@ class Handover:
     def _seal_for_deposit(self, session: Session, target: int | None) -> list[Any] | None:
         if self.owner.entry(session.id) is not session:
             return None  # it moved on while we were sending an earlier piece
-        idle, ip = self.clock() - session.last_active, session.ip
+        idle, ip, binding = self.clock() - session.last_active, session.ip, Binding.of(session)
         blob = self.owner.hand_over(session, Close.GOING_AWAY, "server stopping")
         if blob is None:
             return None
         if target is not None:
             self.tombstones.add(session.id, deposited_with=target)
-        return [session.id, ip, idle, blob]
+        return [session.id, ip, idle, blob, binding.wire()]
 
     async def _place(self, piece: list[list[Any]], target: int | None) -> int:
         """Deposit one piece with ``target`` (another peer if it fails), else the store; how many were placed."""
@@ -334,7 +377,7 @@ class Handover:
                 else:
                     self.tombstones.discard(item[0])
         if self.store is not None:
-            self.store.save_many([(sid, ip, blob) for sid, ip, _, blob in piece])
+            self.store.save_many([(sid, ip, blob) for sid, ip, _, blob, _ in piece])
             for item in piece:
                 self.tombstones.discard(item[0])  # adopters find it in the store
             log.info("stored %d sessions in %s", len(piece), self.store.path)

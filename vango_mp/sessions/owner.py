@@ -17,11 +17,12 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from sortedcontainers import SortedKeyList
 
 from .. import metrics
+from ..auth import Binding
 from ..cost import entry_cost
 from ..protocol import Close
 from ..security import new_session_id, redact
@@ -171,10 +172,9 @@ class SessionOwner:
         metrics.inc("vango_sessions_created_total")
         return session
 
-    def take_in(self, session_id: str, blob: bytes, ip: str) -> tuple[Session, bool]:
-        """Remount a session moved here (BlobRejected / LookupError otherwise); (session, DOM still matches)."""
+    def take_in(self, session_id: str, payload: dict[str, Any], ip: str) -> tuple[Session, bool]:
+        """Remount a session moved here from its opened blob (LookupError: no route); (session, DOM known)."""
         self.before_admit()  # a remount grows this worker like a new session
-        payload = self.sealer.open(session_id, blob)
         old = self._sessions.get(session_id)
         if old is not None:  # a stale cold copy (ours, from before it moved): the blob is newer
             self.transition(old, State.CLOSED, "superseded")
@@ -186,12 +186,14 @@ class SessionOwner:
         metrics.inc("vango_sessions_created_total")
         return session, exact
 
-    def take_in_cold(self, session_id: str, ip: str, idle: float, blob: bytes) -> bool:
+    def take_in_cold(self, session_id: str, ip: str, idle: float, blob: bytes, binding: Binding) -> bool:
         """Keep a sealed session a stopping peer handed over; False if one is already here."""
         if session_id in self._sessions:
             return False
         session = Session(session_id, None, settings=self.settings, ip=ip, path="")
         session.blob = blob
+        session.browser, session.user_key, session.authenticated = binding.browser, binding.user_key, \
+            binding.authenticated
         session.state = State.COLD
         session.created = session.last_active = time.monotonic() - idle
         self._register(session)

@@ -64,6 +64,8 @@ class Sealer:
             "data": portable(session.data, debug=self.debug, what="session key"),
             "signals": portable(root.signal_values(), debug=self.debug, what="signal"),
             "authenticated": session.authenticated,
+            "user_key": session.user_key,
+            "browser": session.browser,
             "tree": portable({"tree": tree}, debug=False, what="rendered tree").get("tree"),
             "next_hid": next_hid,
             "history": _history_tail(session),
@@ -90,6 +92,8 @@ class Sealer:
         session.seq = int(payload.get("seq", 0))
         session.data = dict(payload.get("data") or {})
         session.authenticated = bool(payload.get("authenticated"))
+        session.user_key = payload.get("user_key")
+        session.browser = str(payload.get("browser") or "")
         session.created = time.monotonic() - float(payload.get("age", 0))
         try:
             shown, next_hid = load_tree(payload.get("tree")), int(payload.get("next_hid", 0))
