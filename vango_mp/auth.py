@@ -1,10 +1,21 @@
-"""Authentication at handshake and resume: the reference's AuthResumePolicy.
+"""Authentication at handshake and resume: the reference's AuthResumePolicy, and who owns a session.
+
+Threat model: a session id can leak (a log, a screenshot, a shared link).
+It is never enough on its own: every session is bound to the browser that
+opened it (a hash of its HttpOnly CSRF cookie, which scripts and other
+sites cannot read) and, once authenticated, to its user's identity
+(:func:`vango_mp.identity.identity`); both are sealed with the session and
+checked by :func:`vet` on every resume, by the owner *before* it gives the
+session up, so a refused resume changes nothing for the owner. Out of
+scope: an attacker who holds the victim's cookies (the browser itself is
+compromised).
 
 - **strict** (default): a session that was ever authenticated never resumes
-  on its id alone. Its auth projection is cleared, then ``auth_func`` or
-  ``on_session_resume`` must re-establish a user from the new request; with
-  neither configured, or no user after them, the resume is refused with
-  "not authorized" (4003) — on this worker and on any other.
+  on its id alone. ``auth_func`` (run once per handshake) or
+  ``on_session_resume`` must establish the *same* user from the new request;
+  with neither configured, or no user or another user after them, the
+  resume is refused with "not authorized" (4003) — on this worker and on any
+  other — and the session is left as it was.
 - **trust_session_id**: an authenticated session resumes on its id alone, but
   only in memory on the worker that holds it (an adopted or persisted session
   carries no user object, so it is always revalidated). Outside ``--dev`` it
