@@ -11,11 +11,12 @@ from .events import Event
 from .globals import GlobalSignal
 from .headers import CSPOptions, default_csp_options, hardened_csp_options
 from .reactive import batch, computed, effect, signal, untracked
+from .routes import csrf_input, csrf_token
 from .router import App
 from .vdom import Node, component, fragment, h, use_context, use_effect, use_memo, use_signal
 
 __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
     "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
-    "CSPOptions", "default_csp_options", "hardened_csp_options",
+    "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
 ]

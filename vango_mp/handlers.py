@@ -69,6 +69,27 @@ class WorkerHeader:
         elif decision == policy.REFUSE:
             raise tornado.web.HTTPError(400, reason="Host not allowed")
 
+    def csrf_token(self) -> str:
+        """This browser's CSRF token: its cookie when valid, else a new one, set as the cookie.
+
+        One token per browser, kept across tabs and page loads (double
+        submit: the page carries the token, the HttpOnly cookie its twin).
+        """
+        cached: str | None = getattr(self, "_vango_csrf", None)
+        if cached is not None:
+            return cached
+        settings = self.application.settings
+        secret: bytes = settings["vango_csrf_secret"]
+        token = self.get_cookie(security.CSRF_COOKIE)  # type: ignore[attr-defined]
+        if not token or not security.verify_csrf(secret, token, token):
+            s: Settings = settings["vango_settings"]
+            token = security.mint_csrf(secret)
+            secure = security.request_scheme(self.request, s.trusted_proxies) == "https"
+            self.set_cookie(security.CSRF_COOKIE, token,  # type: ignore[attr-defined]
+                            **security.cookie_flags(secure, s.secure_cookies))
+        self._vango_csrf = token
+        return token
+
     def set_default_headers(self) -> None:
         # Runs before initialize() (hence the application settings), and again
         # when an error page replaces a response: the error page gets its own nonce.
@@ -88,20 +109,14 @@ class PageHandler(WorkerHeader, tornado.web.RequestHandler):
     def get(self, path: str) -> None:
         path = "/" + path
         full = self.request.uri or path
-        try:
-            root = self.app.mount(path, worker=self.slot)
-        except LookupError:
-            raise tornado.web.HTTPError(404) from None
+        if self.app.match(path) is None:
+            raise tornado.web.HTTPError(404)
+        token = self.csrf_token()
+        root = self.app.mount(path, worker=self.slot, context={"csrf": token})
         try:
             body = root.html()
         finally:
             root.dispose()
-        token = self.get_cookie(security.CSRF_COOKIE)
-        if not token or not security.verify_csrf(self.csrf_secret, token, token):
-            token = security.mint_csrf(self.csrf_secret)
-            secure = security.request_scheme(self.request, self.vango_settings.trusted_proxies) == "https"
-            flags = security.cookie_flags(secure, self.vango_settings.secure_cookies)
-            self.set_cookie(security.CSRF_COOKIE, token, **flags)  # type: ignore[arg-type]
         boot: dict[str, Any] = {"csrf": token, "path": full, "ws": "/_vango/ws", "worker": self.slot,
                                 "h": html_hash(body)}
         if not self.app.reconnect_toast:
@@ -115,6 +130,19 @@ class PageHandler(WorkerHeader, tornado.web.RequestHandler):
             boot=json.dumps(boot).replace("</", "<\\/"),
             version=JS_VERSION,
         ))
+
+
+class CsrfHandler(WorkerHeader, tornado.web.RequestHandler):
+    """``GET /_vango/csrf`` -> ``{"token": ...}``: the token of the cookie this browser holds now.
+
+    The client asks when its HELLO was refused with 4002 (another tab
+    replaced the cookie after this page was served). Only a same-origin
+    script can read the answer (no CORS), and JSON under nosniff is no script.
+    """
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.finish({"token": self.csrf_token()})
 
 
 class ScriptHandler(WorkerHeader, tornado.web.RequestHandler):

@@ -119,18 +119,20 @@ class App:
 
     def mount(
         self, path: str, *, worker: int, session: Any = None, on_dirty: Callable[[], None] | None = None,
-        values: dict[str, Any] | None = None, render: bool = True,
+        values: dict[str, Any] | None = None, render: bool = True, context: Mapping[str, Any] | None = None,
     ) -> Root:
         """Mount the page for ``path`` (LookupError when no route matches) and render it.
 
         The one way a page is built: for the stateless SSR (no session), a new
         session, and a session remounted from its sealed ``values`` (which the
         caller renders itself, ``render=False``: see ``Root.render_over``).
+        ``context`` adds to what ``use_context`` sees (the SSR puts the
+        request's ``csrf`` token there).
         """
         match = self.match(path)
         if match is None:
             raise LookupError(path)
-        context = {"worker": worker, "session": session, "path": path, "params": match.params}
+        context = {**(context or {}), "worker": worker, "session": session, "path": path, "params": match.params}
         root = Root(component(match.page)(**match.params), context=context, on_dirty=on_dirty)
         if values:
             root.restore_signal_values(values)

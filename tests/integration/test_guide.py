@@ -89,3 +89,10 @@ def test_hosts_example(tmp_path: Path) -> None:
         assert status == 200 and "; Secure" in headers["Set-Cookie"]
     finally:
         srv.stop()
+
+
+def test_csrf_example(example) -> None:
+    srv = example("guide_csrf")
+    _, headers, body = fetch(srv.url + "/")
+    token = headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert f'<input type="hidden" name="_csrf" value="{token}"' in body.decode()

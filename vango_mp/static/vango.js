@@ -32,6 +32,7 @@ const ABNORMAL = 1006; // what the browser reports when the socket just dies
 
 // DOM contract with the server's HTML renderer.
 const ROOT_ID = 'vango-root', A_HID = 'data-hid', A_EVENTS = 'data-ve', WS_PATH = '/_vango/ws';
+const CSRF_PATH = '/_vango/csrf'; // GET: {token} of this browser's CSRF cookie (minted if it has none)
 const NOTICE_ID = 'vango-notice';
 const NOTICE_STYLE = 'position:fixed;left:0;right:0;bottom:0;z-index:2147483647;padding:.6em 1em;' +
   'background:#333;color:#fff;font:14px/1.4 sans-serif';
@@ -489,6 +490,7 @@ class Client {
     this.ackTimer = this.pingTimer = this.retryTimer = 0;
     this.toast = cfg.toast !== false;
     this.toastTimer = 0; // pending reconnect toast; outlives the retries it waits on
+    this.csrfRefreshed = false; // a 4002 since the last WELCOME already fetched a fresh token
     this.lastRecv = 0;
     this.resyncAt = 0; // when RESYNC was sent, 0 when in sequence
     this.patcher = null;
@@ -526,6 +528,7 @@ class Client {
     if ((!resumed && this.sessionId !== null) || (resumed && seq < this.lastSeq)) return this.reload();
     this.sessionId = sid;
     this.worker = worker;
+    this.csrfRefreshed = false;
     this.hideToast();
     if (!resumed) this.lastSeq = seq; // missed frames of a resumed one are replayed
     this.attempts = 0;
@@ -661,6 +664,7 @@ class Client {
     this.stopTimers();
     const action = closeAction(code);
     this.debug && this.log('closed', code, action);
+    if (code === Close.INVALID_CSRF && !this.csrfRefreshed) return this.refreshCsrf();
     if (action === RELOAD) return this.reload();
     if (action === NOTICE) {
       const why = reason || 'server under memory pressure';
@@ -679,6 +683,20 @@ class Client {
     const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** this.attempts++);
     this.retryTimer = this.g.setTimeout(() => this.connect(), delay * (1 - RETRY_JITTER * Math.random()));
     this.setState('connecting');
+  }
+
+  // Another tab may have replaced the browser's CSRF cookie after this page
+  // was served (two tabs loading at once in a fresh browser): ask for the
+  // token of the cookie we hold now and say HELLO again, once, before the
+  // reload a 4002 otherwise means.
+  refreshCsrf() {
+    this.csrfRefreshed = true;
+    this.setState('connecting');
+    const retry = (token) => (token ? (this.cfg.csrf = token, this.connect()) : this.reload());
+    if (!this.g.fetch) return retry(null);
+    this.g.fetch(CSRF_PATH, { credentials: 'same-origin', cache: 'no-store' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((body) => retry(body && typeof body.token === 'string' && body.token), () => retry(null));
   }
 
   // Shut first: no reconnect loop while the page unloads. At most one
