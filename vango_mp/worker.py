@@ -40,6 +40,7 @@ from .store import open_store
 log = logging.getLogger("vango_mp.worker")
 
 DRAIN_LIMIT = 5.0  # seconds a stopping worker waits for its HTTP connections to finish
+TORNADO_FRAME_SLACK = 4  # Tornado buffers frames up to this many times max_message_size before we see them
 
 
 class Worker:
@@ -100,8 +101,9 @@ class Worker:
                 (r"/_vango/metrics", MetricsHandler, {"rows": self.metric_rows}),
                 (r"/(.*)", PageHandler, page),
             ],
-            # Tornado closes with 1009 past this many bytes (MaxMessageSize).
-            websocket_max_message_size=s.max_message_size,
+            # Tornado aborts (the peer sees 1006, not 1009) past its limit: ours is checked
+            # per frame (protocol.decode_client -> 1009); Tornado's only caps a hostile frame.
+            websocket_max_message_size=TORNADO_FRAME_SLACK * s.max_message_size,
             xheaders=False,
             vango_worker=str(self.slot),
             vango_headers=HeaderPolicy(self.app.csp),

@@ -39,7 +39,7 @@ class SlowReader:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def open(cls, server: Server, page: Page, path: str = "/big") -> SlowReader:
+    async def open(cls, server: Server, page: Page, path: str = "/big", *, hello: bool = True) -> SlowReader:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
         sock.setblocking(False)
@@ -53,7 +53,8 @@ class SlowReader:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         assert head.startswith(b"HTTP/1.1 101"), head
         peer = cls(reader, writer)
-        peer.send([protocol.HELLO, 1, page.csrf, path, None, 0, "stale"])  # stale SSR hash: a FULL comes
+        if hello:
+            peer.send([protocol.HELLO, 1, page.csrf, path, None, 0, "stale"])  # stale SSR hash: a FULL comes
         return peer
 
     def send(self, msg: list) -> None:
@@ -163,3 +164,33 @@ async def idle_scenario(server: Server) -> None:
         await tab.click("#inc")
         assert tab.text("#count") == "Count: 1"
         dead.writer.close()
+
+
+def test_resets_and_frames_after_a_refusal_are_quiet() -> None:
+    """A client that resets with output queued, or keeps talking after a refusal, logs nothing above INFO."""
+    server = start_server("--workers", "1", "--app", "tests.apps.bigpage:app")
+    try:
+        asyncio.run(noisy_clients(server))
+        output = server.output()
+    finally:
+        server.stop()
+    assert "Traceback" not in output and " ERROR " not in output and " WARNING " not in output, output[-3000:]
+    assert "HELLO twice" not in output and "first frame must be HELLO" not in output, output[-3000:]
+
+
+async def noisy_clients(server: Server) -> None:
+    page = await asyncio.to_thread(fetch_page, server.url, "/big")
+    for _ in range(3):  # a reset (RST) while the server still has ~0.5 MB to send
+        peer = await SlowReader.open(server, page)
+        peer.send([protocol.RESYNC, 0])
+        await peer.writer.drain()
+        sock = peer.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.writer.transport.abort()
+    for _ in range(3):  # refused (forged CSRF), then more frames
+        peer = await SlowReader.open(server, page, hello=False)
+        peer.send([protocol.HELLO, 1, "forged", "/big", None, 0, None])
+        peer.send([protocol.EVENT, 1, 1, "click", None])
+        await peer.writer.drain()
+        peer.writer.close()
+    await asyncio.to_thread(server.wait_health, lambda h: h["sessions"]["attached"] == 0, 10.0)

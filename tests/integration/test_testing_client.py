@@ -234,9 +234,9 @@ def test_bad_csrf_token_closes_with_4002(server: Any) -> None:
 def test_foreign_origin_is_refused(server: Any) -> None:
     async def scenario(c: TestClient) -> None:
         page = await c.open("/counter", connect=False)
-        with pytest.raises(UpgradeRefused) as err:
+        with pytest.raises(SessionClosed) as err:
             await page.connect(origin="http://evil.example")
-        assert err.value.status == 403
+        assert err.value.code == Close.FORBIDDEN_ORIGIN
 
     run(scenario, server.url)
 
