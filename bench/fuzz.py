@@ -612,22 +612,6 @@ async def worker_pids(base: str, workers: int, timeout: float = 20.0) -> dict[in
 #: counts them apart from new tracebacks; ``--strict`` (and each bug's xfail test in
 #: tests/integration/test_fuzz_live.py) treats them as failures. Remove an entry once it is fixed.
 KNOWN_BUGS: dict[str, tuple[str, list[str]]] = {
-    "deep-frame-type": (
-        "protocol.decode_client formats a frame type nested ~1000 deep with !r (protocol.py, 'unknown "
-        "frame type'): RecursionError instead of ProtocolError, an uncaught traceback per frame",
-        [r"RecursionError: maximum recursion depth exceeded while getting the repr", r"protocol\.py"],
-    ),
-    "long-close-reason": (
-        "live.py _protocol_error closes with err.reason as the close reason; a reason over 123 bytes "
-        "(e.g. 'unknown frame type' + a long repr) makes Tornado raise ValueError: the socket is dropped "
-        "(1006) with a traceback instead of closed with 1002",
-        [r"ValueError: control frame payloads may not exceed 125 bytes", r"_protocol_error"],
-    ),
-    "write-after-reset": (
-        "live.py send() does not await write_message: a client reset while a frame is in flight logs "
-        "'Task exception was never retrieved' with two tracebacks (issue 17, point 11)",
-        [r"Task exception was never retrieved", r"WebSocketClosedError"],
-    ),
 }
 _RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[,.]\d+ ")
 _LEVEL = re.compile(r" (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")

@@ -34,6 +34,13 @@ log = logging.getLogger("vango_mp.live")
 # Shared, never mutated after the handshake: what a shed request points to.
 _NO_HEADERS = tornado.httputil.HTTPHeaders()
 _NO_ARGS: dict[str, list[bytes]] = {}
+MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, two of them the code
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to what a close frame carries (123 bytes of UTF-8), whole characters only."""
+    raw = text.encode()
+    return text if len(raw) <= MAX_CLOSE_REASON else raw[:MAX_CLOSE_REASON].decode(errors="ignore")
 
 
 class HandshakeGate:
@@ -207,8 +214,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
 
     def _protocol_error(self, err: ProtocolError) -> None:
         metrics.inc("vango_refusals_total", reason="protocol_error")
-        log.info("closing socket from %s: %s", self.client_ip, err.reason)
-        self.close(err.code, err.reason)
+        reason = close_reason(err.reason)
+        log.info("closing socket from %s: %s", self.client_ip, reason)
+        self.close(err.code, reason)
 
     def _frame(self, session: Session, frame: protocol.ClientFrame) -> None:
         if isinstance(frame, protocol.ClientEvent):

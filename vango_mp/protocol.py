@@ -194,7 +194,8 @@ def decode_client(message: bytes | str, max_size: int = MAX_MESSAGE_SIZE) -> Cli
     kind = frame[0]
     parser = _PARSERS.get(kind) if type(kind) is int else None
     if parser is None:
-        raise ProtocolError(f"unknown frame type {kind!r}")
+        # The type's name, not its repr: a hostile "type" can be a list nested 1000 deep.
+        raise ProtocolError(f"unknown frame type {kind if type(kind) is int else type(kind).__name__}")
     arity = _ARITY[kind]
     if len(frame) not in arity:
         raise ProtocolError(f"frame type {kind} wants {arity[0]} fields, got {len(frame)}")
