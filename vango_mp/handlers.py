@@ -164,14 +164,25 @@ class ScriptHandler(WorkerHeader, tornado.web.RequestHandler):
         return f'"{JS_VERSION}"'
 
 
+def ops_allowed(handler: WorkerHeader) -> bool:
+    """Health details and metrics: loopback, ``ops_networks`` or the ``ops_token`` only."""
+    s: Settings = handler.application.settings["vango_settings"]
+    return security.ops_allowed(handler.request, trusted_proxies=s.trusted_proxies,
+                                ops_networks=s.ops_networks, ops_token=s.ops_token)
+
+
 class HealthHandler(WorkerHeader, tornado.web.RequestHandler):
+    """``{"status": ...}`` for anyone; the full report (pid, sessions, memory) for operators."""
+
     host_checked = False
+
     def initialize(self, health: Callable[[], dict[str, Any]]) -> None:
         self.health = health
 
     def get(self) -> None:
         self.set_header("Cache-Control", "no-store")
-        self.finish(self.health())
+        report = self.health()
+        self.finish(report if ops_allowed(self) else {"status": report["status"]})
 
 
 class MetricsHandler(WorkerHeader, tornado.web.RequestHandler):
@@ -183,6 +194,8 @@ class MetricsHandler(WorkerHeader, tornado.web.RequestHandler):
         self.rows = rows
 
     async def get(self) -> None:
+        if not ops_allowed(self):
+            raise tornado.web.HTTPError(403)
         rows = await self.rows()
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.finish(metrics.render(rows))

@@ -170,6 +170,39 @@ def is_loopback(ip: str) -> bool:
         return False
 
 
+# -- operational endpoints -------------------------------------------------------
+
+_FORWARDING = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
+def ops_allowed(request: _Request, *, trusted_proxies: Sequence[str], ops_networks: Sequence[str],
+                ops_token: str) -> bool:
+    """Whether a request may see health details and metrics.
+
+    Yes with ``Authorization: Bearer <ops_token>``, or from a loopback
+    client, or from a client in ``ops_networks``. The client is the address
+    :func:`client_ip` resolves through trusted proxies; a request a loopback
+    peer forwards *without* being a trusted proxy (a local nginx nobody told
+    us about) counts as coming from outside, not from loopback.
+    """
+    if ops_token:
+        scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), ops_token.encode()):
+            return True
+    peer = request.remote_ip or ""
+    ip = client_ip(peer, request.headers.get("X-Forwarded-For"), trusted_proxies)
+    forwarded_blind = not _trusted(peer, trusted_proxies) and any(request.headers.get(h) for h in _FORWARDING)
+    if is_loopback(ip) and not forwarded_blind:
+        return True
+    if not ops_networks or forwarded_blind:
+        return False
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in networks(tuple(ops_networks)))
+
+
 # -- hosts ---------------------------------------------------------------------
 
 _HOST_PATTERN = re.compile(r"^(\*\.)?(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:\d{1,5})?$")

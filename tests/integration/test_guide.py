@@ -96,3 +96,19 @@ def test_csrf_example(example) -> None:
     _, headers, body = fetch(srv.url + "/")
     token = headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
     assert f'<input type="hidden" name="_csrf" value="{token}"' in body.decode()
+
+
+def test_ops_example(tmp_path: Path) -> None:
+    config = tmp_path / "guide-ops.toml"
+    config.write_text(guide_toml("# guide-ops.toml"))
+    token = re.search(r'ops_token = "([^"]+)"', config.read_text()).group(1)  # type: ignore[union-attr]
+    # The test runner acts as a trusted proxy so that X-Forwarded-For can name an outside client.
+    srv = start_server("--workers", "1", "--config", str(config), env={"VANGO_TRUSTED_PROXIES": "127.0.0.1"})
+    try:
+        outside = {"X-Forwarded-For": "203.0.113.5"}
+        assert fetch(srv.url + "/_vango/metrics", headers=outside)[0] == 403
+        assert fetch(srv.url + "/_vango/metrics", headers={**outside, "Authorization": f"Bearer {token}"})[0] == 200
+        assert fetch(srv.url + "/_vango/metrics", headers={"X-Forwarded-For": "10.20.3.4"})[0] == 200
+        assert fetch(srv.url + "/_vango/health", headers=outside)[2] == b'{"status": "ok"}'
+    finally:
+        srv.stop()

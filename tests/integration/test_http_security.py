@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -158,3 +159,48 @@ def test_csrf_cookie_is_secure_behind_a_trusted_tls_proxy(hosted: Server, server
     assert "; Secure" not in csrf_cookie(raw_headers(hosted, "/counter", {"Host": "good.test"}))
     # Not a trusted proxy: its X-Forwarded-Proto is not believed.
     assert "; Secure" not in csrf_cookie(raw_headers(server, "/counter", {"X-Forwarded-Proto": "https"}))
+
+
+# -- operational endpoints -------------------------------------------------------
+
+OPS_TOKEN = "ops-token-for-the-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def ops_server() -> Iterator[Server]:
+    """The test runner (127.0.0.1) is a trusted proxy, so X-Forwarded-For names the client."""
+    srv = start_server("--workers", "1", env={
+        "VANGO_TRUSTED_PROXIES": "127.0.0.1", "VANGO_OPS_TOKEN": OPS_TOKEN, "VANGO_OPS_NETWORKS": "198.51.100.0/24",
+    })
+    yield srv
+    srv.stop()
+
+
+def health_of(server: Server, headers: dict[str, str]) -> dict:
+    status, _, body = request(server, "/_vango/health", headers=headers)
+    assert status == 200
+    return json.loads(body)
+
+
+def test_health_details_only_for_operators(ops_server: Server) -> None:
+    outsider = {"X-Forwarded-For": "203.0.113.5"}
+    assert health_of(ops_server, outsider) == {"status": "ok"}
+    for who in ({}, {"X-Forwarded-For": "198.51.100.7"}, {**outsider, "Authorization": f"Bearer {OPS_TOKEN}"}):
+        report = health_of(ops_server, who)
+        assert {"status", "worker", "pid", "sessions", "rss_bytes", "pressure"} <= report.keys(), who
+    assert health_of(ops_server, {**outsider, "Authorization": "Bearer nope"}) == {"status": "ok"}
+
+
+def test_metrics_only_for_operators(ops_server: Server) -> None:
+    status, headers, _ = request(ops_server, "/_vango/metrics", headers={"X-Forwarded-For": "203.0.113.5"})
+    assert status == 403
+    assert_secure(headers, "403 metrics")
+    status, _, body = request(ops_server, "/_vango/metrics",
+                              headers={"X-Forwarded-For": "203.0.113.5", "Authorization": f"Bearer {OPS_TOKEN}"})
+    assert status == 200 and b"vango_rss_bytes" in body
+    assert request(ops_server, "/_vango/metrics")[0] == 200
+
+
+def test_a_proxy_nobody_trusts_does_not_make_the_world_loopback(server: Server) -> None:
+    assert health_of(server, {"X-Forwarded-For": "203.0.113.5"}) == {"status": "ok"}
+    assert request(server, "/_vango/metrics", headers={"X-Forwarded-For": "203.0.113.5"})[0] == 403

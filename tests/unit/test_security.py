@@ -112,3 +112,34 @@ def test_host_policy_decisions() -> None:
 ])
 def test_host_pattern_validation(pattern: str, ok: bool) -> None:
     assert security.valid_host_pattern(pattern) is ok
+
+
+# -- operational endpoints -------------------------------------------------------
+
+def ops(req: FakeRequest, trusted: list[str] | None = None, networks: list[str] | None = None,
+        token: str = "") -> bool:
+    return security.ops_allowed(req, trusted_proxies=trusted or [], ops_networks=networks or [], ops_token=token)
+
+
+def test_ops_from_loopback_only_by_default() -> None:
+    assert ops(FakeRequest("127.0.0.1")) and ops(FakeRequest("::1"))
+    assert not ops(FakeRequest("203.0.113.5"))
+
+
+def test_ops_a_blind_local_proxy_is_not_loopback() -> None:
+    """A local reverse proxy we were not told about forwards the world: not loopback."""
+    assert not ops(FakeRequest("127.0.0.1", {"X-Forwarded-For": "203.0.113.5"}))
+    assert not ops(FakeRequest("127.0.0.1", {"X-Real-IP": "203.0.113.5"}), networks=["0.0.0.0/0"])
+    # Told about it: the client behind it decides.
+    assert not ops(FakeRequest("127.0.0.1", {"X-Forwarded-For": "203.0.113.5"}), trusted=["127.0.0.1"])
+    assert ops(FakeRequest("127.0.0.1", {"X-Forwarded-For": "203.0.113.5"}), trusted=["127.0.0.1"],
+               networks=["203.0.113.0/24"])
+
+
+def test_ops_token_and_networks() -> None:
+    token = "t" * 24
+    assert ops(FakeRequest("203.0.113.5", {"Authorization": f"Bearer {token}"}), token=token)
+    assert not ops(FakeRequest("203.0.113.5", {"Authorization": "Bearer wrong"}), token=token)
+    assert not ops(FakeRequest("203.0.113.5", {"Authorization": "Bearer "}), token="")
+    assert ops(FakeRequest("10.1.2.3"), networks=["10.0.0.0/8"])
+    assert not ops(FakeRequest("11.1.2.3"), networks=["10.0.0.0/8"])
