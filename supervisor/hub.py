@@ -35,6 +35,8 @@ from typing import Any
 
 from vango_mp import bus
 from vango_mp.globals import GlobalWriteError, apply_op
+
+from .census import Census
 from vango_mp.memory import PressureLevel
 
 log = logging.getLogger("vango_mp.supervisor.hub")
@@ -99,6 +101,12 @@ class Hub:
         self.handlers: dict[str, Callable[[Any, Peer], Any]] = {
             "stats": lambda body, peer: self.worker_stats(),
             "peers": lambda body, peer: [[p.slot, p.pid, p.generation, p.ready] for p in self.live_peers()],
+            "census.enter": lambda body, peer: self.census.enter(peer.pid, body),
+        }
+        self.census = Census()
+        # Broadcasts addressed to the hub itself: handled here, never forwarded.
+        self.sinks: dict[str, Callable[[Any, Peer], None]] = {
+            "census.change": lambda body, peer: self.census.change(peer.pid, body),
         }
         self.listener = self._listen(path)
 
@@ -201,6 +209,7 @@ class Hub:
             return
         log.info("bus: dropping worker pid %d (slot %d): %s", peer.pid, peer.slot, reason)
         peer.closed = True
+        self.census.forget(peer.pid)
         peer.outq.clear()
         peer.queued = 0
         self.peers.pop(peer.sock.fileno(), None)
@@ -259,7 +268,13 @@ class Hub:
         peer.stats = msg.stats
 
     def handle_broadcast(self, peer: Peer, msg: bus.Broadcast) -> None:
-        self.broadcast(msg.kind, msg.body, source=peer)
+        sink = self.sinks.get(msg.kind)
+        if sink is None:
+            return self.broadcast(msg.kind, msg.body, source=peer)
+        try:
+            sink(msg.body, peer)
+        except (TypeError, ValueError) as exc:
+            log.warning("bus: worker pid %d sent a bad %s: %s", peer.pid, msg.kind, exc)
 
     def broadcast(self, kind: str, body: Any, *, source: Peer | None = None) -> None:
         """Send to every worker but ``source``."""

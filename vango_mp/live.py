@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable
 from typing import Any
 
@@ -26,6 +25,7 @@ from .router import App
 from .session import Session
 from .protocol import html_hash
 from .sessions import Handover, Refused, SessionOwner
+from .census import HANDSHAKES, Census
 from .settings import Settings
 from .wsout import OutputWatch, frame, limit_send_buffer, pending_bytes
 
@@ -43,31 +43,6 @@ def close_reason(text: str) -> str:
     return text if len(raw) <= MAX_CLOSE_REASON else raw[:MAX_CLOSE_REASON].decode(errors="ignore")
 
 
-class HandshakeGate:
-    """Counts sockets that have not completed HELLO: MaxConcurrentHandshakes, per IP too."""
-
-    def __init__(self, total: int, per_ip: int) -> None:
-        self.total, self.per_ip = total, per_ip
-        self.pending = 0
-        self.by_ip: Counter[str] = Counter()
-
-    def enter(self, ip: str) -> str | None:
-        """Take a slot, or return why not."""
-        if self.total and self.pending >= self.total:
-            return "too many concurrent handshakes"
-        if self.per_ip and self.by_ip[ip] >= self.per_ip:
-            return "too many concurrent handshakes from this IP address"
-        self.pending += 1
-        self.by_ip[ip] += 1
-        return None
-
-    def leave(self, ip: str) -> None:
-        self.pending -= 1
-        self.by_ip[ip] -= 1
-        if self.by_ip[ip] <= 0:
-            del self.by_ip[ip]
-
-
 class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     """One browser's WebSocket; after HELLO, the connection of one session."""
 
@@ -78,9 +53,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     _gated: bool
     _timer: object | None
 
-    def initialize(self, owner: SessionOwner, handover: Handover, gate: HandshakeGate, output: OutputWatch,
+    def initialize(self, owner: SessionOwner, handover: Handover, census: Census, output: OutputWatch,
                    app: App, settings: Settings, csrf_secret: bytes, slot: int) -> None:
-        self.owner, self.handover, self.gate, self.output, self.app = owner, handover, gate, output, app
+        self.owner, self.handover, self.census, self.output, self.app = owner, handover, census, output, app
         self.vango_settings, self.csrf_secret, self.slot = settings, csrf_secret, slot
         self.session = None
         self._hello_seen = False
@@ -115,7 +90,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
 
     # -- connection ------------------------------------------------------------
 
-    def open(self, *args: str, **kwargs: str) -> None:
+    async def open(self, *args: str, **kwargs: str) -> None:
         # Patch frames are tiny and latency-bound: without this, Nagle holds a
         # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
         self.set_nodelay(True)
@@ -132,12 +107,16 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
                      self.request.headers.get("Origin"))
             self.close(Close.FORBIDDEN_ORIGIN, "origin not allowed")
             return
-        refused = self.gate.enter(self.client_ip)
+        # Counted server-wide until HELLO is done (MaxConcurrentHandshakes, per IP too).
+        refused = await self.census.enter(HANDSHAKES, self.client_ip)
         if refused is not None:
             metrics.inc("vango_refusals_total", reason="handshakes")
             self.close(Close.RATE_LIMITED, refused)
             return
         self._gated = True
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            self._end_handshake()  # it left while we asked
+            return
         self._timer = tornado.ioloop.IOLoop.current().call_later(s.handshake_timeout, self._handshake_timeout)
 
     def _handshake_timeout(self) -> None:
@@ -152,7 +131,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             self._timer = None
         if self._gated:
             self._gated = False
-            self.gate.leave(self.client_ip)
+            self.census.change(HANDSHAKES, self.client_ip, -1)
 
     def on_close(self) -> None:
         self._end_handshake()
@@ -250,7 +229,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             if hello.session_id is not None:
                 await self._resume(hello, request, creds)
             else:
-                self._start(hello, request, creds)
+                await self._start(hello, request, creds)
         except auth.NotAuthorized as err:
             log.info("handshake from %s refused: %s", self.client_ip, err)
             self._refuse(Refused(Close.NOT_AUTHORIZED, "not authorized", "auth"))
@@ -262,10 +241,15 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         self._end_handshake()
         self.close(refused.code, refused.reason)
 
-    def _start(self, hello: protocol.Hello, request: auth.HandshakeRequest, creds: auth.Credentials) -> None:
+    async def _start(self, hello: protocol.Hello, request: auth.HandshakeRequest, creds: auth.Credentials) -> None:
+        await self.owner.admit(self.client_ip, creds.browser)
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            self.owner.withdraw(self.client_ip)  # it left while we asked
+            return
         try:
             session = self.owner.open(hello.path, self.client_ip)
         except LookupError:
+            self.owner.withdraw(self.client_ip)
             raise Refused(Close.PROTOCOL_ERROR, "no route for path", "no_route") from None
         try:
             auth.on_start(self.app, request, session, creds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -154,5 +155,69 @@ def test_max_sessions_says_server_busy(one_session: Server) -> None:
         assert re.search(r'vango_refusals_total\{reason="max_sessions_reached",worker="0"\} 1',
                          one_session.get("/_vango/metrics")[2].decode())
         held.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def two_workers() -> Iterator[Server]:
+    srv = start_server("--workers", "2", env={
+        "VANGO_MAX_SESSIONS": "6", "VANGO_MAX_SESSIONS_PER_IP": "4", "VANGO_MAX_CONCURRENT_HANDSHAKES_PER_IP": "3",
+        "VANGO_HANDSHAKE_TIMEOUT": "3s"})
+    yield srv
+    srv.stop()
+
+
+def detached_somewhere(srv: Server, timeout: float = 10.0) -> None:
+    """Wait until one of the two workers reports a detached session (health answers for one worker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if srv.health()["sessions"]["detached"]:
+            return
+    raise AssertionError("no worker reported the detached session")
+
+
+async def _hello_on(srv: Server, page, worker: int, *, ip: str = "127.0.0.1") -> tuple[Raw, list | None]:
+    """A new session's HELLO from a socket on ``worker`` (the 101 names it)."""
+    for _ in range(200):
+        ws = await Raw.connect(srv.url, cookie=page.cookie)
+        if ws.conn.headers.get("X-Vango-Worker") == str(worker):
+            await ws.send([protocol.HELLO, 1, page.csrf, "/counter", None, 0, None])
+            frame = await ws.recv()
+            return ws, frame
+        ws.close()
+    raise AssertionError(f"never landed on worker {worker}")
+
+
+def test_limits_hold_for_the_whole_server_not_per_worker(two_workers: Server) -> None:
+    """Per-IP sessions (4) and handshakes (3) count across both workers; a neighbour is never evicted."""
+    async def go() -> None:
+        alice = fetch_page(two_workers.url, "/counter")  # one browser
+        held: list[Raw] = []
+        for i in range(4):  # alternate workers: per worker this would allow 8
+            ws, frame = await _hello_on(two_workers, alice, i % 2)
+            assert frame is not None and frame[0] == protocol.WELCOME, (i, frame)
+            held.append(ws)
+        for worker in (0, 1):
+            ws, frame = await _hello_on(two_workers, alice, worker)
+            assert frame is None and ws.conn.close_code == Close.RATE_LIMITED, (worker, frame)
+        # Bob, behind the same IP with his own browser: alice's detached session is not his to evict.
+        held[0].close()
+        await asyncio.to_thread(detached_somewhere, two_workers)
+        bob = fetch_page(two_workers.url, "/counter")
+        for worker in (0, 1):
+            ws, frame = await _hello_on(two_workers, bob, worker)
+            assert frame is None and ws.conn.close_code == Close.RATE_LIMITED, (worker, frame)
+        # Alice's own detached session (on worker 0) makes room for her next one, on either worker.
+        ws, frame = await _hello_on(two_workers, alice, 1)
+        assert frame is not None and frame[0] == protocol.WELCOME
+        held.append(ws)
+        # Handshakes: three sockets that never say HELLO, spread over both workers, use up the IP's share.
+        waiting = [await Raw.connect(two_workers.url) for _ in range(3)]
+        extra = await Raw.connect(two_workers.url)
+        code, reason = await extra.closed(timeout=2)
+        assert code == Close.RATE_LIMITED and "concurrent handshakes" in (reason or "")
+        for ws in [*held, *waiting]:
+            ws.close()
 
     asyncio.run(go())

@@ -10,7 +10,14 @@ from tests.unit.fakes import Conn
 from vango_mp.demo import app
 from vango_mp.protocol import Close
 from vango_mp.settings import Settings
+from vango_mp.session import Session
+from vango_mp.sessions import SessionOwner
 from vango_mp.worker import Worker
+
+
+async def opened(owner: SessionOwner) -> Session:
+    await owner.admit("10.0.0.1", "browser")
+    return owner.open("/counter", "10.0.0.1")
 
 
 def clicked(worker: Worker, session_id: str, times: int) -> None:
@@ -29,7 +36,7 @@ def test_only_changed_sessions_are_written_and_expiry_deletes_them(tmp_path: Pat
     assert store is not None and checkpoints is not None
 
     async def scenario() -> None:
-        idle, busy, leaving = (owner.open("/counter", "10.0.0.1") for _ in range(3))
+        idle, busy, leaving = [await opened(owner) for _ in range(3)]
         owner.attach(busy, Conn())
         assert await checkpoints.checkpoint(owner) == 0  # untouched new sessions are not worth a write
         clicked(worker, busy.id, 3)  # it rendered a change
@@ -60,7 +67,7 @@ def test_evicted_sessions_are_kept_in_the_store_and_resumable(tmp_path: Path) ->
     assert store is not None
 
     async def scenario() -> None:
-        first, second = (owner.open("/counter", "10.0.0.1") for _ in range(2))
+        first, second = [await opened(owner) for _ in range(2)]
         clicked(worker, first.id, 2)
         for session in (first, second):
             owner.attach(session, Conn())

@@ -50,6 +50,7 @@ class World:
 
     def session(self, *, attached: bool, data: bytes = b"") -> Session:
         async def open_() -> Session:  # a session binds to the running loop
+            await self.manager.admit("10.0.0.1", "b")
             return self.manager.open("/counter", "10.0.0.1")
 
         s = self.loop.run_until_complete(open_())
@@ -122,7 +123,7 @@ def test_high_evicts_every_detached_cold_too_and_refuses_until_under_soft(world:
     assert world.manager.detached_count == 0 and all(live(attached))
     assert world.manager.refusing == "server busy"
     with pytest.raises(Refused) as refused:
-        world.manager.admit("10.0.0.2")
+        world.loop.run_until_complete(world.manager.admit("10.0.0.2", "b"))
     assert refused.value.code == Close.SERVER_BUSY
     world.now += 1  # still between soft and hard: still refusing (hysteresis)
     world.check()

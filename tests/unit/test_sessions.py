@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -57,11 +58,17 @@ def SessionManager(settings: Settings) -> SessionOwner:  # noqa: N802 - reads li
     return SessionOwner(settings, Sealer([b"k" * 32], schema="s", debug=True, max_age=0, mount=mount))
 
 
-def make(manager: SessionOwner, ip: str = "10.0.0.1", *, t: float) -> Session:
+def make(manager: SessionOwner, ip: str = "10.0.0.1", *, t: float, browser: str = "b1") -> Session:
     clock.now = t
+    admit(manager, ip, browser)
     s = manager.open("/", ip)
     s.created = t
+    s.browser = browser
     return s
+
+
+def admit(manager: SessionOwner, ip: str, browser: str = "b1") -> None:
+    asyncio.run(manager.admit(ip, browser))
 
 
 def detach_at(manager: SessionOwner, s: Session, t: float) -> None:
@@ -118,14 +125,20 @@ def test_evicted_client_is_told_session_expired() -> None:
     assert conn.closed == (Close.SESSION_EXPIRED, "session expired")
 
 
-def test_ip_limit_evicts_oldest_detached_of_that_ip() -> None:
-    m = SessionManager(Settings(max_sessions_per_ip=2))
+def test_ip_limit_evicts_the_oldest_detached_session_of_the_same_browser_only() -> None:
+    m = SessionManager(Settings(max_sessions_per_ip=3))
     a, b = make(m, "1.1.1.1", t=0), make(m, "1.1.1.1", t=0)
+    neighbour = make(m, "1.1.1.1", t=0, browser="b2")  # same NAT, another browser
+    detach_at(m, neighbour, 1)
     detach_at(m, a, 5)
     detach_at(m, b, 3)
-    m.admit("1.1.1.1")
-    assert b.state is State.CLOSED and a.alive
+    admit(m, "1.1.1.1", "b1")
+    assert b.state is State.CLOSED and a.alive and neighbour.alive
     assert m.evictions["ip_limit"] == 1
+    m.open("/", "1.1.1.1")
+    with pytest.raises(Refused) as err:  # b2's only detached session is not b3's to evict
+        admit(m, "1.1.1.1", "b3")
+    assert err.value.code == Close.RATE_LIMITED and neighbour.alive
 
 
 def test_ip_limit_refuses_when_nothing_to_evict() -> None:
@@ -133,23 +146,23 @@ def test_ip_limit_refuses_when_nothing_to_evict() -> None:
     s = make(m, "1.1.1.1", t=0)
     m.attach(s, Conn())
     with pytest.raises(Refused) as err:
-        m.admit("1.1.1.1")
+        admit(m, "1.1.1.1")
     assert err.value.code == Close.RATE_LIMITED
-    m.admit("2.2.2.2")  # another IP is fine
+    admit(m, "2.2.2.2")  # another IP is fine
 
 
 def test_ip_limit_without_evict_refuses() -> None:
     m = SessionManager(Settings(max_sessions_per_ip=1, evict_on_ip_limit=False))
     detach_at(m, make(m, "1.1.1.1", t=0), 1)
     with pytest.raises(Refused):
-        m.admit("1.1.1.1")
+        admit(m, "1.1.1.1")
 
 
 def test_max_sessions_refuses_with_server_busy() -> None:
     m = SessionManager(Settings(max_sessions=1))
     m.attach(make(m, t=0), Conn())
     with pytest.raises(Refused) as err:
-        m.admit("9.9.9.9")
+        admit(m, "9.9.9.9")
     assert err.value.code == Close.SERVER_BUSY
 
 
@@ -157,7 +170,7 @@ def test_refusing_under_pressure() -> None:
     m = SessionManager(Settings())
     m.refusing = "server busy"
     with pytest.raises(Refused) as err:
-        m.admit("9.9.9.9")
+        admit(m, "9.9.9.9")
     assert (err.value.code, err.value.reason) == (Close.SERVER_BUSY, "server busy")
 
 

@@ -136,6 +136,7 @@ class Handover:
             "session.adopt": self.answer_adopt,
             "session.deposit": self.take_deposit,
             "cluster_stopping": lambda body, peer: setattr(self, "cluster_stopping", True),
+            "session.make_room": self.answer_make_room,
         }
 
     # -- answering peers ---------------------------------------------------------------
@@ -158,6 +159,23 @@ class Handover:
                 log.info("handing session %s to worker %s", redact(session_id), peer)
                 return {"blob": blob}
         return self.tombstones.answer(session_id)
+
+    def answer_make_room(self, body: Any, peer: int) -> bool | None:
+        """A peer is at the per-IP limit for a browser: evict one of that browser's detached sessions here."""
+        if not isinstance(body, dict):
+            raise ValueError("session.make_room wants {'ip': str, 'browser': str}")
+        return True if self.owner.evict_for_browser(str(body.get("ip")), str(body.get("browser"))) else None
+
+    async def make_room(self, ip: str, browser: str) -> bool:
+        """Ask the other workers to make room for one more session of ``browser`` from ``ip``."""
+        if self.bus is None:
+            return False
+        try:
+            answer = await self.bus.request_any("session.make_room", {"ip": ip, "browser": browser},
+                                                timeout=self.settings.bus_timeout)
+        except BusError:
+            return False
+        return answer is True
 
     def take_deposit(self, body: Any, peer: int) -> int:
         """A stopping peer leaves a piece of its sessions with us, sealed."""

@@ -16,13 +16,14 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Protocol
 
 from sortedcontainers import SortedKeyList
 
 from .. import metrics
 from ..auth import Binding
+from ..census import SESSIONS, Census
 from ..cost import entry_cost
 from ..protocol import Close
 from ..security import new_session_id, redact
@@ -32,6 +33,8 @@ from .sealer import Sealer
 from .states import IllegalTransition, State, allowed
 
 log = logging.getLogger("vango_mp.sessions")
+
+MAX_SESSIONS, MAX_PER_IP = "max sessions reached", "too many sessions from this IP address"  # census reasons
 
 
 class Refused(Exception):
@@ -59,11 +62,14 @@ class SessionOwner:
 
     def __init__(
         self, settings: Settings, sealer: Sealer, *, keeper: Keeper | None = None,
-        before_admit: Callable[[], None] = lambda: None,
+        before_admit: Callable[[], None] = lambda: None, census: Census | None = None,
     ) -> None:
         self.settings = settings
         self.sealer = sealer
         self.keeper = keeper
+        self.census = census if census is not None else Census(settings)  # server-wide session counts
+        # Asks the other workers to evict one of a browser's detached sessions (Handover.make_room).
+        self.make_room_elsewhere: Callable[[str, str], Awaitable[bool]] = _nowhere
         self.before_admit = before_admit  # re-reads memory before anything is mounted here
         self._sessions: dict[str, Session] = {}
         self._detached: SortedKeyList = SortedKeyList(key=lambda s: (s.last_active, s.id))
@@ -133,9 +139,12 @@ class SessionOwner:
             self._unregister(session)
         return True
 
-    def _register(self, session: Session) -> None:
+    def _register(self, session: Session, *, admitted: bool = False) -> None:
+        """Hold ``session`` here; counted server-wide unless :meth:`admit` counted it already."""
         self._sessions[session.id] = session
         self._per_ip[session.ip] += 1
+        if not admitted:
+            self.census.change(SESSIONS, session.ip, 1)
         session.owner = self
         if session.state is State.DETACHED or session.state is State.COLD:
             self._detached.add(session)
@@ -145,29 +154,47 @@ class SessionOwner:
         self._per_ip[session.ip] -= 1
         if self._per_ip[session.ip] <= 0:
             del self._per_ip[session.ip]
+        self.census.change(SESSIONS, session.ip, -1)
 
     # -- birth -------------------------------------------------------------------
 
-    def admit(self, ip: str) -> None:
-        """Raise Refused when a new session from ``ip`` is not allowed now."""
-        s = self.settings
+    async def admit(self, ip: str, browser: str) -> None:
+        """Count one more session from ``ip`` within the server-wide limits (Refused otherwise).
+
+        At ``max_sessions`` one detached session here makes room (eviction
+        policy). At ``max_sessions_per_ip`` (with ``evict_on_ip_limit``) only a
+        detached session of the same *browser* does: clients behind one NAT
+        share an IP, and one must not evict another's session. Follow with
+        :meth:`open`, or :meth:`withdraw` if the session is not opened after all.
+        """
+        self.before_admit()
         if self.refusing:
             raise Refused(Close.SERVER_BUSY, self.refusing)
-        if s.max_sessions and len(self._sessions) >= s.max_sessions:
-            if not self._evict(self._pick(self._detached), "max_sessions"):
-                raise Refused(Close.SERVER_BUSY, "max sessions reached")
-        if s.max_sessions_per_ip and self._per_ip[ip] >= s.max_sessions_per_ip:
-            mine = [x for x in self._detached if x.ip == ip]  # LRU order
-            if not (s.evict_on_ip_limit and mine and self._evict(mine[0], "ip_limit")):
-                raise Refused(Close.RATE_LIMITED, "too many sessions from this IP address", "ip_limit")
+        reason = await self.census.enter(SESSIONS, ip)
+        if reason == MAX_SESSIONS and self._evict(self._pick(self._detached), "max_sessions"):
+            reason = await self.census.enter(SESSIONS, ip)  # after our -1 on the same bus connection
+        if reason == MAX_PER_IP and self.settings.evict_on_ip_limit:
+            if self.evict_for_browser(ip, browser) or await self.make_room_elsewhere(ip, browser):
+                reason = await self.census.enter(SESSIONS, ip)
+        if reason == MAX_PER_IP:
+            raise Refused(Close.RATE_LIMITED, reason, "ip_limit")
+        if reason is not None:
+            raise Refused(Close.SERVER_BUSY, reason)
+
+    def evict_for_browser(self, ip: str, browser: str) -> bool:
+        """Evict the least recently active detached session of ``browser`` from ``ip``, if one is here."""
+        mine = [x for x in self._detached if x.ip == ip and x.browser == browser]  # LRU order
+        return bool(mine) and self._evict(mine[0], "ip_limit")
+
+    def withdraw(self, ip: str) -> None:
+        """An admitted session was not opened after all (no route, refused by a hook)."""
+        self.census.change(SESSIONS, ip, -1)
 
     def open(self, path: str, ip: str) -> Session:
-        """Admit, mount and start a new session (Refused / LookupError otherwise); it starts DETACHED."""
-        self.before_admit()
-        self.admit(ip)
+        """Mount and start a new session :meth:`admit` counted (LookupError: no route); it starts DETACHED."""
         session = Session(new_session_id(), None, settings=self.settings, ip=ip, path=path)
         session.root = self.sealer.mount(path, session, None)
-        self._register(session)
+        self._register(session, admitted=True)
         session.start()
         metrics.inc("vango_sessions_created_total")
         return session
@@ -407,3 +434,7 @@ class SessionOwner:
 
 def _unread(session: Session) -> int:
     return session.conn.pending_output() if session.conn is not None else 0
+
+
+async def _nowhere(ip: str, browser: str) -> bool:
+    return False
