@@ -28,7 +28,8 @@ from .headers import HeaderPolicy
 from .security import HostPolicy
 from .handlers import CsrfHandler, HealthHandler, MetricsHandler, PageHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
-from .live import HandshakeGate, LiveSocket
+from .census import Census
+from .live import LiveSocket
 from .wsout import OutputWatch
 from .pressure import WorkerMemory
 from .router import App
@@ -62,12 +63,13 @@ class Worker:
         self.store = open_store(settings.state_dir, settings.resume_window)
         self.checkpoints = Checkpoints(self.store, self.sealer, stopping=lambda: self.handover.stopping) \
             if self.store is not None else None
-        self.owner = SessionOwner(settings, self.sealer, keeper=self.checkpoints,
+        self.census = Census(settings)
+        self.owner = SessionOwner(settings, self.sealer, keeper=self.checkpoints, census=self.census,
                                   before_admit=lambda: self.memory.before_admit())
         self.memory = WorkerMemory(self.owner, settings)
         self.handover = Handover(self.owner, settings, slot=slot, store=self.store,
                                  vet=lambda binding, creds, in_memory: auth.vet(app, binding, creds, in_memory=in_memory))
-        self.gate = HandshakeGate(settings.max_concurrent_handshakes, settings.max_concurrent_handshakes_per_ip)
+        self.owner.make_room_elsewhere = self.handover.make_room
         self.output = OutputWatch(write_timeout=settings.write_timeout, max_pending=settings.max_pending_output_bytes)
         self.bus: BusClient | None = None
 
@@ -81,7 +83,7 @@ class Worker:
     async def join(self, bus_path: str) -> BusClient:
         self.bus = await cluster.join(bus_path, self.slot, self.settings, report=self.health,
                                       handlers=self.bus_handlers())
-        self.handover.bus = self.bus
+        self.handover.bus = self.census.hub = self.bus
         return self.bus
 
     async def metric_rows(self) -> cluster.Rows:
@@ -91,7 +93,7 @@ class Worker:
         """The Tornado application of this worker."""
         s = self.settings
         page = {"app": self.app, "slot": self.slot, "settings": s, "csrf_secret": self.csrf_secret}
-        live = {**page, "owner": self.owner, "handover": self.handover, "gate": self.gate, "output": self.output}
+        live = {**page, "owner": self.owner, "handover": self.handover, "census": self.census, "output": self.output}
         return tornado.web.Application(
             [
                 (r"/_vango/ws", LiveSocket, live),
