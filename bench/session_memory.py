@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 from vango_mp.demo import app  # noqa: E402
 from vango_mp.protocol import ClientEvent  # noqa: E402
 from vango_mp.settings import Settings  # noqa: E402
-from vango_mp.worker import WorkerContext  # noqa: E402
+from vango_mp.worker import Worker  # noqa: E402
 
 TARGET_COLD_BYTES = 2048
 
@@ -42,6 +42,9 @@ class NullConn:
     def close(self, code: int, reason: str) -> None:
         pass
 
+    def pending_output(self) -> int:
+        return 0
+
 
 def heap() -> int:
     gc.collect()
@@ -49,13 +52,15 @@ def heap() -> int:
 
 
 async def measure(n: int, path: str, clicks: int) -> dict[str, float]:
-    ctx = WorkerContext(Settings(max_detached=0, cold_after=1.0), 0, app, secrets.token_bytes(32))
+    owner = Worker(Settings(max_detached=0, cold_after=1.0), 0, app, secrets.token_bytes(32)).owner
     tracemalloc.start()
     base = heap()
     sessions = []
     for i in range(n):
-        session = ctx.open_session(path, f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}")
-        ctx.manager.attach(session, NullConn())
+        ip = f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+        await owner.admit(ip, "bench")
+        session = owner.open(path, ip)
+        owner.attach(session, NullConn())
         sessions.append(session)
     inc = _inc_hid(sessions[0]) if path == "/counter" else None
     for session in sessions:
@@ -65,14 +70,14 @@ async def measure(n: int, path: str, clicks: int) -> dict[str, float]:
     while any(s._events for s in sessions):
         await asyncio.sleep(0)
     for session in sessions:
-        ctx.manager.detach(session)
+        owner.detach(session)
     hot = heap() - base
     del sessions
-    frozen = ctx.manager.chill(now=time.monotonic() + 10)
+    frozen = owner.chill(now=time.monotonic() + 10)
     await asyncio.sleep(0)  # the closed sessions' tasks finish
     cold = heap() - base
     tracemalloc.stop()
-    assert frozen == n and ctx.manager.cold_count == n
+    assert frozen == n and owner.cold_count == n
     return {"sessions": n, "hot_bytes_per_session": hot / n, "cold_bytes_per_session": cold / n}
 
 
