@@ -11,7 +11,7 @@ from .events import Event
 from .globals import GlobalSignal
 from .headers import CSPOptions, default_csp_options, hardened_csp_options
 from .reactive import batch, computed, effect, signal, untracked
-from .routes import csrf_input, csrf_token
+from .routes import Request, Response, csrf_input, csrf_token, redirect, use_request, use_response
 from .router import App
 from .vdom import Node, component, fragment, h, use_context, use_effect, use_memo, use_signal
 
@@ -19,4 +19,5 @@ __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
     "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
     "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
+    "Request", "Response", "redirect", "use_request", "use_response",
 ]

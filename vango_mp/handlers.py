@@ -1,4 +1,4 @@
-"""The HTTP side of a worker: the page (stateless SSR), the client script, health and metrics.
+"""The HTTP side of a worker: app routes and pages (stateless SSR), the client script, health and metrics.
 
 Each handler is given only what it uses (Tornado's ``initialize`` kwargs);
 the live socket is :mod:`vango_mp.live`.
@@ -16,7 +16,7 @@ import tornado.escape
 import tornado.httputil
 import tornado.web
 
-from . import metrics, security
+from . import metrics, routes, security
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
@@ -100,36 +100,136 @@ class WorkerHeader:
             self.set_header(name, value)  # type: ignore[attr-defined]
 
 
-class PageHandler(WorkerHeader, tornado.web.RequestHandler):
-    """Stateless SSR of a route plus the client bootstrap; the session starts at the WebSocket."""
+class AppHandler(WorkerHeader, tornado.web.RequestHandler):
+    """Every path not under ``/_vango/``: the app's routes first, then its pages.
+
+    A page is a stateless SSR plus the client bootstrap (the session starts
+    at the WebSocket). Both go through the app's middleware; app routes
+    answering an unsafe method are CSRF-checked before it. Unknown path: 404;
+    known path, other method: 405 with ``Allow``.
+    """
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
     def initialize(self, app: App, slot: int, settings: Settings, csrf_secret: bytes) -> None:
         self.app, self.slot, self.vango_settings, self.csrf_secret = app, slot, settings, csrf_secret
 
-    def get(self, path: str) -> None:
-        path = "/" + path
-        full = self.request.uri or path
-        if self.app.match(path) is None:
-            raise tornado.web.HTTPError(404)
-        token = self.csrf_token()
-        root = self.app.mount(path, worker=self.slot, context={"csrf": token})
+    async def get(self, path: str) -> None:
+        request = self.vango_request("/" + path)
+        endpoint, refusal = self.endpoint(request)
+        response = refusal if refusal is not None else await routes.chain(self.app.middleware, endpoint)(request)
+        self.send(response)
+
+    head = post = put = patch = delete = options = get
+
+    def endpoint(self, request: routes.Request) -> tuple[routes.CallNext, routes.Response | None]:
+        """What answers ``request`` (through the middleware), or a refusal that skips it (CSRF)."""
+        method, found = request.method, self.app.match_http(request.path)
+        for route, params in found:
+            if method in route.methods:
+                request.params = params
+                if route.csrf and method in routes.UNSAFE_METHODS and not self.csrf_ok(request):
+                    return route, routes.Response.text("CSRF token missing or invalid", 403)
+                return route, None
+        allowed = {m for route, _ in found for m in route.methods}
+        if self.app.match(request.path) is not None:
+            if method in ("GET", "HEAD"):
+                return self.render_page, None
+            allowed |= {"GET", "HEAD"}
+        return _refuse(405 if allowed else 404, allowed), None
+
+    def csrf_ok(self, request: routes.Request) -> bool:
+        """Double submit: the token in the header or form field equals this browser's signed cookie."""
+        if self.vango_settings.dev:
+            return True
+        token = request.headers.get(routes.CSRF_HEADER) or request.form.get(routes.CSRF_FIELD, "")
+        return security.verify_csrf(self.csrf_secret, token, self.get_cookie(security.CSRF_COOKIE))
+
+    async def render_page(self, request: routes.Request) -> routes.Response:
+        """The SSR of the page at ``request.path``; the page may set status, headers, cookies or redirect."""
+        response = routes.Response.html("")
+        response.set_header("Cache-Control", "no-store")
+        token = request.csrf_token
+        context = {"csrf": token, "request": request, "response": response}
+        root = self.app.mount(request.path, worker=self.slot, context=context)
         try:
             body = root.html()
         finally:
             root.dispose()
-        boot: dict[str, Any] = {"csrf": token, "path": full, "ws": "/_vango/ws", "worker": self.slot,
-                                "h": html_hash(body)}
+        if response.redirect_to is not None:
+            return response
+        boot: dict[str, Any] = {"csrf": token, "path": self.request.uri or request.path, "ws": "/_vango/ws",
+                                "worker": self.slot, "h": html_hash(body)}
         if not self.app.reconnect_toast:
             boot["toast"] = False
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(_PAGE.format(
+        response.body = _PAGE.format(
             title=tornado.escape.xhtml_escape(self.app.title),
             nonce=self.csp_nonce,
             body=body,
             boot=json.dumps(boot).replace("</", "<\\/"),
             version=JS_VERSION,
-        ))
+        ).encode()
+        return response
+
+    def vango_request(self, path: str) -> routes.Request:
+        req, s = self.request, self.vango_settings
+        return routes.Request(
+            method=req.method or "GET",
+            path=path,
+            params={},
+            query_all={k: [self.decode_argument(v) for v in vs] for k, vs in req.query_arguments.items()},
+            headers=req.headers,
+            cookies={name: morsel.value for name, morsel in req.cookies.items()},
+            body=req.body,
+            form_all={k: [self.decode_argument(v) for v in vs] for k, vs in req.body_arguments.items()},
+            client_ip=security.client_ip(req.remote_ip or "", req.headers.get("X-Forwarded-For"), s.trusted_proxies),
+            scheme=security.request_scheme(req, s.trusted_proxies),
+            host=security.request_host(req, s.trusted_proxies),
+            csp_nonce=self.csp_nonce,
+            _csrf=self.csrf_token,
+        )
+
+    def send(self, response: routes.Response) -> None:
+        """Write ``response``: its headers over the defaults, cookies under the strict policy, the redirect checked."""
+        self.set_status(response.status)
+        seen: set[str] = set()
+        for name, value in response.headers.get_all():
+            (self.add_header if name in seen else self.set_header)(name, value)
+            seen.add(name)
+        for cookie in response.cookies:
+            self.set_strict_cookie(cookie)
+        if response.redirect_to is not None:
+            self.set_header("Location", self.location(response))
+        self.finish(response.body or None)
+
+    def set_strict_cookie(self, cookie: routes.Cookie) -> None:
+        s = self.vango_settings
+        secure = security.strict_cookie_secure(self.request, trusted_proxies=s.trusted_proxies,
+                                               secure_cookies=s.secure_cookies, dev=s.dev)
+        self.set_cookie(cookie.name, cookie.value, domain=cookie.domain, path=cookie.path,
+                        max_age=cookie.max_age, httponly=cookie.httponly, samesite=cookie.samesite,
+                        secure=secure or None)
+
+    def location(self, response: routes.Response) -> str:
+        url = response.redirect_to or "/"
+        if not response.external:
+            return url
+        allowed = self.vango_settings.allowed_redirect_hosts
+        checked = routes.validate_external_redirect_url(url, allowed)
+        if checked is None:
+            raise routes.RedirectNotAllowed(
+                f"redirect to {url!r} refused: its host is not in allowed_redirect_hosts {allowed!r}")
+        return checked
+
+
+def _refuse(status: int, allowed: set[str]) -> routes.CallNext:
+    async def refuse(request: routes.Request) -> routes.Response:
+        response = routes.Response.text(f"{status}: {tornado.httputil.responses[status]}", status)
+        if allowed:
+            response.set_header("Allow", ", ".join(sorted(allowed)))
+        return response
+
+    return refuse
 
 
 class CsrfHandler(WorkerHeader, tornado.web.RequestHandler):

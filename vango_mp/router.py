@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .headers import CSPOptions, default_csp_options
+from .routes import HTTPRoute, Middleware
 from .vdom.component import component
 from .vdom.mount import Root
 
 Page = Callable[..., Any]
+H = TypeVar("H", bound=Callable[..., Any])
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -72,6 +74,9 @@ class App:
     (:class:`~vango_mp.headers.CSPOptions`; default
     :func:`~vango_mp.headers.default_csp_options`, stricter
     :func:`~vango_mp.headers.hardened_csp_options`).
+    ``middleware``: callables ``(request, call_next) -> Response`` wrapping
+    every app route (:meth:`route`) and page render, the first outermost
+    (see :mod:`vango_mp.routes`).
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class App:
         allow_trust_session_id_in_production: bool = False,
         reconnect_toast: bool = True,
         csp: CSPOptions | None = None,
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         self.title = title
         self.reconnect_toast = reconnect_toast
@@ -97,6 +103,31 @@ class App:
         self.auth_resume_policy = auth_resume_policy
         self.allow_trust_session_id_in_production = allow_trust_session_id_in_production
         self.schema = self._schema_hash()
+        self.middleware: list[Middleware] = list(middleware)
+        self.http_routes: list[HTTPRoute] = []
+
+    def route(self, pattern: str, *, methods: Iterable[str] = ("GET",), csrf: bool = True) -> Callable[[H], H]:
+        """Decorator: serve ``pattern`` over plain HTTP with the decorated handler (an app route).
+
+        ``methods`` it answers (GET also answers HEAD; another method gets
+        405); unsafe ones are CSRF-checked unless ``csrf=False``. App routes
+        are matched before pages. See :mod:`vango_mp.routes`.
+        """
+        def register(handler: H) -> H:
+            self.http_routes.append(HTTPRoute(pattern, handler, methods, csrf=csrf))
+            return handler
+
+        return register
+
+    def match_http(self, path: str) -> list[tuple[HTTPRoute, dict[str, str]]]:
+        """Every app route whose pattern matches ``path``, in registration order, with its parameters."""
+        clean = canonical_path(path)
+        found = []
+        for route in self.http_routes:
+            params = route.match(clean)
+            if params is not None:
+                found.append((route, params))
+        return found
 
     def _schema_hash(self) -> str:
         """Fingerprint of the routes and page code: blobs from another app version are stale."""

@@ -189,18 +189,52 @@ def ops_allowed(request: _Request, *, trusted_proxies: Sequence[str], ops_networ
         scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), ops_token.encode()):
             return True
-    peer = request.remote_ip or ""
-    ip = client_ip(peer, request.headers.get("X-Forwarded-For"), trusted_proxies)
-    forwarded_blind = not _trusted(peer, trusted_proxies) and any(request.headers.get(h) for h in _FORWARDING)
-    if is_loopback(ip) and not forwarded_blind:
+    if local_client(request, trusted_proxies):
         return True
-    if not ops_networks or forwarded_blind:
+    if not ops_networks or _forwarded_blind(request, trusted_proxies):
         return False
+    ip = client_ip(request.remote_ip or "", request.headers.get("X-Forwarded-For"), trusted_proxies)
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return False
     return any(addr in net for net in networks(tuple(ops_networks)))
+
+
+def _forwarded_blind(request: _Request, trusted_proxies: Sequence[str]) -> bool:
+    """Forwarding headers from a peer that is not a trusted proxy: we cannot tell who the client is."""
+    return not _trusted(request.remote_ip or "", trusted_proxies) and any(request.headers.get(h) for h in _FORWARDING)
+
+
+def local_client(request: _Request, trusted_proxies: Sequence[str]) -> bool:
+    """The client is on this machine: a loopback address, not relayed by a proxy we were not told about."""
+    ip = client_ip(request.remote_ip or "", request.headers.get("X-Forwarded-For"), trusted_proxies)
+    return is_loopback(ip) and not _forwarded_blind(request, trusted_proxies)
+
+
+# -- cookies -----------------------------------------------------------------------
+
+
+class SecureCookiesRequired(Exception):
+    """A cookie on a plain-HTTP request while secure cookies are required (reference ErrSecureCookiesRequired)."""
+
+
+def strict_cookie_secure(request: _Request, *, trusted_proxies: Sequence[str], secure_cookies: bool,
+                         dev: bool) -> bool:
+    """Whether a strict cookie gets ``Secure``; raises :class:`SecureCookiesRequired` when it may not be set.
+
+    https (here or at a trusted proxy): Secure. Plain HTTP: allowed without
+    Secure under ``--dev``, with ``secure_cookies`` off, or from a loopback
+    client (browsers treat localhost as a secure context); refused otherwise.
+    """
+    if request_scheme(request, trusted_proxies) == "https":
+        return True
+    if dev or not secure_cookies or local_client(request, trusted_proxies):
+        return False
+    raise SecureCookiesRequired(
+        "secure cookies require HTTPS or trusted proxy headers: this request came over plain HTTP "
+        "(serve over https, list the TLS proxy in trusted_proxies, or set secure_cookies = false)"
+    )
 
 
 # -- hosts ---------------------------------------------------------------------

@@ -26,7 +26,7 @@ from . import auth, cluster, reactive
 from .bus import BusClient
 from .headers import HeaderPolicy
 from .security import HostPolicy
-from .handlers import CsrfHandler, HealthHandler, MetricsHandler, PageHandler, ScriptHandler
+from .handlers import AppHandler, CsrfHandler, HealthHandler, MetricsHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .census import Census
 from .live import LiveSocket
@@ -101,7 +101,7 @@ class Worker:
                 (r"/_vango/csrf", CsrfHandler),
                 (r"/_vango/health", HealthHandler, {"health": self.health}),
                 (r"/_vango/metrics", MetricsHandler, {"rows": self.metric_rows}),
-                (r"/(.*)", PageHandler, page),
+                (r"/(.*)", AppHandler, page),
             ],
             # Tornado aborts (the peer sees 1006, not 1009) past its limit: ours is checked
             # per frame (protocol.decode_client -> 1009); Tornado's only caps a hostile frame.

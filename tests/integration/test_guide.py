@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -112,3 +113,38 @@ def test_ops_example(tmp_path: Path) -> None:
         assert fetch(srv.url + "/_vango/health", headers=outside)[2] == b'{"status": "ok"}'
     finally:
         srv.stop()
+
+
+def test_routes_example(example) -> None:
+    srv = example("guide_routes")
+    status, headers, body = fetch(srv.url + "/")
+    token = re.search(r'name="_csrf" value="([^"]+)"', body.decode()).group(1)  # type: ignore[union-attr]
+    assert headers["Cache-Control"] == "no-store"
+    cookie = {"Cookie": f"vango_csrf={token}"}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)
+    conn.request("POST", "/contact", body=b"message=hi&_csrf=" + token.encode(), headers={**cookie, **form})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 303 and resp.headers["Location"] == "/?sent=1"
+    assert "sent=1" in resp.headers["Set-Cookie"] and "HttpOnly" in resp.headers["Set-Cookie"]
+    assert fetch(srv.url + "/contact", data=b"message=forged", headers={**cookie, **form})[0] == 403
+    assert json.loads(fetch(srv.url + "/api/messages/0")[2]) == {"message": "hi"}
+    assert fetch(srv.url + "/api/messages/5")[0] == 404
+    assert fetch(srv.url + "/webhooks/payment", data=b"{}")[0] == 202
+
+
+def test_page_response_example(tmp_path: Path) -> None:
+    namespace: dict = {}
+    exec(compile(guide_block("def OldPricing"), "GUIDE", "exec"), namespace)
+    from vango_mp.routes import Response
+    from vango_mp.vdom.mount import Root
+
+    response = Response()
+    root = Root(namespace["OldPricing"](), context={"response": response})
+    root.render_initial()
+    assert (response.status, response.redirect_to) == (301, "/pricing")
+    live = Root(namespace["OldPricing"](), context={})
+    live.render_initial()
+    assert "Moved to /pricing" in live.html()
