@@ -9,6 +9,7 @@ the socket and its :class:`~vango_mp.session.Session`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
@@ -52,6 +53,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     _hello_seen: bool
     _gated: bool
     _timer: object | None
+    _counted: asyncio.Future[bool]
 
     def initialize(self, owner: SessionOwner, handover: Handover, census: Census, output: OutputWatch,
                    app: App, settings: Settings, csrf_secret: bytes, slot: int) -> None:
@@ -90,7 +92,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
 
     # -- connection ------------------------------------------------------------
 
-    async def open(self, *args: str, **kwargs: str) -> None:
+    def open(self, *args: str, **kwargs: str) -> None:
         # Patch frames are tiny and latency-bound: without this, Nagle holds a
         # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
         self.set_nodelay(True)
@@ -107,17 +109,23 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
                      self.request.headers.get("Origin"))
             self.close(Close.FORBIDDEN_ORIGIN, "origin not allowed")
             return
-        # Counted server-wide until HELLO is done (MaxConcurrentHandshakes, per IP too).
+        # Counted server-wide until HELLO is done (MaxConcurrentHandshakes, per IP too). The hub
+        # answers while the client's HELLO is on its way: HELLO waits for the answer, open does not.
+        self._counted = asyncio.ensure_future(self._count_handshake())
+        self._timer = tornado.ioloop.IOLoop.current().call_later(s.handshake_timeout, self._handshake_timeout)
+
+    async def _count_handshake(self) -> bool:
+        """Enter this socket in the server-wide handshake count; False (and closed) when refused."""
         refused = await self.census.enter(HANDSHAKES, self.client_ip)
         if refused is not None:
             metrics.inc("vango_refusals_total", reason="handshakes")
             self.close(Close.RATE_LIMITED, refused)
-            return
+            return False
         self._gated = True
         if self.ws_connection is None or self.ws_connection.is_closing():
             self._end_handshake()  # it left while we asked
-            return
-        self._timer = tornado.ioloop.IOLoop.current().call_later(s.handshake_timeout, self._handshake_timeout)
+            return False
+        return True
 
     def _handshake_timeout(self) -> None:
         self._timer = None
@@ -215,6 +223,8 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             raise ProtocolError("HELLO after handshake")
 
     async def _hello(self, hello: protocol.Hello) -> None:
+        if not await self._counted:
+            return
         if self.handover.stopping:  # our sessions are being handed over: the client reconnects to another worker
             self._refuse(Refused(Close.GOING_AWAY, "server stopping", "stopping"))
             return
