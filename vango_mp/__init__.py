@@ -7,6 +7,7 @@ The names an app author needs::
 See README.md ("Write your first component") and docs/INTERNALS.md.
 """
 
+from .assets import asset
 from .events import Event
 from .globals import GlobalSignal
 from .headers import CSPOptions, default_csp_options, hardened_csp_options
@@ -19,5 +20,5 @@ __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
     "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
     "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
-    "Request", "Response", "redirect", "use_request", "use_response",
+    "Request", "Response", "redirect", "use_request", "use_response", "asset",
 ]

@@ -6,6 +6,7 @@ the live socket is :mod:`vango_mp.live`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -16,13 +17,14 @@ import tornado.escape
 import tornado.httputil
 import tornado.web
 
-from . import metrics, routes, security
+from . import assets, metrics, routes, security
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
 
 _JS = (Path(__file__).parent / "static" / "vango.js").read_bytes()
 JS_VERSION = hashlib.blake2b(_JS, digest_size=6).hexdigest()
+_CLIENT = dataclasses.replace(assets.load(_JS, "vango.js", "application/javascript"), digest=JS_VERSION)
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title></head>'
@@ -136,7 +138,17 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             if method in ("GET", "HEAD"):
                 return self.render_page, None
             allowed |= {"GET", "HEAD"}
+        elif request.path == "/favicon.ico" and not found:
+            if method in ("GET", "HEAD"):
+                return self.favicon, None
+            allowed = {"GET", "HEAD"}
         return _refuse(405 if allowed else 404, allowed), None
+
+    async def favicon(self, request: routes.Request) -> routes.Response:
+        """The app's ``static_dir/favicon.ico``, else the built-in one (no app route or page claimed the path)."""
+        icon = self.app.assets.favicon()
+        return routes.Response(icon.body, headers={"Cache-Control": assets.FAVICON_CACHE},
+                               content_type=icon.content_type)
 
     def csrf_ok(self, request: routes.Request) -> bool:
         """Double submit: the token in the header or form field equals this browser's signed cookie."""
@@ -245,23 +257,50 @@ class CsrfHandler(WorkerHeader, tornado.web.RequestHandler):
         self.finish({"token": self.csrf_token()})
 
 
+def send_asset(handler: WorkerHeader, asset: assets.Asset, cache_control: str) -> None:
+    """Send ``asset``, gzipped when the browser accepts it; 304 when its ETag still matches.
+
+    The compressed variant has its own ETag (``"<hash>-gz"``); Tornado's
+    ``compress_response`` leaves it alone (it has a Content-Encoding) and adds
+    ``Vary: Accept-Encoding``.
+    """
+    gzipped = asset.gzipped is not None and assets.accepts_gzip(handler.request.headers.get("Accept-Encoding", ""))
+    handler.set_header("Content-Type", asset.content_type)  # type: ignore[attr-defined]
+    handler.set_header("Cache-Control", cache_control)  # type: ignore[attr-defined]
+    handler.set_header("ETag", asset.etag(gzipped))  # type: ignore[attr-defined]
+    if gzipped:
+        handler.set_header("Content-Encoding", "gzip")  # type: ignore[attr-defined]
+    if handler.check_etag_header():  # type: ignore[attr-defined]
+        handler.set_status(304)  # type: ignore[attr-defined]
+        handler.finish()  # type: ignore[attr-defined]
+        return
+    handler.finish(asset.gzipped if gzipped else asset.body)  # type: ignore[attr-defined]
+
+
 class ScriptHandler(WorkerHeader, tornado.web.RequestHandler):
     """The thin client. The page links it with ``?v=<hash>``, so that URL is immutable."""
 
     def get(self) -> None:
-        self.set_header("Content-Type", "application/javascript; charset=utf-8")
-        if self.get_argument("v", "") == JS_VERSION:
-            self.set_header("Cache-Control", "public, max-age=31536000, immutable")
-        else:
-            self.set_header("Cache-Control", "no-cache")
-        self.set_header("ETag", f'"{JS_VERSION}"')
-        if self.check_etag_header():
-            self.set_status(304)
-            return
-        self.finish(_JS)
+        immutable = self.get_argument("v", "") == JS_VERSION
+        send_asset(self, _CLIENT, assets.IMMUTABLE if immutable else assets.REVALIDATE)
 
-    def compute_etag(self) -> str | None:
-        return f'"{JS_VERSION}"'
+    head = get
+
+
+class AssetHandler(WorkerHeader, tornado.web.RequestHandler):
+    """``/_vango/assets/<name>``: a file of the app's ``static_dir`` by its manifest name (see :mod:`vango_mp.assets`)."""
+
+    def initialize(self, manifest: assets.Assets) -> None:
+        self.manifest = manifest
+
+    def get(self, name: str) -> None:
+        found = self.manifest.find(name)
+        if found is None:
+            raise tornado.web.HTTPError(404)
+        asset, fingerprinted = found
+        send_asset(self, asset, assets.IMMUTABLE if fingerprinted else assets.REVALIDATE)
+
+    head = get
 
 
 def ops_allowed(handler: WorkerHeader) -> bool:

@@ -7,12 +7,15 @@ page component receives the parameters as keyword props.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from .assets import Assets, activate
 from .headers import CSPOptions, default_csp_options
 from .routes import HTTPRoute, Middleware
 from .vdom.component import component
@@ -77,6 +80,9 @@ class App:
     ``middleware``: callables ``(request, call_next) -> Response`` wrapping
     every app route (:meth:`route`) and page render, the first outermost
     (see :mod:`vango_mp.routes`).
+    ``static_dir``: files served under fingerprinted URLs (:meth:`asset`,
+    :mod:`vango_mp.assets`); a relative path is taken from the directory of
+    the file that creates the App.
     """
 
     def __init__(
@@ -92,6 +98,7 @@ class App:
         reconnect_toast: bool = True,
         csp: CSPOptions | None = None,
         middleware: Sequence[Middleware] = (),
+        static_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.title = title
         self.reconnect_toast = reconnect_toast
@@ -105,6 +112,16 @@ class App:
         self.schema = self._schema_hash()
         self.middleware: list[Middleware] = list(middleware)
         self.http_routes: list[HTTPRoute] = []
+        if static_dir is not None and not os.path.isabs(static_dir):
+            caller = sys._getframe(1).f_globals.get("__file__")  # the app's module, not the CWD of a service
+            static_dir = os.path.join(os.path.dirname(os.path.abspath(caller)) if caller else os.getcwd(), static_dir)
+        self.assets = Assets(static_dir)
+        if static_dir is not None:
+            activate(self.assets)
+
+    def asset(self, name: str) -> str:
+        """The fingerprinted URL of ``name`` in ``static_dir`` (see :func:`vango_mp.assets.asset`)."""
+        return self.assets.url(name)
 
     def route(self, pattern: str, *, methods: Iterable[str] = ("GET",), csrf: bool = True) -> Callable[[H], H]:
         """Decorator: serve ``pattern`` over plain HTTP with the decorated handler (an app route).

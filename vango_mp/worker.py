@@ -22,11 +22,11 @@ from typing import Any
 import tornado.ioloop
 import tornado.web
 
-from . import auth, cluster, reactive
+from . import assets, auth, cluster, reactive
 from .bus import BusClient
 from .headers import HeaderPolicy
 from .security import HostPolicy
-from .handlers import AppHandler, CsrfHandler, HealthHandler, MetricsHandler, ScriptHandler
+from .handlers import AppHandler, AssetHandler, CsrfHandler, HealthHandler, MetricsHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .census import Census
 from .live import LiveSocket
@@ -92,6 +92,7 @@ class Worker:
     def application(self) -> tornado.web.Application:
         """The Tornado application of this worker."""
         s = self.settings
+        assets.activate(self.app.assets)  # asset() in this worker's components: this app's static_dir
         page = {"app": self.app, "slot": self.slot, "settings": s, "csrf_secret": self.csrf_secret}
         live = {**page, "owner": self.owner, "handover": self.handover, "census": self.census, "output": self.output}
         return tornado.web.Application(
@@ -101,6 +102,7 @@ class Worker:
                 (r"/_vango/csrf", CsrfHandler),
                 (r"/_vango/health", HealthHandler, {"health": self.health}),
                 (r"/_vango/metrics", MetricsHandler, {"rows": self.metric_rows}),
+                (r"/_vango/assets/(.*)", AssetHandler, {"manifest": self.app.assets}),
                 (r"/(.*)", AppHandler, page),
             ],
             # Tornado aborts (the peer sees 1006, not 1009) past its limit: ours is checked
@@ -111,6 +113,8 @@ class Worker:
             vango_headers=HeaderPolicy(self.app.csp),
             vango_settings=s,
             vango_csrf_secret=self.csrf_secret,
+            # gzip for browsers that take it (pages, JSON); assets and vango.js come pre-gzipped.
+            compress_response=True,
             vango_hosts=HostPolicy(s.allowed_hosts, s.canonical_host),
         )
 

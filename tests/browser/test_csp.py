@@ -20,11 +20,11 @@ def hardened() -> Iterator[Server]:
 
 
 def watch(page: Page) -> list[str]:
-    """Console messages that tell of a CSP violation, and uncaught script errors."""
+    """Console errors (a CSP violation, a failed load such as a missing favicon) and uncaught script errors."""
     seen: list[str] = []
 
     def on_console(msg: ConsoleMessage) -> None:
-        if "Content Security Policy" in msg.text or "Refused to" in msg.text:
+        if msg.type == "error" or "Content Security Policy" in msg.text or "Refused to" in msg.text:
             seen.append(f"{msg.type}: {msg.text}")
 
     page.on("console", on_console)

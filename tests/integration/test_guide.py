@@ -148,3 +148,14 @@ def test_page_response_example(tmp_path: Path) -> None:
     live = Root(namespace["OldPricing"](), context={})
     live.render_initial()
     assert "Moved to /pricing" in live.html()
+
+
+def test_static_example(example, tmp_path: Path) -> None:
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "app.css").write_text("h1 { color: teal }\n")
+    srv = example("guide_static")
+    _, _, body = fetch(srv.url + "/")
+    href = re.search(r'href="(/_vango/assets/app\.[0-9a-f]+\.css)"', body.decode()).group(1)  # type: ignore[union-attr]
+    status, headers, css = fetch(srv.url + href)
+    assert status == 200 and css == b"h1 { color: teal }\n" and "immutable" in headers["Cache-Control"]
+    assert fetch(srv.url + "/favicon.ico")[0] == 200
