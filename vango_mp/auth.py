@@ -117,6 +117,7 @@ class Credentials:
     user: Any = None
     user_key: str | None = None
     checked: bool = False  # auth_func ran (its user, or None, is an answer)
+    token: str = field(default="", repr=False)  # the CSRF token itself: for the session's forms, never sent on
 
     def wire(self) -> list[Any]:
         """What an owner needs to vet an adoption (never the user object itself)."""
@@ -130,14 +131,14 @@ class Credentials:
 
 def credentials(app: App, request: HandshakeRequest, csrf_cookie: str | None) -> Credentials:
     """Authenticate a handshake once, before any session is touched (NotAuthorized if auth_func raises)."""
-    browser = browser_key(csrf_cookie)
+    browser, token = browser_key(csrf_cookie), csrf_cookie or ""
     if app.auth_func is None:
-        return Credentials(browser)
+        return Credentials(browser, token=token)
     try:
         user = app.auth_func(request)
     except Exception as err:
         raise NotAuthorized(f"auth_func raised: {err}") from None
-    return Credentials(browser, user, identity(user), checked=True)
+    return Credentials(browser, user, identity(user), checked=True, token=token)
 
 
 def vet(app: App, binding: Binding, creds: Credentials, *, in_memory: bool) -> None:

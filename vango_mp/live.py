@@ -87,8 +87,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         s = self.vango_settings
         if s.dev:
             return True
-        return security.origin_allowed(self.request.headers.get("Origin"), self.request.host,
-                                       self.request.protocol, s.allowed_origins)
+        req = self.request
+        return security.origin_allowed(req.headers.get("Origin"), security.request_host(req, s.trusted_proxies),
+                                       security.request_scheme(req, s.trusted_proxies), s.allowed_origins)
 
     # -- connection ------------------------------------------------------------
 
@@ -257,7 +258,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             self.owner.withdraw(self.client_ip)  # it left while we asked
             return
         try:
-            session = self.owner.open(hello.path, self.client_ip)
+            session = self.owner.open(hello.path, self.client_ip, csrf_token=creds.token)
         except LookupError:
             self.owner.withdraw(self.client_ip)
             raise Refused(Close.PROTOCOL_ERROR, "no route for path", "no_route") from None

@@ -74,7 +74,7 @@ class Session:
         "id", "ip", "path", "root", "blob", "state", "end_reason", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "owner", "user", "authenticated", "__weakref__",
-        "browser", "user_key",
+        "browser", "user_key", "csrf_token",
         "history_bytes", "cost", "cost_stale", "saved_seq",
     )
 
@@ -104,6 +104,7 @@ class Session:
         self.authenticated = False  # whether a user was ever set: resume must revalidate
         self.user_key: str | None = None  # identity(user) of the last user set (sealed; resumes must match)
         self.browser = ""  # browser_key of the browser that opened it (sealed; resumes must match)
+        self.csrf_token = ""  # that browser's CSRF token, for forms the page renders (never sealed)
         # Memory estimate (vango_mp.cost): bytes held by the patch history, kept
         # exact on every frame; the whole estimate is redone lazily, by the
         # memory check, only for sessions that rendered since (cost_stale).

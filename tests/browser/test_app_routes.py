@@ -37,7 +37,5 @@ def test_a_server_rendered_form_posts_with_its_token(web: Server, browser: Brows
     post_feedback(browser, web.url, javascript=False)
 
 
-@pytest.mark.xfail(strict=True, reason="a live session renders csrf_input() from session.csrf_token, "
-                                       "which the handshake (vango_mp/live.py) does not set yet")
 def test_the_same_form_posts_from_a_live_page(web: Server, browser: Browser) -> None:
     post_feedback(browser, web.url, javascript=True)

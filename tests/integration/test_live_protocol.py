@@ -7,7 +7,10 @@ import json
 
 import msgpack
 import pytest
+import tornado.httpclient
+import tornado.websocket
 
+from tests.conftest import Server, start_server
 from vango_mp import protocol
 from vango_mp.protocol import Close
 
@@ -245,3 +248,27 @@ def test_resume_older_than_the_history_gets_full_not_a_replay_across_the_gap(ser
         third.close()
 
     run(go())
+
+
+def test_origin_behind_a_trusted_tls_proxy_is_same_origin() -> None:
+    """A browser on https://host reaches us through a TLS proxy: X-Forwarded-Proto decides, from a trusted proxy only."""
+    trusted = start_server("--workers", "1", env={"VANGO_TRUSTED_PROXIES": "127.0.0.1"})
+    untrusted = start_server("--workers", "1")
+
+    async def go(srv: Server) -> int | None:
+        host = srv.url.split("://", 1)[1]
+        page = fetch_page(srv.url, "/counter")
+        url = srv.url.replace("http://", "ws://") + "/_vango/ws"
+        req = tornado.httpclient.HTTPRequest(url, headers={
+            "Origin": f"https://{host}", "X-Forwarded-Proto": "https", "Cookie": page.cookie})
+        ws = Raw(await tornado.websocket.websocket_connect(req))
+        welcome = await ws.hello(page)
+        ws.close()
+        return None if welcome is not None and welcome[0] == protocol.WELCOME else ws.conn.close_code
+
+    try:
+        assert run(go(trusted)) is None
+        assert run(go(untrusted)) == Close.FORBIDDEN_ORIGIN  # anyone could send that header
+    finally:
+        trusted.stop()
+        untrusted.stop()

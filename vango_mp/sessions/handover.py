@@ -199,12 +199,14 @@ class Handover:
         session = self.owner.get(session_id)
         if session is not None:
             self._check(Binding.of(session), creds, in_memory=True)
+            session.csrf_token = creds.token
             return session, True, True
         found = self.owner.entry(session_id) or await self._fetch(session_id, creds)
         if isinstance(found, Session):
             self._check(Binding.of(found), creds, in_memory=found.alive)
             if found.state is State.COLD:
-                return found, False, self._remounted(lambda: self.owner.thaw(found))
+                return found, False, self._remounted(lambda: self.owner.thaw(found, csrf_token=creds.token))
+            found.csrf_token = creds.token
             return found, True, True  # resumed here by another socket meanwhile
         blob, stored = found, False
         if blob is None and self.store is not None:
@@ -218,7 +220,7 @@ class Handover:
             if stored:
                 self.store.save(session_id, str(payload.get("ip", ip)), blob)  # type: ignore[union-attr]
             raise
-        session, exact = self._remounted(lambda: self.owner.take_in(session_id, payload, ip))
+        session, exact = self._remounted(lambda: self.owner.take_in(session_id, payload, ip, csrf_token=creds.token))
         self.tombstones.discard(session_id)
         metrics.inc("vango_sessions_resumed_total", kind="adopted")
         return session, False, exact

@@ -190,22 +190,25 @@ class SessionOwner:
         """An admitted session was not opened after all (no route, refused by a hook)."""
         self.census.change(SESSIONS, ip, -1)
 
-    def open(self, path: str, ip: str) -> Session:
+    def open(self, path: str, ip: str, *, csrf_token: str = "") -> Session:
         """Mount and start a new session :meth:`admit` counted (LookupError: no route); it starts DETACHED."""
         session = Session(new_session_id(), None, settings=self.settings, ip=ip, path=path)
+        session.csrf_token = csrf_token  # before the first render: its forms carry it
         session.root = self.sealer.mount(path, session, None)
         self._register(session, admitted=True)
         session.start()
         metrics.inc("vango_sessions_created_total")
         return session
 
-    def take_in(self, session_id: str, payload: dict[str, Any], ip: str) -> tuple[Session, bool]:
+    def take_in(self, session_id: str, payload: dict[str, Any], ip: str, *,
+                csrf_token: str = "") -> tuple[Session, bool]:
         """Remount a session moved here from its opened blob (LookupError: no route); (session, DOM known)."""
         self.before_admit()  # a remount grows this worker like a new session
         old = self._sessions.get(session_id)
         if old is not None:  # a stale cold copy (ours, from before it moved): the blob is newer
             self.transition(old, State.CLOSED, "superseded")
         session = Session(session_id, None, settings=self.settings, ip=ip, path=str(payload["path"]))
+        session.csrf_token = csrf_token
         exact = self.sealer.remount(session, payload)
         session.saved_seq = -1  # any stored copy was taken, or is older: checkpoint it afresh
         self._register(session)
@@ -277,10 +280,11 @@ class SessionOwner:
         session.blob = blob
         return True
 
-    def thaw(self, session: Session) -> bool:
+    def thaw(self, session: Session, *, csrf_token: str = "") -> bool:
         """COLD -> DETACHED: remount from the blob (BlobRejected / LookupError: it is closed); DOM still matches?"""
         assert session.blob is not None
         self.before_admit()
+        session.csrf_token = csrf_token
         try:
             exact = self.sealer.remount(session, self.sealer.open(session.id, session.blob))
         except Exception:
