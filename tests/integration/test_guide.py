@@ -159,3 +159,12 @@ def test_static_example(example, tmp_path: Path) -> None:
     status, headers, css = fetch(srv.url + href)
     assert status == 200 and css == b"h1 { color: teal }\n" and "immutable" in headers["Cache-Control"]
     assert fetch(srv.url + "/favicon.ico")[0] == 200
+
+
+def test_url_policy_example(example) -> None:
+    srv = example("guide_urls")
+    status, _, body = fetch(srv.url + "/")
+    html = body.decode()
+    assert status == 200
+    assert 'href="sms:+15550100" id="sms"' in html  # allowed by the app's policy
+    assert 'href="about:blank" id="js"' in html  # never allowed
