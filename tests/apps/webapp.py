@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from vango_mp.demo.pages import Counter, Home, Todos
 from vango_mp.headers import hardened_csp_options
 from vango_mp.router import App
 from vango_mp.routes import CallNext, Request, Response, csrf_input, redirect, use_request, use_response
-from vango_mp.vdom import Node, component, h
+from vango_mp.vdom import Node, component, h, use_context
 
 pages = {"/": Home, "/counter": Counter, "/todos": Todos}
 
@@ -18,8 +19,9 @@ hardened = App(pages, csp=hardened_csp_options())
 
 @component
 def Feedback() -> Node:
-    request = use_request()
-    sent = request is not None and request.query.get("sent") == "1"
+    request = use_request()  # the server-side render; a live session knows its URL from the handshake
+    query = request.query if request is not None else dict(parse_qsl(urlsplit(use_context("path") or "").query))
+    sent = query.get("sent") == "1"
     return h.main(
         h.p("Thanks!" if sent else "", id="sent"),
         h.form(
