@@ -17,7 +17,7 @@ import tornado.escape
 import tornado.httputil
 import tornado.web
 
-from . import assets, metrics, routes, security
+from . import assets, metrics, navigation, routes, security
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
@@ -142,6 +142,8 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             if method in ("GET", "HEAD"):
                 return self.favicon, None
             allowed = {"GET", "HEAD"}
+        elif not found and method in ("GET", "HEAD"):
+            return self.render_page, None  # the app's not-found page, with 404
         return _refuse(405 if allowed else 404, allowed), None
 
     async def favicon(self, request: routes.Request) -> routes.Response:
@@ -162,20 +164,29 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
         response = routes.Response.html("")
         response.set_header("Cache-Control", "no-store")
         token = request.csrf_token
+        url = self.request.uri or request.path
+        resolved = navigation.resolve(self.app, url)
+        if resolved.redirect is not None:  # not canonical, or a route middleware redirected
+            return routes.Response(b"", status=301 if resolved.redirect == resolved.url else 302,
+                                   headers={"Location": resolved.redirect})
         context = {"csrf": token, "request": request, "response": response}
-        root = self.app.mount(request.path, worker=self.slot, context=context)
+        root = navigation.mount(self.app, url, worker=self.slot, context=context,
+                                allowed_redirect_hosts=self.vango_settings.allowed_redirect_hosts)
+        location: navigation.Location = root.context["location"]
         try:
             body = root.html()
         finally:
             root.dispose()
         if response.redirect_to is not None:
             return response
+        if response.status == 200:
+            response.status = location.resolved.status
         boot: dict[str, Any] = {"csrf": token, "path": self.request.uri or request.path, "ws": "/_vango/ws",
                                 "worker": self.slot, "h": html_hash(body)}
         if not self.app.reconnect_toast:
             boot["toast"] = False
         response.body = _PAGE.format(
-            title=tornado.escape.xhtml_escape(self.app.title),
+            title=tornado.escape.xhtml_escape(location.title),
             nonce=self.csp_nonce,
             body=body,
             boot=json.dumps(boot).replace("</", "<\\/"),

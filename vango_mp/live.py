@@ -220,6 +220,10 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             if not session.request_resync(frame.last_seq):
                 metrics.inc("vango_refusals_total", reason="resync_rate")
                 self.close(Close.RATE_LIMITED, "resync rate limit exceeded")
+        elif isinstance(frame, protocol.Navigate):
+            session.queue_navigate(frame)
+        elif isinstance(frame, protocol.Prefetch):
+            metrics.inc("vango_prefetches_total")  # accepted; rendering ahead is not implemented yet
         elif isinstance(frame, protocol.Hello):
             raise ProtocolError("HELLO after handshake")
 

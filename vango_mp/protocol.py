@@ -31,6 +31,8 @@ ACK = 3
 RESYNC = 4
 PING = 5
 PONG = 6
+NAVIGATE = 7
+PREFETCH = 8
 
 # Server -> client frame types.
 WELCOME = 17
@@ -38,6 +40,13 @@ PATCHES = 18
 FULL = 19
 S_PING = 20
 S_PONG = 21
+NAV = 22
+
+# NAVIGATE / NAV modes: how the history moves.
+NAV_PUSH = 0
+NAV_REPLACE = 1
+NAV_POP = 2  # Back/Forward: the browser moved already
+NAV_LOAD = 3  # NAV only: a full document load of the url (another origin, another app)
 
 # Patch op codes.
 SET_TEXT = 1
@@ -127,7 +136,18 @@ class Pong:
     t: int
 
 
-ClientFrame = Hello | ClientEvent | Ack | Resync | Ping | Pong
+@dataclass(slots=True, frozen=True)
+class Navigate:
+    url: str  # path and query, no fragment
+    mode: int  # NAV_PUSH, NAV_REPLACE or NAV_POP
+
+
+@dataclass(slots=True, frozen=True)
+class Prefetch:
+    url: str
+
+
+ClientFrame = Hello | ClientEvent | Ack | Resync | Ping | Pong | Navigate | Prefetch
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -142,6 +162,10 @@ def encode(frame: list[Any]) -> bytes:
 
 def encode_patches(seq: int, patches: list[list[Any]]) -> bytes:
     return encode([PATCHES, seq, patches])
+
+
+def encode_nav(seq: int, url: str, mode: int, title: str, patches: list[list[Any]]) -> bytes:
+    return encode([NAV, seq, url, mode, title, patches])
 
 
 def encode_full(seq: int, html: str) -> bytes:
@@ -270,8 +294,25 @@ _PARSERS = {
     RESYNC: lambda f: Resync(_int(f[1], "last_seq")),
     PING: lambda f: Ping(_int(f[1], "t")),
     PONG: lambda f: Pong(_int(f[1], "t")),
+    NAVIGATE: lambda f: Navigate(_url(f[1]), _mode(f[2])),
+    PREFETCH: lambda f: Prefetch(_url(f[1])),
 }
-_ARITY = {HELLO: (6, 7), EVENT: (5,), ACK: (2,), RESYNC: (2,), PING: (2,), PONG: (2,)}
+_ARITY = {HELLO: (6, 7), EVENT: (5,), ACK: (2,), RESYNC: (2,), PING: (2,), PONG: (2,), NAVIGATE: (3,),
+          PREFETCH: (2,)}
+
+
+def _url(value: Any) -> str:
+    url = _str(value, "url", MAX_PATH_BYTES)
+    if not url.startswith("/") or url.startswith("//") or "#" in url:
+        raise ProtocolError("url must be a path on this site (no scheme, host or fragment)")
+    return url
+
+
+def _mode(value: Any) -> int:
+    mode = _int(value, "mode")
+    if mode not in (NAV_PUSH, NAV_REPLACE, NAV_POP):
+        raise ProtocolError(f"unknown navigation mode {mode}")
+    return mode
 
 
 def html_hash(html: str) -> str:

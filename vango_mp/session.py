@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import metrics, protocol
+from . import metrics, navigation, protocol
 from .events import Event, call_handler
 from .identity import identity
 from .protocol import Close
@@ -249,6 +249,10 @@ class Session:
             self._apply(self._dispatches.popleft(), None)
         elif self._events:
             event = self._events.popleft()
+            if type(event) is protocol.Navigate:
+                self._apply(lambda: self._location().go(event.url, event.mode), None)
+                self.flush()
+                return
             handler = self.root.handler(event.hid, event.name)
             if handler is None:
                 metrics.inc("vango_events_dropped_total", reason="no_handler")
@@ -257,6 +261,7 @@ class Session:
         self.flush()
 
     def _apply(self, fn: Callable[..., Any], event: Event | None) -> None:
+        token = navigation.acting(self._location())  # navigate() in the handler moves this session
         try:
             with batch():
                 if event is None:
@@ -267,24 +272,53 @@ class Session:
         except Exception:
             metrics.inc("vango_handler_errors_total")
             log.exception("session %s: handler raised", redact(self.id))
+        finally:
+            navigation.done_acting(token)
+
+    def _location(self) -> navigation.Location | None:
+        return self.root.context.get("location") if self.root is not None else None
 
     def flush(self) -> None:
-        """Re-render dirty components and send the diff as one PATCHES frame."""
-        if not self.root.dirty or not self.alive:
+        """Re-render dirty components and send the diff: one PATCHES frame, or one NAV after a navigation."""
+        if not self.alive:
             return
-        try:
-            patches = self.root.rerender()
-        except Exception:
-            # The tree is unchanged and the failed component re-renders on its next change.
-            metrics.inc("vango_render_errors_total")
-            log.exception("session %s: render raised", redact(self.id))
+        patches: list[Any] = []
+        if self.root.dirty:
+            try:
+                patches = self.root.rerender()
+            except Exception:
+                # The tree is unchanged and the failed component re-renders on its next change.
+                metrics.inc("vango_render_errors_total")
+                log.exception("session %s: render raised", redact(self.id))
+                return
+            self.cost_stale = True
+        location = self._location()
+        nav = location.take() if location is not None and location.pending is not None else None
+        if nav is not None:
+            assert location is not None
+            self.path = location.resolved.url
+            self.seq += 1
+            self._send_frame(self.seq, protocol.encode_nav(self.seq, nav.url, nav.mode, location.title, patches))
+            metrics.inc("vango_navigations_total")
             return
-        self.cost_stale = True
         if not patches:
             return
         self.seq += 1
         self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
         metrics.inc("vango_patch_frames_total")
+
+    def queue_navigate(self, frame: protocol.Navigate) -> bool:
+        """Queue a navigation in order with the events (the client clicked a link, or went Back)."""
+        events = self._events
+        if events is None:
+            events = self._events = deque()
+        elif len(events) >= self._settings.max_event_queue:
+            metrics.inc("vango_events_dropped_total", reason="queue_full")
+            return False
+        events.append(frame)  # type: ignore[arg-type]
+        self.last_active = time.monotonic()
+        self._wake()
+        return True
 
     def record_frame(self, seq: int, frame: bytes) -> None:
         """Keep a frame in the history (sent to the client on its catch-up) without sending it now."""

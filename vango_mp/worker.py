@@ -22,7 +22,7 @@ from typing import Any
 import tornado.ioloop
 import tornado.web
 
-from . import assets, auth, cluster, reactive
+from . import assets, auth, cluster, navigation, reactive
 from .bus import BusClient
 from .headers import HeaderPolicy
 from .security import HostPolicy
@@ -55,8 +55,9 @@ class Worker:
         self.csrf_secret = hashlib.sha256(b"vango-csrf:" + keys[0]).digest() if settings.persistence_secret else secret
 
         def mount(path: str, session: Session, values: dict[str, Any] | None, render: bool = True) -> Any:
-            return app.mount(path, worker=slot, session=session, on_dirty=session.notify_dirty,
-                             values=values, render=render)
+            return navigation.mount(app, path, worker=slot, session=session, on_dirty=session.notify_dirty,
+                                    values=values, render=render,
+                                    allowed_redirect_hosts=settings.allowed_redirect_hosts)
 
         self.sealer = Sealer(keys, schema=app.schema, debug=settings.debug, max_age=settings.max_blob_age,
                              mount=mount)

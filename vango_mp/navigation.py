@@ -1,0 +1,237 @@
+"""Live navigation: the page a session shows is a function of its URL.
+
+A tab keeps one WebSocket and one session for the whole visit. The session's
+tree is rooted in :func:`RouterView`, which renders the route its
+:class:`Location` points at: the app's layouts for that route, outermost
+first, around the page (keyed by its route pattern, so another page replaces
+it while the layouts — and their state — stay). Navigating sets the
+location's URL signal; the session re-renders like after any event and sends
+the diff as one NAV frame carrying the URL, the history mode and the title
+(docs/PROTOCOL.md). The server-rendered page is built the same way, so its
+element ids match the first live render.
+
+For pages and handlers: :func:`use_head` (title), :func:`use_query` (read
+and write the query string, as LiveView's push_patch), :func:`navigate`
+(from event handlers and effects).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from .protocol import NAV_LOAD, NAV_PUSH, NAV_REPLACE
+from .reactive import Signal, signal
+from .vdom.component import component, use_context
+from .vdom.mount import Root
+from .vdom.nodes import Node, h
+
+__all__ = ["Location", "RouterView", "mount", "navigate", "use_head", "use_query", "NotFound", "Query"]
+
+_current: contextvars.ContextVar[Location | None] = contextvars.ContextVar("vango_location", default=None)
+
+
+@component
+def NotFound() -> Node:
+    """The page for an unknown path when the app has none of its own (HTTP 404 on a first load)."""
+    use_head(title="Not found")
+    return h.main(h.h1("Page not found", id="not-found"), h.p(h.a("Home", href="/")))
+
+
+@dataclass(slots=True)
+class Resolved:
+    """Where a URL leads: the canonical URL, or a redirect; the page with its layouts and parameters."""
+
+    url: str
+    page: Any
+    pattern: str
+    params: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)
+    layouts: list[Any] = field(default_factory=list)
+    status: int = 200
+    redirect: str | None = None
+
+
+def resolve(app: Any, url: str) -> Resolved:
+    """Resolve ``url`` (path and query) with the app's router."""
+    if hasattr(app, "resolve"):
+        r = app.resolve(url)
+        return Resolved(url=r.url, page=r.page, pattern=r.pattern, params=dict(r.params), query=dict(r.query),
+                        layouts=list(r.layouts), status=r.status, redirect=r.redirect)
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    match = app.match(path)
+    query = _parse_query(parts.query)
+    if match is None:
+        return Resolved(url=url, page=getattr(app, "not_found", None) or NotFound, pattern="<not found>",
+                        query=query, status=404)
+    return Resolved(url=url, page=match.page, pattern=match.pattern, params=dict(match.params), query=query)
+
+
+def _parse_query(query: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        out.setdefault(key, []).append(value)
+    return out
+
+
+@dataclass(slots=True)
+class Pending:
+    """A navigation the next NAV frame announces."""
+
+    url: str
+    mode: int
+
+
+class Location:
+    """One session's (or one server render's) URL as reactive state, and where it navigates."""
+
+    def __init__(self, app: Any, url: str, *, allowed_redirect_hosts: list[str] | None = None) -> None:
+        self.app = app
+        self.allowed_redirect_hosts = list(allowed_redirect_hosts or [])
+        self.resolved = resolve(app, url)
+        self.url: Signal[str] = signal(self.resolved.url)
+        self.title = str(getattr(app, "title", ""))
+        self.pending: Pending | None = None
+        self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
+
+    def go(self, url: str, mode: int = NAV_PUSH) -> None:
+        """Point the location at ``url`` (a path, or an allowed external URL); the NAV frame follows the render."""
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc:
+            self._external(url)
+            return
+        resolved = resolve(self.app, url)
+        if resolved.redirect is not None:  # not canonical, or a route middleware redirected
+            mode = NAV_REPLACE if mode == NAV_PUSH and resolved.redirect == resolved.url else mode
+            resolved = resolve(self.app, resolved.redirect)
+        if resolved.pattern != self.resolved.pattern:
+            self.title = str(getattr(self.app, "title", ""))  # the new page sets its own with use_head
+        self.resolved = resolved
+        self.context.update(path=resolved.url, params=resolved.params)
+        self.pending = Pending(resolved.url, mode)
+        self.url.set(resolved.url)
+
+    def _external(self, url: str) -> None:
+        host = urlsplit(url).hostname or ""
+        if urlsplit(url).scheme not in ("http", "https") or host not in self.allowed_redirect_hosts:
+            raise ValueError(f"navigate({url!r}): {host or 'that URL'} is not in allowed_redirect_hosts")
+        self.pending = Pending(url, NAV_LOAD)
+
+    def take(self) -> Pending | None:
+        """The navigation to announce with the next frame, if any (once)."""
+        pending, self.pending = self.pending, None
+        return pending
+
+    def query(self) -> dict[str, list[str]]:
+        self.url.get()  # a dependency: the reader re-renders when the URL changes
+        return self.resolved.query
+
+
+@component
+def RouterView() -> Node:
+    """The route the location points at: its layouts, outermost first, around the keyed page."""
+    location: Location = use_context("location")
+    location.url.get()  # re-render on every navigation
+    r = location.resolved
+    node: Node = component(r.page)(key=r.pattern, **r.params)
+    for layout in reversed(r.layouts):
+        node = component(layout)(node)
+    return node
+
+
+def mount(app: Any, url: str, *, worker: int, session: Any = None, on_dirty: Callable[[], None] | None = None,
+          values: dict[str, Any] | None = None, render: bool = True, context: Mapping[str, Any] | None = None,
+          allowed_redirect_hosts: list[str] | None = None) -> Root:
+    """The one way a page is built: a Root whose top is :func:`RouterView` at ``url``.
+
+    For the server-side render (no session), a new session, and a session
+    remounted from its sealed ``values`` (rendered by the caller,
+    ``render=False``: see ``Root.render_over``).
+    """
+    location = Location(app, url, allowed_redirect_hosts=allowed_redirect_hosts)
+    ctx = {**(context or {}), "worker": worker, "session": session, "location": location,
+           "path": location.resolved.url, "params": location.resolved.params}
+    root = Root(RouterView(), context=ctx, on_dirty=on_dirty)
+    location.context = root.context
+    if values:
+        root.restore_signal_values(values)
+    if render:
+        root.render_initial()
+    return root
+
+
+# -- what pages and handlers call --------------------------------------------------------
+
+
+def use_head(*, title: str | None = None) -> None:
+    """Set the document title of the page being rendered (the server-rendered ``<title>``, then every NAV)."""
+    location: Location | None = use_context("location")
+    if location is not None and title is not None:
+        location.title = title
+
+
+class Query(Mapping[str, str]):
+    """The query string of the current URL: ``q["name"]`` (first value), ``q.all("name")``, ``q.set(name=...)``."""
+
+    def __init__(self, location: Location) -> None:
+        self._location = location
+        self._values = location.query()
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def all(self, key: str) -> list[str]:
+        return list(self._values.get(key, []))
+
+    def set(self, **changes: str | None) -> None:
+        """Change query parameters (None removes one); the URL is replaced, the page re-renders."""
+        values = {k: list(v) for k, v in self._location.resolved.query.items()}
+        for key, value in changes.items():
+            if value is None or value == "":
+                values.pop(key, None)
+            else:
+                values[key] = [str(value)]
+        path = urlsplit(self._location.resolved.url).path
+        query = urlencode([(k, v) for k, vs in values.items() for v in vs])
+        self._location.go(path + ("?" + query if query else ""), NAV_REPLACE)
+
+
+def use_query() -> Query:
+    """The current URL's query string; reading it re-renders the component when the URL changes."""
+    location: Location | None = use_context("location")
+    if location is None:
+        raise RuntimeError("use_query() needs a page mounted by vango_mp (no location in context)")
+    return Query(location)
+
+
+def navigate(path: str, *, replace: bool = False, params: Mapping[str, Any] | None = None) -> None:
+    """Send the session to ``path`` (from an event handler or effect); ``params`` become its query string.
+
+    Another origin only if its host is in ``allowed_redirect_hosts`` (a full
+    page load); otherwise ValueError.
+    """
+    location = _current.get()
+    if location is None:
+        raise RuntimeError("navigate() is for event handlers and effects of a live session")
+    if params:
+        path += ("&" if "?" in path else "?") + urlencode({k: str(v) for k, v in params.items()})
+    location.go(path, NAV_REPLACE if replace else NAV_PUSH)
+
+
+def acting(location: Location | None) -> contextvars.Token[Location | None]:
+    """Make ``location`` the one :func:`navigate` acts on (a session, around its handlers)."""
+    return _current.set(location)
+
+
+def done_acting(token: contextvars.Token[Location | None]) -> None:
+    _current.reset(token)
