@@ -69,3 +69,22 @@ def test_unknown_path_is_a_404_with_the_apps_not_found_page(server: Server) -> N
     assert err.value.code == 404
     body = err.value.read().decode()
     assert 'id="not-found"' in body and "window.__vango=" in body  # a live page, not Tornado's text
+
+
+def test_items_filter_lives_in_the_query_string(server: Server) -> None:
+    async def go() -> None:
+        page = fetch_page(server.url, "/items?q=Item%2001")
+        assert 'id="item-count"' in page.html and ">10 of 200<" in page.html  # Item 010 .. Item 019
+        ws = await Raw.connect(server.url, cookie=page.cookie)
+        await ws.hello(page)
+        hid = find_hid(page.html, "filter")
+        await ws.send([protocol.EVENT, 1, hid, "input", {"value": "Item 19"}])
+        frame = await ws.recv()
+        # Writing the query replaces the URL: a NAV frame (mode replace) with the filtered list.
+        assert frame[0] == protocol.NAV and frame[2:4] == ["/items?q=Item+19", protocol.NAV_REPLACE], frame
+        assert "10 of 200" in repr(frame[5])  # Item 190 .. Item 199
+        item = await nav(ws, "/items/42")
+        assert item[4] == "Item 42 · vango-mp" and "'42'" in repr(item[5])
+        ws.close()
+
+    asyncio.run(go())

@@ -2,13 +2,16 @@
 
 Its pages and element ids are part of the observable contract (DESIGN.md):
 ``/counter`` (#count, #inc, #dec), ``/todos`` (#new-todo, li.todo,
-button.remove), ``/global`` (#global-count, #global-inc), ``#worker`` on
-every page, and ``/`` linking them all.
+button.remove), ``/global`` (#global-count, #global-inc), ``/items``
+(li.item, #filter mirrored in ``?q=``, #item-count "N of 200"),
+``/items/{id}`` (#item-id), ``#worker`` on every page, ``/`` linking them
+all, titles ``<Page> · vango-mp``, and #not-found with 404 for anything else.
 """
 
 from ..router import App
-from .pages import Counter, GlobalCounter, Home, Todos
+from .pages import APP_NAME, Counter, GlobalCounter, Home, Item, Items, Todos
 
-app = App({"/": Home, "/counter": Counter, "/todos": Todos, "/global": GlobalCounter}, title="vango-mp demo")
+app = App({"/": Home, "/counter": Counter, "/todos": Todos, "/global": GlobalCounter, "/items": Items,
+           "/items/{id}": Item}, title=APP_NAME)
 
 __all__ = ["app"]

@@ -1,4 +1,8 @@
-"""Demo pages: a counter, a keyed todo list and a counter shared by every session."""
+"""Demo pages: a counter, a keyed todo list, a counter shared by every session, a filtered list.
+
+Every page has its own title and the same nav; its links navigate live (one
+socket, one session per tab).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,25 @@ from collections.abc import Callable
 
 from ..events import Event
 from ..globals import GlobalSignal
+from ..navigation import use_head, use_query
 from ..vdom import Node, component, h, use_context, use_signal
 
 GLOBAL_COUNT = GlobalSignal("demo.global_count", 0)
 
 
+APP_NAME = "vango-mp"
+ITEMS = [f"Item {n:03d}" for n in range(1, 201)]
+
+
+def title(page: str) -> None:
+    use_head(title=f"{page} · {APP_NAME}")
+
+
 def nav() -> Node:
     return h.nav(
         h.a("Home", href="/"), " · ", h.a("Counter", href="/counter"), " · ",
-        h.a("Todos", href="/todos"), " · ", h.a("Global", href="/global"),
+        h.a("Todos", href="/todos"), " · ", h.a("Global", href="/global"), " · ",
+        h.a("Items", href="/items"),
     )
 
 
@@ -24,12 +38,14 @@ def worker_badge() -> Node:
 
 @component
 def Home() -> Node:
+    title("Home")
     return h.main(h.h1("vango-mp demo"), nav(), worker_badge())
 
 
 @component
 def Counter() -> Node:
     count = use_signal(0)
+    title("Counter")
     return h.main(
         h.h1("Counter"),
         nav(),
@@ -45,6 +61,7 @@ def Todos() -> Node:
     items = use_signal(())  # tuple of (id, title): immutable, so set() always notifies
     draft = use_signal("")
     next_id = use_signal(1)
+    title("Todos")
 
     def add(event: Event) -> None:
         title = str(event.form.get("title", "")).strip()
@@ -76,6 +93,7 @@ def Todos() -> Node:
 
 @component
 def GlobalCounter() -> Node:
+    title("Global")
     return h.main(
         h.h1("Global counter"),
         nav(),
@@ -83,3 +101,28 @@ def GlobalCounter() -> Node:
         h.button("+1", id="global-inc", on_click=lambda: GLOBAL_COUNT.incr()),
         worker_badge(),
     )
+
+
+@component
+def Items() -> Node:
+    """200 items filtered by ``#filter``; the filter text lives in the query string (``?q=``)."""
+    query = use_query()
+    text = query.get("q", "")
+    shown = [(n, name) for n, name in enumerate(ITEMS, 1) if text.lower() in name.lower()]
+    title("Items")
+    return h.main(
+        h.h1("Items"),
+        nav(),
+        h.input(id="filter", name="q", value=text, placeholder="Filter", autocomplete="off",
+                on_input=lambda e: query.set(q=str(e.value or ""))),
+        h.p(f"{len(shown)} of {len(ITEMS)}", id="item-count"),
+        h.ul([h.li(h.a(name, href=f"/items/{n}"), class_="item", key=str(n)) for n, name in shown], id="items"),
+        worker_badge(),
+    )
+
+
+@component
+def Item(id: str) -> Node:  # noqa: A002 - the route's parameter name
+    title(f"Item {id}")
+    return h.main(h.h1(f"Item {id}"), nav(), h.p(h.span(str(id), id="item-id")),
+                  h.p(h.a("All items", href="/items")), worker_badge())
