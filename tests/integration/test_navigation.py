@@ -78,11 +78,11 @@ def test_items_filter_lives_in_the_query_string(server: Server) -> None:
         ws = await Raw.connect(server.url, cookie=page.cookie)
         await ws.hello(page)
         hid = find_hid(page.html, "filter")
-        await ws.send([protocol.EVENT, 1, hid, "input", {"value": "Item 19"}])
+        await ws.send([protocol.EVENT, 1, hid, "input", {"value": "Item 1"}])
         frame = await ws.recv()
         # Writing the query replaces the URL: a NAV frame (mode replace) with the filtered list.
-        assert frame[0] == protocol.NAV and frame[2:4] == ["/items?q=Item+19", protocol.NAV_REPLACE], frame
-        assert "10 of 200" in repr(frame[5])  # Item 190 .. Item 199
+        assert frame[0] == protocol.NAV and frame[2:4] == ["/items?q=Item+1", protocol.NAV_REPLACE], frame
+        assert "100 of 200" in repr(frame[5])  # Item 100 .. Item 199
         item = await nav(ws, "/items/42")
         assert item[4] == "Item 42 · vango-mp" and "'42'" in repr(item[5])
         ws.close()
