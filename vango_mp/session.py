@@ -175,13 +175,17 @@ class Session:
         if not self._event_limit.allow():
             metrics.inc("vango_events_dropped_total", reason="rate_limited")
             return False
+        return self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload))
+
+    def _enqueue(self, item: Event | protocol.Navigate) -> bool:
+        """Append to the event queue (bounded: MaxEventQueue) and make sure the loop runs."""
         events = self._events
         if events is None:
             events = self._events = deque()
         elif len(events) >= self._settings.max_event_queue:
             metrics.inc("vango_events_dropped_total", reason="queue_full")
             return False
-        events.append(Event.from_payload(frame.name, frame.hid, frame.payload))
+        events.append(item)  # type: ignore[arg-type]
         self.last_active = time.monotonic()
         self._wake()
         return True
@@ -309,16 +313,7 @@ class Session:
 
     def queue_navigate(self, frame: protocol.Navigate) -> bool:
         """Queue a navigation in order with the events (the client clicked a link, or went Back)."""
-        events = self._events
-        if events is None:
-            events = self._events = deque()
-        elif len(events) >= self._settings.max_event_queue:
-            metrics.inc("vango_events_dropped_total", reason="queue_full")
-            return False
-        events.append(frame)  # type: ignore[arg-type]
-        self.last_active = time.monotonic()
-        self._wake()
-        return True
+        return self._enqueue(frame)
 
     def record_frame(self, seq: int, frame: bytes) -> None:
         """Keep a frame in the history (sent to the client on its catch-up) without sending it now."""

@@ -42,7 +42,7 @@ def test_a_session_walks_the_demo_pages_on_one_socket(server: Server) -> None:
         assert (await ws.recv())[0] == protocol.PATCHES
 
         frame = await nav(ws, "/todos")
-        assert frame[1] == 2 and frame[2:5] == ["/todos", protocol.NAV_PUSH, frame[4]] and frame[5], frame
+        assert frame[1:5] == [2, "/todos", protocol.NAV_PUSH, "Todos · vango-mp"] and frame[5], frame
         # The todos page works in the same session: its form adds an item.
         html_after = repr(frame[5])
         assert "new-todo" in html_after
