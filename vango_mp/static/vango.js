@@ -16,9 +16,10 @@
 const VERSION = 1;
 const FLAG_RAW = 0x00, FLAG_LZ4 = 0x01;
 // Client -> server frame types.
-const HELLO = 1, EVENT = 2, ACK = 3, RESYNC = 4, PING = 5, PONG = 6;
+const HELLO = 1, EVENT = 2, ACK = 3, RESYNC = 4, PING = 5, PONG = 6, NAVIGATE = 7, PREFETCH = 8;
 // Server -> client frame types.
-const WELCOME = 17, PATCHES = 18, FULL = 19, S_PING = 20, S_PONG = 21;
+const WELCOME = 17, PATCHES = 18, FULL = 19, S_PING = 20, S_PONG = 21, NAV = 22;
+const NAV_PUSH = 0, NAV_REPLACE = 1, NAV_POP = 2, NAV_LOAD = 3; // history modes (LOAD: NAV only)
 // Patch op codes.
 const SET_TEXT = 1, SET_ATTR = 2, REMOVE_ATTR = 3, INSERT = 4, REMOVE = 5, MOVE = 6, REPLACE = 7;
 const EVENT_NAMES = ['click', 'input', 'change', 'submit', 'keydown'];
@@ -52,6 +53,8 @@ const RETRY_BASE_MS = 1000, RETRY_CAP_MS = 30000, RETRY_MAX = 10, RETRY_JITTER =
 const TOAST_DELAY_MS = 2000, TOAST = 'reconnect';
 const TOAST_TEXT = 'Connection lost. Reconnecting\u2026';
 const TOAST_GAVE_UP = 'Connection lost. Reload the page to continue.';
+// No NAV within 5 s: a plain load. Prefetch: 100 ms hover, once per URL per 30 s.
+const NAV_TIMEOUT_MS = 5000, HOVER_MS = 100, PREFETCH_TTL_MS = 30000, SCROLL_SAVE_MS = 100, MAX_URL = 8192;
 
 // What the client does on a close code (docs/PROTOCOL.md, "Close codes").
 const STOP = 'stop', RELOAD = 'reload', RETRY = 'retry', NOTICE = 'notice';
@@ -496,6 +499,10 @@ class Client {
     this.patcher = null;
     this.echoEl = null; // the field last typed into, and what was sent from it
     this.echoes = new Set();
+    this.nav = null; // the NAVIGATE awaiting its NAV: {path, hash}
+    this.navTimer = this.hoverTimer = this.scrollTimer = 0;
+    this.here = ''; // path + query shown
+    this.prefetched = new Map(); // url -> when sent
     this.api = publicApi(this);
   }
 
@@ -516,6 +523,7 @@ class Client {
       case WELCOME: return this.onWelcome(f[1], f[2], f[3], f[4]);
       case PATCHES: return this.onPatches(f[1], f[2]);
       case FULL: return this.onFull(f[1], f[2]);
+      case NAV: return this.onNav(...f.slice(1));
       case S_PING: return this.send([PONG, f[1]]);
       case S_PONG: return this.debug && this.log('rtt ms', this.now() - f[1]);
       default: this.debug && this.log('ignoring frame type', f[0]);
@@ -539,10 +547,37 @@ class Client {
   }
 
   onPatches(seq, patches) {
-    if (seq <= this.lastSeq) return; // already applied (replay overlap)
+    if (seq <= this.lastSeq) return false; // already applied (replay overlap)
     if (seq !== this.lastSeq + 1) return this.resync();
     this.dom().apply(patches);
-    this.applied(seq);
+    return this.applied(seq) || true;
+  }
+
+  // PATCHES that move the history to the server's url (+ the asked #fragment
+  // if the path is the one asked for). An unasked replace (the page wrote
+  // its query) leaves scroll and focus be.
+  onNav(seq, url, mode, title, patches) {
+    const g = this.g, h = g.history, asked = this.nav, path = url.split('?')[0], quiet = !asked && mode === NAV_REPLACE;
+    const hash = asked ? (asked.path === path ? asked.hash : '') : quiet ? g.location.hash : '';
+    if (!mode && seq === this.lastSeq + 1) this.saveScroll(); // before the page changes
+    if (!this.onPatches(seq, mode === NAV_LOAD ? [] : patches)) return;
+    this.nav = null;
+    g.clearTimeout(this.navTimer);
+    if (mode === NAV_LOAD) return g.location.assign(url);
+    this.here = this.cfg.path = url; // a reconnect says HELLO with it
+    if (mode < NAV_POP) h[mode ? 'replaceState' : 'pushState'](mode ? h.state : null, '', url + hash);
+    if (title) g.document.title = title;
+    if (mode === NAV_POP) return this.restoreScroll();
+    if (quiet) return;
+    let id = hash.slice(1), el;
+    try { id = decodeURIComponent(id); } catch (err) { /* raw */ }
+    if ((el = id && g.document.getElementById(id))) el.scrollIntoView(); else g.scrollTo(0, 0);
+    const root = this.dom().root;
+    if (!(el = root.querySelector('[autofocus]'))) { // focusable, not in the tab order
+      el = root.querySelector('h1') || root;
+      if (!el.hasAttribute('tabindex')) el.setAttribute('tabindex', '-1');
+    }
+    el.focus({ preventScroll: true });
   }
 
   onFull(seq, html) {
@@ -725,9 +760,92 @@ class Client {
     hideNotice(this.g.document, TOAST);
   }
 
+  // ------------------------------------------------------------ navigation
+  // As LiveView's liveSocket: links and Back/Forward go out as NAVIGATE.
+  navigate(href, mode) {
+    const g = this.g, loc = g.location, u = new URL(href, loc.href), path = u.pathname + u.search;
+    const load = () => (mode === NAV_POP ? loc.reload() : loc.assign(u.href));
+    if (this.state !== 'open' || !this.ours(u)) return load();
+    this.nav = { path: u.pathname, hash: u.hash };
+    this.prefetched.delete(path);
+    this.send([NAVIGATE, path, mode]);
+    g.clearTimeout(this.navTimer);
+    this.navTimer = g.setTimeout(load, NAV_TIMEOUT_MS);
+  }
+
+  ours(u) { // same origin (so http(s)), a path the server takes
+    return u.origin === this.g.location.origin && u.pathname[1] !== '/' && u.pathname.length + u.search.length <= MAX_URL;
+  }
+
+  link(t) { // the link around t as a URL, if ours to follow
+    const a = t && t.closest && t.closest('a[href]'), to = a && a.getAttribute('target');
+    if (!a || (to && to !== '_self') || a.hasAttribute('download') || a.hasAttribute('data-vango-reload')) return null;
+    try {
+      const u = new URL(a.getAttribute('href'), this.g.location.href);
+      return this.ours(u) ? u : null;
+    } catch (err) { return null; }
+  }
+
+  onClick(e) { // socket down: the browser follows; a #fragment on this page: it scrolls
+    const loc = this.g.location, t = e.target, u = this.state === 'open' &&
+      !(e.defaultPrevented || e.button || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) &&
+      this.link(t && t.nodeType === TEXT_NODE ? t.parentNode : t);
+    if (!u || (u.hash && u.pathname === loc.pathname && u.search === loc.search)) return;
+    e.preventDefault();
+    this.navigate(u.href, NAV_PUSH);
+  }
+
+  onPop() { // the browser moved already; maybe only the #fragment
+    const loc = this.g.location;
+    this.g.clearTimeout(this.scrollTimer);
+    if (loc.pathname + loc.search !== this.here) this.navigate(loc.href, NAV_POP);
+    else this.restoreScroll();
+  }
+
+  saveScroll() { // into history.state, next to what is there
+    const g = this.g, h = g.history;
+    g.clearTimeout(this.scrollTimer);
+    h.replaceState({ ...h.state, vango: { x: g.scrollX, y: g.scrollY } }, '');
+  }
+
+  restoreScroll() {
+    const s = (this.g.history.state || {}).vango || {};
+    this.g.scrollTo(s.x || 0, s.y || 0);
+  }
+
+  // PREFETCH on hover, focus or touch of links with data-prefetch (any, if
+  // __vango.prefetch; data-prefetch="false" opts out).
+  onHint(e) {
+    const t = e.target, a = t && t.closest && t.closest('a[href]'), p = a && a.getAttribute('data-prefetch');
+    if (!a || (p === null ? this.cfg.prefetch !== true : p === 'false')) return;
+    const enter = e.type === 'mouseenter';
+    if (!enter && e.type !== 'mouseleave') return this.prefetch(a);
+    if (t !== a) return; // a child: still on the link
+    this.g.clearTimeout(this.hoverTimer);
+    if (enter) this.hoverTimer = this.g.setTimeout(() => this.prefetch(a), HOVER_MS);
+  }
+
+  prefetch(a) {
+    const u = this.link(a), t = this.now() - PREFETCH_TTL_MS, url = u && u.pathname + u.search;
+    if (!u || this.state !== 'open' || url === this.here || this.prefetched.get(url) > t) return;
+    for (const [k, at] of this.prefetched) if (at <= t) this.prefetched.delete(k);
+    this.prefetched.set(url, this.now());
+    this.send([PREFETCH, url]);
+  }
+
   // ------------------------------------------------------------ DOM events
   listen() {
-    for (const name of EVENT_NAMES) this.g.document.addEventListener(name, (e) => this.onDomEvent(e));
+    const g = this.g, d = g.document, opt = { capture: true, passive: true };
+    for (const name of EVENT_NAMES) d.addEventListener(name, (e) => this.onDomEvent(e));
+    d.addEventListener('click', (e) => this.onClick(e)); // after onDomEvent: a listening <a> is an event
+    for (const name of ['mouseenter', 'mouseleave', 'focusin', 'touchstart']) d.addEventListener(name, (e) => this.onHint(e), opt);
+    g.addEventListener('popstate', () => this.onPop());
+    g.addEventListener('scroll', () => {
+      g.clearTimeout(this.scrollTimer);
+      this.scrollTimer = g.setTimeout(() => this.saveScroll(), SCROLL_SAVE_MS);
+    }, opt);
+    g.history.scrollRestoration = 'manual';
+    this.here = g.location.pathname + g.location.search;
   }
 
   onDomEvent(e) {
@@ -778,6 +896,7 @@ function publicApi(client) { // window.vango: what tests and devtools may touch
       client.connect();
     },
     disconnect() { client.disconnect(); },
+    navigate(url, opts) { client.navigate(url, opts && opts.replace ? NAV_REPLACE : NAV_PUSH); },
   };
 }
 
@@ -787,7 +906,7 @@ const exported = {
   Patcher, Client, closeAction, showNotice, hideNotice,
   PROTOCOL: {
     VERSION, FLAG_RAW, FLAG_LZ4, HELLO, EVENT, ACK, RESYNC, PING, PONG,
-    WELCOME, PATCHES, FULL, S_PING, S_PONG,
+    WELCOME, PATCHES, FULL, S_PING, S_PONG, NAVIGATE, PREFETCH, NAV, NAV_PUSH, NAV_REPLACE, NAV_POP, NAV_LOAD,
     SET_TEXT, SET_ATTR, REMOVE_ATTR, INSERT, REMOVE, MOVE, REPLACE, EVENT_NAMES, Close,
   },
 };

@@ -87,20 +87,24 @@ class FakeElement extends FakeNode {
       }
     }
   }
-  querySelectorAll(sel) {
-    const m = /^\[([\w-]+)(?:="([^"]*)")?\]$/.exec(sel);
-    if (!m) throw new Error('fakedom: unsupported selector ' + sel);
-    return [...this.descendants()].filter(
-      (e) => e.hasAttribute(m[1]) && (m[2] === undefined || e.getAttribute(m[1]) === m[2]));
+  // Selectors: comma lists of `tag`, `[attr]`, `[attr="v"]` or `tag[attr...]`.
+  matches(sel) {
+    return sel.split(',').some((one) => {
+      const m = /^([\w-]*)(?:\[([\w-]+)(?:="([^"]*)")?\])?$/.exec(one.trim());
+      if (!m || (!m[1] && !m[2])) throw new Error('fakedom: unsupported selector ' + sel);
+      return (!m[1] || this.localName === m[1]) &&
+        (!m[2] || (this.hasAttribute(m[2]) && (m[3] === undefined || this.getAttribute(m[2]) === m[3])));
+    });
   }
+  querySelectorAll(sel) { return [...this.descendants()].filter((e) => e.matches(sel)); }
   querySelector(sel) { return this.querySelectorAll(sel)[0] || null; }
   closest(sel) {
-    const tags = sel.split(',').map((s) => s.trim());
-    for (let el = this; el && el.nodeType === 1; el = el.parentNode) {
-      if (tags.includes(el.localName)) return el;
-    }
+    for (let el = this; el && el.nodeType === 1; el = el.parentNode) if (el.matches(sel)) return el;
     return null;
   }
+  // Focus and scrolling are only recorded: there is no layout here.
+  focus(opts) { this.ownerDocument.activeElement = this; this.focusOptions = opts; }
+  scrollIntoView() { this.ownerDocument.scrolledIntoView = this; }
   set innerHTML(html) {
     for (const c of [...this.childNodes]) this.removeChild(c);
     parseInto(this, html);
@@ -112,7 +116,9 @@ class FakeElement extends FakeNode {
 class FakeDocument {
   constructor() {
     this.listeners = {};
-    this.activeElement = null; // tests set it: there is no real focus here
+    this.activeElement = null; // tests set it, or focus() does: there is no real focus here
+    this.scrolledIntoView = null;
+    this.title = '';
     this.body = new FakeElement(this, 'body');
   }
   createElement(tag) { return new FakeElement(this, tag); }

@@ -140,6 +140,12 @@ def constants():
     }
 
 
+def navigation():
+    """Live navigation's frame types and history modes (nav.test.js; test_client_protocol.py's list lacks them)."""
+    names = ["NAVIGATE", "PREFETCH", "NAV", "NAV_PUSH", "NAV_REPLACE", "NAV_POP", "NAV_LOAD"]
+    return {n: getattr(protocol, n) for n in names}
+
+
 def main() -> None:
     fixtures = {
         "msgpack": [{"hex": msgpack.packb(v, use_bin_type=True).hex(), "value": tag(v)} for v in ROUNDTRIP],
@@ -152,6 +158,7 @@ def main() -> None:
         "lz4": lz4_cases(),
         "messages": messages(),
         "protocol": constants(),
+        "navigation": navigation(),
     }
     OUT.write_text(json.dumps(fixtures, separators=(",", ":"), ensure_ascii=False) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")

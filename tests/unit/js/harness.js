@@ -34,7 +34,58 @@ function clock() {
   };
 }
 
-function setup({ inner = COUNTER, cfg = {} } = {}) {
+// location + history of one tab: pushState/replaceState/back/forward move
+// the location (Back/Forward fire popstate, as a browser does); assign()
+// and reload() are recorded, never performed. `scrollX/Y` and scrollTo().
+function browser(href) {
+  const listeners = {};
+  const location = {
+    protocol: 'http:', host: 'localhost:8080', pathname: '/', search: '', hash: '',
+    reloads: 0, assigned: [],
+    get origin() { return this.protocol + '//' + this.host; },
+    get href() { return this.origin + this.pathname + this.search + this.hash; },
+    go(url) {
+      const u = new URL(url, this.href);
+      Object.assign(this, { protocol: u.protocol, host: u.host, pathname: u.pathname, search: u.search, hash: u.hash });
+    },
+    assign(url) { this.assigned.push(new URL(url, this.href).href); },
+    reload() { this.reloads++; },
+  };
+  location.go(href);
+  const win = {
+    location,
+    scrollX: 0, scrollY: 0,
+    scrollTo(x, y) { this.scrollX = x; this.scrollY = y; },
+    addEventListener(type, fn) { (listeners[type] = listeners[type] || []).push(fn); },
+    fire(type) { for (const fn of listeners[type] || []) fn({ type }); },
+  };
+  const history = win.history = {
+    entries: [{ state: null, url: location.href }], index: 0, scrollRestoration: 'auto',
+    get state() { return this.entries[this.index].state; },
+    get length() { return this.entries.length; },
+    pushState(state, _, url) {
+      this.entries.splice(this.index + 1, Infinity, { state: null, url: location.href });
+      this.index++;
+      this.replaceState(state, _, url);
+    },
+    replaceState(state, _, url) {
+      const u = url === undefined ? location.href : new URL(url, location.href).href;
+      if (new URL(u).origin !== location.origin) throw new Error('SecurityError: ' + u);
+      this.entries[this.index] = { state: structuredClone(state), url: u };
+      location.go(u);
+    },
+    go(delta) { // what the Back/Forward buttons do
+      this.index += delta;
+      location.go(this.entries[this.index].url);
+      win.fire('popstate');
+    },
+    back() { this.go(-1); },
+    forward() { this.go(1); },
+  };
+  return win;
+}
+
+function setup({ inner = COUNTER, cfg = {}, href = 'http://localhost:8080/counter' } = {}) {
   const doc = new FakeDocument();
   doc.body.innerHTML = `<div id="vango-root" data-hid="0">${inner}</div>`;
   const sockets = [];
@@ -52,13 +103,12 @@ function setup({ inner = COUNTER, cfg = {} } = {}) {
     push(frame) { this.onmessage({ data: V.encodeMessage(frame).buffer }); }
     drop(code) { this.readyState = 3; this.onclose({ code }); }
   }
-  const g = {
+  const g = Object.assign(browser(href), {
     ...clock(),
     document: doc,
-    location: { protocol: 'http:', host: 'localhost:8080', pathname: '/counter', search: '', reloads: 0, reload() { this.reloads++; } },
     WebSocket: FakeSocket,
     console: { debug() {}, error() {} },
-  };
+  });
   const client = new V.Client(g, { csrf: 'tok', path: '/counter', ws: '/_vango/ws', worker: 0, ...cfg });
   client.listen();
   const root = doc.getElementById('vango-root');
@@ -82,4 +132,4 @@ function welcomeBack(t, { sid = 'sid-1', seq = 0, resumed = true, worker = 1 } =
 
 const sentOf = (ws, type) => ws.sent.filter((f) => f[0] === type);
 
-module.exports = { V, P, COUNTER, clock, setup, open, welcomeBack, sentOf };
+module.exports = { V, P, COUNTER, clock, browser, setup, open, welcomeBack, sentOf };
