@@ -52,6 +52,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     last_seen: float
     _hello_seen: bool
     _gated: bool
+    _handshaking: bool
     _timer: object | None
     _counted: asyncio.Future[bool]
 
@@ -62,6 +63,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         self.session = None
         self._hello_seen = False
         self._gated = False
+        self._handshaking = True
         self._timer = None
 
     def get_compression_options(self) -> dict[str, Any] | None:
@@ -110,8 +112,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
                      self.request.headers.get("Origin"))
             self.close(Close.FORBIDDEN_ORIGIN, "origin not allowed")
             return
-        # Counted server-wide until HELLO is done (MaxConcurrentHandshakes, per IP too). The hub
-        # answers while the client's HELLO is on its way: HELLO waits for the answer, open does not.
+        # Counted server-wide until HELLO is done (MaxConcurrentHandshakes, per IP too). Neither
+        # open nor HELLO waits for the hub: a refusal closes the socket when it comes, if the
+        # handshake is still pending then (the slot is taken at the hub either way).
         self._counted = asyncio.ensure_future(self._count_handshake())
         self._timer = tornado.ioloop.IOLoop.current().call_later(s.handshake_timeout, self._handshake_timeout)
 
@@ -119,12 +122,13 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         """Enter this socket in the server-wide handshake count; False (and closed) when refused."""
         refused = await self.census.enter(HANDSHAKES, self.client_ip)
         if refused is not None:
-            metrics.inc("vango_refusals_total", reason="handshakes")
-            self.close(Close.RATE_LIMITED, refused)
+            if self._handshaking:
+                metrics.inc("vango_refusals_total", reason="handshakes")
+                self.close(Close.RATE_LIMITED, refused)
             return False
         self._gated = True
-        if self.ws_connection is None or self.ws_connection.is_closing():
-            self._end_handshake()  # it left while we asked
+        if not self._handshaking or self.ws_connection is None or self.ws_connection.is_closing():
+            self._end_handshake()  # it is over already (done, or gone) by the time the hub answered
             return False
         return True
 
@@ -135,6 +139,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             self.close(Close.HANDSHAKE_TIMEOUT, "handshake timeout")
 
     def _end_handshake(self) -> None:
+        self._handshaking = False
         if self._timer is not None:
             tornado.ioloop.IOLoop.current().remove_timeout(self._timer)  # type: ignore[arg-type]
             self._timer = None
@@ -228,8 +233,8 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             raise ProtocolError("HELLO after handshake")
 
     async def _hello(self, hello: protocol.Hello) -> None:
-        if not await self._counted:
-            return
+        if self._counted.done() and not self._counted.result():
+            return  # refused: closed already
         if self.handover.stopping:  # our sessions are being handed over: the client reconnects to another worker
             self._refuse(Refused(Close.GOING_AWAY, "server stopping", "stopping"))
             return
