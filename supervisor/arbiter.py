@@ -56,6 +56,9 @@ Serve = Callable[..., None]
 
 QUIT_TIMEOUT = 2.0  # SIGQUIT'ed workers get this long before SIGKILL
 MAX_WAIT = 1.0  # the loop wakes at least this often
+# The steps after the bus and signals run at most this often: every bus message wakes the
+# loop (two per WebSocket for the census), and those wakeups need nothing more.
+HOUSEKEEPING = 0.05
 HEALTHY_HEARTBEATS = 3  # WATCHDOG=1 only if every worker spoke within this many heartbeats
 
 
@@ -88,6 +91,8 @@ class Arbiter:
         self.runtime_dir: str | None = None
         self.address: tuple[str, int] = parse_bind(settings.bind)
         self.stopping = False
+        self.housekeeping_at = 0.0  # see run_once
+        self.changed = True  # a signal or an exit since the last housekeeping: do it now
         self.ready_sent = False
         self.memwatch = MemoryWatch(settings, detect_budget(settings.memory_budget))
         self.rolling = RollingReload(self, self.notifier, settings=lambda: self.settings,
@@ -116,6 +121,10 @@ class Arbiter:
         self.wait(self.next_timeout())
         self.dispatch_signals()
         self.reap_workers()
+        now = time.monotonic()
+        if now < self.housekeeping_at and not self.changed:
+            return  # woken by bus traffic only: the hub has done its part in wait()
+        self.housekeeping_at, self.changed = now + HOUSEKEEPING, False
         self.murder_workers()
         self.manage_workers()
         self.check_memory()
@@ -166,6 +175,7 @@ class Arbiter:
                 continue
             if signum != signal.SIGCHLD:
                 log.info("received SIG%s", name.upper())
+            self.changed = True
             handler()
 
     # ------------------------------------------------------------ signal handlers
@@ -329,6 +339,7 @@ class Arbiter:
             if pid == 0:
                 return
             code = os.waitstatus_to_exitcode(status)
+            self.changed = True
             worker = self.workers.pop(pid, None)
             if worker is not None:
                 self.handle_exit(worker, code)
