@@ -774,7 +774,8 @@ class Client {
   }
 
   ours(u) { // same origin (so http(s)), a path the server takes
-    return u.origin === this.g.location.origin && u.pathname[1] !== '/' && u.pathname.length + u.search.length <= MAX_URL;
+    return u.origin === this.g.location.origin && u.pathname[1] !== '/' &&
+      u.pathname.length + u.search.length <= MAX_URL;
   }
 
   link(t) { // the link around t as a URL, if ours to follow
@@ -838,7 +839,9 @@ class Client {
     const g = this.g, d = g.document, opt = { capture: true, passive: true };
     for (const name of EVENT_NAMES) d.addEventListener(name, (e) => this.onDomEvent(e));
     d.addEventListener('click', (e) => this.onClick(e)); // after onDomEvent: a listening <a> is an event
-    for (const name of ['mouseenter', 'mouseleave', 'focusin', 'touchstart']) d.addEventListener(name, (e) => this.onHint(e), opt);
+    for (const name of ['mouseenter', 'mouseleave', 'focusin', 'touchstart']) {
+      d.addEventListener(name, (e) => this.onHint(e), opt);
+    }
     g.addEventListener('popstate', () => this.onPop());
     g.addEventListener('scroll', () => {
       g.clearTimeout(this.scrollTimer);

@@ -24,6 +24,11 @@ as a browser would show it::
             await todos.submit("form")                # submit event with the form's fields
             assert todos.texts("li.todo span") == ["milk"]
 
+            await page.click('a[href="/todos"]')      # live navigation: NAVIGATE, then the NAV frame
+            assert page.title == "Todos · vango-mp" and page.path == "/todos"
+            await page.back()                         # NAVIGATE pop: the counter page again
+            assert page.url.endswith("/counter")
+
 The client runs on asyncio with Tornado's HTTP client and WebSocket client;
 use it from ``asyncio.run(...)``, an async pytest test, or any coroutine.
 
@@ -35,7 +40,40 @@ and the cookies, as a browser would — says HELLO and awaits WELCOME. A
 :class:`Page` then exposes ``session_id``, ``worker`` (from WELCOME),
 ``last_seq``, ``state`` (:class:`PageState`: loaded / connecting / open /
 closed), and ``closed_code`` / ``closed_reason`` once the socket closed
-(1006 when it died without a close frame).
+(1006 when it died without a close frame). ``status`` is the HTTP status:
+any page carrying the bootstrap opens, so an app's 404 page does (a
+non-200 without it raises :class:`PageLoadError`). ``title`` is the page's
+``<title>`` (then each navigation's).
+
+**Navigation.** A :class:`Page` is a browser tab, as ``vango.js`` drives one.
+Clicking a link (:meth:`Page.click` on an ``<a href>`` or anything inside
+one, or :meth:`Page.click_link` by text or selector) follows it like the
+browser: a same-origin link navigates live on the same socket and session
+(NAVIGATE push, then the server's NAV frame: its patches applied, the
+history and title updated); a ``#fragment`` on the page shown only adds a
+history entry; ``data-vango-reload``, another origin, or a socket that is
+not open load the page in full (the socket goes away with 1001, a new
+document and session; another origin leaves the page closed at that URL);
+``target=_blank`` and ``download`` links raise :class:`NoHandler`. A link
+under a ``data-ve`` click listener sends the click first; an ``<a>`` that
+listens itself sends only its click. :meth:`Page.navigate` is
+``window.vango.navigate(url, {replace})``; :meth:`Page.back` and
+:meth:`Page.forward` move through ``history`` and send NAVIGATE pop for an
+entry of the same document (a full load for one of an earlier document).
+A NAV the server sends unasked (``navigate()`` in a handler, a page writing
+its query) is applied the same way; a NAV asking for a full load (mode 3)
+is followed. ``url`` is the address bar (absolute, with the #fragment;
+the server's URL wins over the one asked for, the fragment is kept when
+the path is the one asked for), ``path`` the path and query the server
+named (what HELLO says on a reconnect), ``history`` the list of
+``[url, document]`` entries with ``history_index``, ``navs_applied`` the
+NAV frames applied. Where the browser would fall back to a full load after
+5 s without a NAV, the test client raises :class:`FrameTimeout`.
+:meth:`Page.hover` sends PREFETCH when ``vango.js`` would on hover, focus
+or touch (links with ``data-prefetch``, or every link when the page's
+``__vango.prefetch`` is true; ``data-prefetch="false"`` opts out; once per
+URL per 30 s; the 100 ms hover delay is not waited for) and says whether it
+did; :meth:`Page.prefetch` sends one as is.
 
 **Reading the page.** Selectors are the simple CSS that
 :func:`vango_mp.vdom.apply.select` understands (``#id``, ``tag``,
@@ -85,11 +123,11 @@ event goes to once; :meth:`Page.send_event` then skips the DOM lookup.
 (then permessage-deflate is offered, as browsers do; the server declines it).
 Cookies are shared by every page of one client, like one browser profile; use
 one client per simulated user. The pure-Python DOM has no layout, scripts or
-default actions beyond what is described here (no navigation on ``<a>``
-clicks, no focus).
+default actions beyond what is described here (links are followed as
+above; no scrolling, no focus).
 """
 
-from .client import PageLoadError, TestClient
+from .client import Document, PageLoadError, TestClient
 from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused, VangoTestError
 from .page import Page, PageState
 from .wire import decode_server
@@ -100,6 +138,7 @@ __all__ = [
     "PageState",
     "VangoTestError",
     "PageLoadError",
+    "Document",
     "ElementNotFound",
     "NoHandler",
     "FrameTimeout",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from types import TracebackType
 from typing import Any
@@ -16,6 +18,7 @@ from .errors import VangoTestError
 from .page import Page
 
 _BOOT = re.compile(r"window\.__vango\s*=\s*(\{.*?\})\s*;?\s*</script>", re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.DOTALL | re.IGNORECASE)
 MAX_REDIRECTS = 5
 
 
@@ -25,6 +28,19 @@ class PageLoadError(VangoTestError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(slots=True)
+class Document:
+    """A served vango page: what a browser tab holds after a full load."""
+
+    url: str  # after redirects
+    status: int
+    headers: dict[str, str]
+    html: str
+    boot: dict[str, Any]  # window.__vango
+    root: dom.DomNode  # #vango-root
+    title: str  # <title>
 
 
 class TestClient:
@@ -115,23 +131,33 @@ class TestClient:
 
     # ------------------------------------------------------------ pages
 
-    async def open(self, path: str, *, connect: bool = True, timeout: float | None = None) -> Page:
-        """Load ``path`` (SSR) and, unless ``connect=False``, start its live session."""
+    async def load_document(self, path: str) -> Document:
+        """GET ``path`` as a browser loads a page: a vango page of any status (an app's 404 page is one).
+
+        Raises :class:`PageLoadError` when the answer is not a vango page
+        (a non-200 without the bootstrap, or no ``#vango-root``).
+        """
         resp = await self.get(path)
         html = resp.body.decode("utf-8", "replace") if resp.body else ""
-        if resp.code != 200:
-            raise PageLoadError(f"GET {path}: HTTP {resp.code}", resp.code)
         found = _BOOT.search(html)
         if found is None:
-            raise PageLoadError(f"GET {path}: no window.__vango bootstrap in the page", resp.code)
+            why = f"HTTP {resp.code}" if resp.code != 200 else "no window.__vango bootstrap in the page"
+            raise PageLoadError(f"GET {path}: {why}", resp.code)
         try:
             boot = json.loads(found.group(1))
             root = dom.extract_root(html)
         except ValueError as err:
             raise PageLoadError(f"GET {path}: {err}", resp.code) from None
+        title = _TITLE.search(html)
+        return Document(resp.effective_url, resp.code, dict(resp.headers), html, boot, root,
+                        html_lib.unescape(title.group(1)).strip() if title else "")
+
+    async def open(self, path: str, *, connect: bool = True, timeout: float | None = None) -> Page:
+        """Load ``path`` (SSR) and, unless ``connect=False``, start its live session."""
+        doc = await self.load_document(path)
         # A page keeps the cookies it was served with: a later GET may rotate them.
-        page = Page(self, resp.effective_url, status=resp.code, headers=dict(resp.headers), html=html,
-                    boot=boot, root=root, cookies=dict(self.cookies))
+        page = Page(self, doc.url, status=doc.status, headers=doc.headers, html=doc.html,
+                    boot=doc.boot, root=doc.root, cookies=dict(self.cookies), title=doc.title)
         self.pages.append(page)
         if connect:
             await page.connect(timeout=timeout)

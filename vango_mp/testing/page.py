@@ -4,6 +4,9 @@ The frame handling mirrors ``static/vango.js`` section "session and
 sequence": WELCOME sets the session id (and, for a new session, the seq the
 SSR page stands for); PATCHES apply in seq order, duplicates are dropped and
 a gap asks for RESYNC; FULL replaces the root's children; ACKs are batched.
+NAV frames are PATCHES that also move the page's history, as vango.js's
+section "navigation": a Page is a browser tab, its ``history`` a list of
+entries, each tagged with the document (full load) it belongs to.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import enum
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
 
 import tornado.httpclient
 import tornado.iostream
@@ -20,9 +24,17 @@ import tornado.websocket
 
 from .. import protocol
 from . import dom
-from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused
-from .wire import ABNORMAL_CLOSE, ACK_DELAY, ACK_EVERY_FRAMES, MAX_SERVER_MESSAGE, RESYNC_RETRY, decode_server
-
+from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused, VangoTestError
+from .wire import (
+    ABNORMAL_CLOSE,
+    ACK_DELAY,
+    ACK_EVERY_FRAMES,
+    MAX_SERVER_MESSAGE,
+    MAX_URL,
+    PREFETCH_TTL,
+    RESYNC_RETRY,
+    decode_server,
+)
 
 
 class Connector(Protocol):
@@ -34,6 +46,8 @@ class Connector(Protocol):
     def ws_url(self, ws_path: str) -> str: ...
 
     def upgrade_headers(self, cookies: dict[str, str], origin: Any = ...) -> dict[str, str]: ...
+
+    async def load_document(self, path: str) -> Any: ...  # a client.Document
 
 
 class PageState(enum.Enum):
@@ -48,10 +62,19 @@ class Page:
 
     def __init__(
         self, client: Connector, url: str, *, status: int, headers: dict[str, str], html: str,
-        boot: dict[str, Any], root: dom.DomNode, cookies: dict[str, str],
+        boot: dict[str, Any], root: dom.DomNode, cookies: dict[str, str], title: str = "",
     ) -> None:
         self.client = client
-        self.url = url
+        parts = urlsplit(url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        #: Path + query of the page shown, as the server named it (what HELLO says on a reconnect).
+        self.location = str(boot.get("path") or _path_of(parts))
+        #: The tab's history: ``[url, document]`` entries (url: path, query, #fragment or an
+        #: absolute URL elsewhere; document: which full load the entry belongs to).
+        self.history: list[list[Any]] = [[_path_of(parts) + (f"#{parts.fragment}" if parts.fragment else ""), 0]]
+        self.history_index = 0
+        self._document = 0
+        self.title = title  # document.title: the SSR <title>, then each NAV's
         self.status = status
         self.headers = headers
         self.html = html  # the SSR document as served
@@ -70,6 +93,7 @@ class Page:
         self.closed_reason: str | None = None
         #: Counters a benchmark or test may read.
         self.frames_applied = 0
+        self.navs_applied = 0  # NAV frames applied (each also counts in frames_applied)
         self.messages_received = 0
         self.bytes_received = 0
         self.last_message: bytes | None = None  # raw bytes of the last message received
@@ -84,6 +108,10 @@ class Page:
         self._ack_timer: asyncio.TimerHandle | None = None
         self._resync_at = 0.0
         self._pongs: dict[int, asyncio.Future[float]] = {}
+        self._patched = False  # a frame changed the SSR DOM: a fresh session cannot claim its hash
+        self._asked: tuple[str, str] | None = None  # the NAVIGATE awaiting its NAV: (path, "#fragment")
+        self._loading: asyncio.Task[None] | None = None  # a full load a NAV asked for (mode 3)
+        self._prefetched: dict[str, float] = {}  # url -> when PREFETCH went out
 
     def __repr__(self) -> str:
         sid = (self.session_id or "-")[:6]
@@ -91,8 +119,18 @@ class Page:
 
     @property
     def path(self) -> str:
-        """The path the page says HELLO with (``window.__vango.path``)."""
-        return str(self.boot.get("path") or "/")
+        """Path and query of the page shown, as the server named it (``window.__vango.path`` at first)."""
+        return self.location
+
+    @property
+    def url(self) -> str:
+        """The address bar: an absolute URL with the #fragment, if any."""
+        return urljoin(self._origin, self.history[self.history_index][0])
+
+    @property
+    def fragment(self) -> str:
+        """The address bar's fragment without ``#`` ("" when none)."""
+        return urlsplit(self.url).fragment
 
     @property
     def csrf(self) -> str:
@@ -122,7 +160,7 @@ class Page:
         sid = self.session_id
         # The SSR hash vouches for the served DOM only; once patched, a fresh
         # session must send FULL, so claim no hash.
-        ssr_hash = self.boot.get("h") if self.frames_applied == 0 else None
+        ssr_hash = None if self._patched else self.boot.get("h")
         frame = hello or [protocol.HELLO, protocol.VERSION, self.csrf if csrf is None else csrf, self.path,
                           sid, self.last_seq if sid else 0, ssr_hash]
         loop = asyncio.get_running_loop()
@@ -267,7 +305,184 @@ class Page:
         if form is not None and dom.closest_listener(form, "submit") is not None:
             await self._submit_form(form, wait=wait, timeout=timeout)
             return
+        listener = dom.closest_listener(el, "click")
+        link = dom.closest(el, lambda n: n.tag == "a" and "href" in n.attrs)
+        # vango.js: a listening <a> sends its click and stays; a link under another listener does both.
+        if link is not None and (listener is None or listener.tag != "a"):
+            if listener is not None:
+                await self._fire(el, "click", None, selector, wait=False, timeout=timeout)
+            await self.follow(link, timeout=timeout)
+            return
         await self._fire(el, "click", None, selector, wait=wait, timeout=timeout)
+
+    async def click_link(self, text_or_selector: str, *, timeout: float | None = None) -> Page:
+        """Follow a link: by selector, else the first ``<a href>`` whose text is exactly ``text_or_selector``."""
+        links = [n for n in self.query_all("a[href]") if dom.text_of(n).strip() == text_or_selector]
+        link = links[0] if links else None
+        if link is None:
+            try:
+                link = self.query(text_or_selector)
+            except (ElementNotFound, ValueError):
+                raise ElementNotFound(f"no link {text_or_selector!r} on {self.path}") from None
+        await self.follow(link, timeout=timeout)
+        return self
+
+    # ------------------------------------------------------------ navigation
+
+    async def follow(self, link: dom.DomNode, *, timeout: float | None = None) -> Page:
+        """What a primary click on ``link`` does in the browser (vango.js ``onClick``).
+
+        A same-origin link navigates live (NAVIGATE push, then the NAV);
+        ``data-vango-reload``, another origin or a closed socket load the
+        page in full (a new document and session); a ``#fragment`` on this
+        page only adds a history entry. ``target`` (other than ``_self``) and
+        ``download`` links leave the tab alone: :class:`NoHandler`.
+        """
+        link = dom.closest(link, lambda n: n.tag == "a" and "href" in n.attrs) or link
+        href = link.attrs.get("href")
+        if href is None:
+            raise NoHandler(f"{link!r} is not a link (no href)")
+        target = link.attrs.get("target")
+        if (target and target != "_self") or "download" in link.attrs:
+            raise NoHandler(f"{href!r} opens another tab or downloads (target/download): "
+                            "open it with TestClient.open or get")
+        url = urljoin(self.url, href)
+        parts = urlsplit(url)
+        if "data-vango-reload" in link.attrs or not self._ours(url) or self.state is not PageState.OPEN:
+            await self._load(url, timeout=timeout)
+        elif parts.fragment and _path_of(parts) == _path_of(urlsplit(self.url)):
+            self._push_entry(_path_of(parts) + "#" + parts.fragment)  # the browser scrolls; no server round trip
+        else:
+            await self._navigate(url, protocol.NAV_PUSH, timeout)
+        return self
+
+    async def navigate(self, url: str, *, replace: bool = False, timeout: float | None = None) -> Page:
+        """``window.vango.navigate(url, {replace})``: NAVIGATE, then return once its NAV is applied.
+
+        Another origin or a closed socket load the page in full instead.
+        Raises :class:`FrameTimeout` when no NAV comes (where the browser
+        would fall back to a full load after 5 s: a test wants to know).
+        """
+        url = urljoin(self.url, url)
+        if not self._ours(url) or self.state is not PageState.OPEN:
+            await self._load(url, timeout=timeout)
+        else:
+            await self._navigate(url, protocol.NAV_REPLACE if replace else protocol.NAV_PUSH, timeout)
+        return self
+
+    async def back(self, *, timeout: float | None = None) -> Page:
+        """The Back button: move one entry back; a live page sends NAVIGATE pop and awaits the NAV."""
+        return await self._traverse(-1, timeout)
+
+    async def forward(self, *, timeout: float | None = None) -> Page:
+        """The Forward button; see :meth:`back`."""
+        return await self._traverse(1, timeout)
+
+    async def hover(self, selector: str) -> bool:
+        """Hover (or focus, or touch) a link: PREFETCH when vango.js would send one; True if sent.
+
+        As the browser: links with ``data-prefetch`` (every link when the
+        page's ``__vango.prefetch`` is true; ``data-prefetch="false"`` opts
+        out), same origin, not the page shown, once per URL per 30 s. The
+        browser's 100 ms hover delay is not waited for.
+        """
+        link = dom.closest(self.query(selector), lambda n: n.tag == "a" and "href" in n.attrs)
+        marker = link.attrs.get("data-prefetch") if link is not None else None
+        if link is None or (self.boot.get("prefetch") is not True if marker is None else marker == "false"):
+            return False
+        target = link.attrs.get("target")
+        if (target and target != "_self") or "download" in link.attrs or "data-vango-reload" in link.attrs:
+            return False
+        url = urljoin(self.url, link.attrs["href"])
+        if not self._ours(url) or self.state is not PageState.OPEN:
+            return False
+        path, now = _path_of(urlsplit(url)), time.monotonic()
+        if path == self.location or now - self._prefetched.get(path, -PREFETCH_TTL) < PREFETCH_TTL:
+            return False
+        self._prefetched = {k: t for k, t in self._prefetched.items() if now - t < PREFETCH_TTL}
+        self._prefetched[path] = now
+        self.prefetch(path)
+        return True
+
+    def prefetch(self, url: str) -> None:
+        """Send PREFETCH for ``url`` (path and query) as is; no answer comes."""
+        self.send_frame([protocol.PREFETCH, url])
+
+    def _ours(self, url: str) -> bool:
+        """A URL vango.js asks the server for: this origin, a path the server takes."""
+        parts = urlsplit(url)
+        path = _path_of(parts)
+        return f"{parts.scheme}://{parts.netloc}" == self._origin and not path.startswith("//") \
+            and len(path) <= MAX_URL
+
+    async def _navigate(self, url: str, mode: int, timeout: float | None) -> None:
+        parts = urlsplit(url)
+        path = _path_of(parts)
+        self._asked = (parts.path or "/", f"#{parts.fragment}" if parts.fragment else "")
+        self._prefetched.pop(path, None)
+        await self._await_nav([protocol.NAVIGATE, path, mode], timeout, f"the NAV answering NAVIGATE {path}")
+
+    async def _await_nav(self, frame: list[Any], timeout: float | None, what: str) -> None:
+        target = self.navs_applied + 1
+        self.send_frame(frame)
+        await self.wait_for(lambda p: p.navs_applied >= target, timeout, what=what)
+        if self._loading is not None:
+            await self._loading
+
+    async def _traverse(self, delta: int, timeout: float | None) -> Page:
+        index = self.history_index + delta
+        if not 0 <= index < len(self.history):
+            raise VangoTestError(f"no history entry {'back' if delta < 0 else 'forward'} from {self.url}")
+        self.history_index = index
+        entry, document = self.history[index]
+        parts = urlsplit(urljoin(self._origin, entry))
+        if document != self._document:  # another document: the browser loads it in full
+            await self._load(self.url, timeout=timeout, push=False)
+        elif _path_of(parts) == self.location:
+            pass  # only the #fragment differs: the browser scrolls
+        elif self.state is not PageState.OPEN:
+            await self._load(self.url, timeout=timeout, push=False)  # vango.js reloads
+        else:
+            self._asked = None
+            await self._await_nav([protocol.NAVIGATE, _path_of(parts), protocol.NAV_POP], timeout,
+                                  f"the NAV answering NAVIGATE pop {_path_of(parts)}")
+        return self
+
+    def _push_entry(self, url: str, document: int | None = None) -> None:
+        del self.history[self.history_index + 1:]
+        self.history.append([url, self._document if document is None else document])
+        self.history_index += 1
+
+    async def _load(self, url: str, *, timeout: float | None = None, push: bool = True) -> None:
+        """A full document load of ``url`` in this tab: the socket goes away (1001), a new page and session.
+
+        Another origin cannot be loaded here: the page records the URL and closes.
+        """
+        self._asked = None
+        if self._ws is not None:
+            await self.disconnect(code=protocol.Close.GOING_AWAY, timeout=timeout)
+        self._document += 1
+        if push:
+            self._push_entry(url if not self._ours(url) else _path_of(urlsplit(url), fragment=True))
+        else:
+            self.history[self.history_index][1] = self._document
+        if not self._ours(url):
+            self.state = PageState.CLOSED
+            return
+        doc = await self.client.load_document(_path_of(urlsplit(url)))
+        final = urlsplit(doc.url)
+        fragment = urlsplit(url).fragment
+        self.history[self.history_index][0] = _path_of(final) + (f"#{fragment}" if fragment else "")
+        self.status, self.headers, self.html, self.boot, self.root, self.title = (
+            doc.status, doc.headers, doc.html, doc.boot, doc.root, doc.title)
+        self.location = str(doc.boot.get("path") or _path_of(final))
+        self.cookies = dict(getattr(self.client, "cookies", {}))
+        self.worker = self.ssr_worker = doc.boot.get("worker")
+        self.session_id, self.resumed, self.last_seq, self.welcome_seq = None, False, 0, 0
+        self._patched = False
+        self._prefetched.clear()
+        self.state = PageState.LOADED
+        await self.connect(timeout=timeout)
 
     async def fill(self, selector: str, value: str, *, wait: bool = True, timeout: float | None = None) -> None:
         """Set an input's value and send an input EVENT (only if something listens for input)."""
@@ -472,6 +687,42 @@ class Page:
         dom.replace_children(self.root, f[2])
         self._applied(f[1])
 
+    def _on_nav(self, f: list[Any]) -> None:
+        seq, url, mode, title, patches = f[1], f[2], f[3], f[4], f[5]
+        if seq <= self.last_seq:
+            return  # already applied (replay overlap)
+        if seq != self.last_seq + 1:
+            return self._resync()
+        asked, self._asked = self._asked, None
+        if mode == protocol.NAV_LOAD:
+            self.navs_applied += 1
+            self._applied(seq)
+            self._loading = asyncio.ensure_future(self._load(urljoin(self.url, url)))
+            self._loading.add_done_callback(_retrieve)
+            return None
+        try:
+            dom.apply_patches(self.root, patches)
+        except Exception as err:  # the DOM no longer mirrors the server's tree
+            self.errors.append(f"NAV frame {seq} failed: {err!r}")
+            return None
+        # The server's url, with the asked #fragment if the path is the one asked for;
+        # an unasked replace (the page wrote its query) keeps the address bar's.
+        path = url.split("?")[0]
+        if asked is not None:
+            fragment = asked[1] if asked[0] == path else ""
+        else:
+            fragment = f"#{self.fragment}" if mode == protocol.NAV_REPLACE and self.fragment else ""
+        if mode == protocol.NAV_PUSH:
+            self._push_entry(url + fragment)
+        elif mode == protocol.NAV_REPLACE:
+            self.history[self.history_index][0] = url + fragment
+        self.location = url
+        if title:
+            self.title = title
+        self.navs_applied += 1
+        self._applied(seq)
+        return None
+
     def _on_ping(self, f: list[Any]) -> None:
         self._send_quietly([protocol.PONG, f[1]])
 
@@ -484,6 +735,7 @@ class Page:
         protocol.WELCOME: _on_welcome,
         protocol.PATCHES: _on_patches,
         protocol.FULL: _on_full,
+        protocol.NAV: _on_nav,
         protocol.S_PING: _on_ping,
         protocol.S_PONG: _on_pong,
     }
@@ -491,6 +743,7 @@ class Page:
     def _applied(self, seq: int) -> None:
         self.last_seq = seq
         self.frames_applied += 1
+        self._patched = True
         self._resync_at = 0.0
         self._ack_later()
         self._notify()
@@ -533,6 +786,12 @@ class Page:
             if not fut.done():
                 fut.set_exception(SessionClosed("closed before PONG", self.closed_code, self.closed_reason))
         self._notify()
+
+
+def _path_of(parts: Any, *, fragment: bool = False) -> str:
+    """Path and query (and #fragment) of a split URL, as vango.js's ``pathname + search``."""
+    out = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return out + (f"#{parts.fragment}" if fragment and parts.fragment else "")
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -14,6 +14,8 @@ ACK_DELAY = 0.05  # vango.js ACK_DELAY_MS
 ACK_EVERY_FRAMES = 16  # vango.js ACK_EVERY_FRAMES
 RESYNC_RETRY = 3.0  # vango.js RESYNC_RETRY_MS: the server rate-limits RESYNC
 MAX_SERVER_MESSAGE = 16 * 1024 * 1024  # generous: FULL frames of big pages
+MAX_URL = 8192  # vango.js MAX_URL (protocol.py MAX_PATH_BYTES): a longer link loads in full
+PREFETCH_TTL = 30.0  # vango.js PREFETCH_TTL_MS: one PREFETCH per URL per 30 s
 
 
 def decode_server(message: bytes | str) -> list[Any]:
