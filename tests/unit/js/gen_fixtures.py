@@ -132,6 +132,7 @@ def constants():
         "HELLO", "EVENT", "ACK", "RESYNC", "PING", "PONG",
         "WELCOME", "PATCHES", "FULL", "S_PING", "S_PONG",
         "SET_TEXT", "SET_ATTR", "REMOVE_ATTR", "INSERT", "REMOVE", "MOVE", "REPLACE",
+        "NAVIGATE", "PREFETCH", "NAV", "NAV_PUSH", "NAV_REPLACE", "NAV_POP", "NAV_LOAD",
     ]
     return {
         "values": {n: getattr(protocol, n) for n in names},
@@ -141,7 +142,7 @@ def constants():
 
 
 def navigation():
-    """Live navigation's frame types and history modes (nav.test.js; test_client_protocol.py's list lacks them)."""
+    """Live navigation's frame types and history modes, for nav.test.js."""
     names = ["NAVIGATE", "PREFETCH", "NAV", "NAV_PUSH", "NAV_REPLACE", "NAV_POP", "NAV_LOAD"]
     return {n: getattr(protocol, n) for n in names}
 
