@@ -25,7 +25,7 @@ from itertools import islice
 from typing import Any
 
 from .session import Session
-from .vdom.nodes import Element
+from .vdom.nodes import count_nodes
 
 
 # Fitted with tracemalloc on the demo app: /counter (25 nodes) holds 9.3 KiB,
@@ -55,7 +55,9 @@ def refresh(sessions: Iterable[Session]) -> int:
 def estimate(session: Session) -> int:
     """Bytes ``session`` is estimated to hold now."""
     root = session.root
-    total = SESSION_BYTES + NODE_BYTES * count_nodes(root.nodes) + session.history_bytes
+    location = root.context.get("location")  # kept-alive and prefetched pages count too
+    aside = location.aside_nodes() if location is not None else 0
+    total = SESSION_BYTES + NODE_BYTES * (count_nodes(root.nodes) + aside) + session.history_bytes
     total += QUEUED_BYTES * session.queued
     total += deep_size(root.signal_values()) + deep_size(session.data)
     return total
@@ -68,18 +70,6 @@ def entry_cost(entry: Session) -> int:
         return COLD_BYTES + len(blob)
     conn = entry.conn
     return entry.cost + (CONNECTION_BYTES + conn.pending_output() if conn is not None else 0)
-
-
-def count_nodes(nodes: list[Any]) -> int:
-    """Resolved nodes (elements and texts) in a tree."""
-    count = 0
-    stack = list(nodes)
-    while stack:
-        node = stack.pop()
-        count += 1
-        if type(node) is Element:
-            stack.extend(node.children)
-    return count
 
 
 def deep_size(value: Any) -> int:

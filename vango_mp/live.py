@@ -228,7 +228,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         elif isinstance(frame, protocol.Navigate):
             session.queue_navigate(frame)
         elif isinstance(frame, protocol.Prefetch):
-            metrics.inc("vango_prefetches_total")  # accepted; rendering ahead is not implemented yet
+            session.prefetch(frame.url)
         elif isinstance(frame, protocol.Hello):
             raise ProtocolError("HELLO after handshake")
 

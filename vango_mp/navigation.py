@@ -18,18 +18,37 @@ and write the query string, as LiveView's push_patch), :func:`navigate`
 from __future__ import annotations
 
 import contextvars
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from .protocol import NAV_LOAD, NAV_PUSH, NAV_REPLACE
+from .ratelimit import TokenBucket
 from .reactive import Signal, signal
-from .vdom.component import component, use_context
-from .vdom.mount import Root
-from .vdom.nodes import Node, h
+from .vdom.component import ComponentInstance, component, current_instance, use_context
+from .vdom.mount import Aside, Root
+from .vdom.nodes import Node, count_nodes, h
 
-__all__ = ["Location", "RouterView", "mount", "navigate", "use_head", "use_query", "NotFound", "Query"]
+__all__ = ["Location", "RouterView", "mount", "navigate", "use_head", "use_query", "NotFound", "Query", "keep_alive"]
+
+# Reference defaults (PrefetchConfig): entries per session, their lifetime, requests per second.
+PREFETCH_ENTRIES, PREFETCH_TTL, PREFETCH_RATE, PREFETCH_BURST = 10, 30.0, 5.0, 5
+KEPT_PAGES = 5  # kept-alive pages per session (LRU)
+_KEEP_ALIVE = "__vango_keep_alive__"
+
+
+def keep_alive(page: Any) -> Any:
+    """Mark a page to keep its state in the session when the user navigates away, so Back restores it.
+
+    ``@keep_alive`` above ``@component``. Bounded: the last KEPT_PAGES such
+    pages per session (LRU); they count in the session's memory estimate and
+    are dropped first under memory pressure.
+    """
+    setattr(getattr(page, "__vango_component__", page), _KEEP_ALIVE, True)
+    return page
 
 _current: contextvars.ContextVar[Location | None] = contextvars.ContextVar("vango_location", default=None)
 
@@ -97,6 +116,13 @@ class Location:
         self.title = str(getattr(app, "title", ""))
         self.pending: Pending | None = None
         self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
+        self.root: Root | None = None  # set by mount()
+        self.view: ComponentInstance | None = None  # the RouterView instance (set as it renders)
+        self.kept: OrderedDict[str, tuple[Aside, str]] = OrderedDict()  # pattern -> (page, its title)
+        self.prefetched: OrderedDict[str, tuple[Aside, str, float]] = OrderedDict()  # url -> (page, title, expiry)
+        self.prefetching = False  # use_head writes go to prefetch_title meanwhile
+        self.prefetch_title = ""
+        self._prefetch_rate = TokenBucket(PREFETCH_RATE, PREFETCH_BURST)
 
     def go(self, url: str, mode: int = NAV_PUSH) -> None:
         """Point the location at ``url`` (a path, or an allowed external URL); the NAV frame follows the render."""
@@ -109,7 +135,9 @@ class Location:
             mode = NAV_REPLACE if mode == NAV_PUSH and resolved.redirect == resolved.url else mode
             resolved = resolve(self.app, resolved.redirect)
         if resolved.pattern != self.resolved.pattern:
+            self.titles_before = self.title
             self.title = str(getattr(self.app, "title", ""))  # the new page sets its own with use_head
+            self._bring_back(resolved)
         self.resolved = resolved
         self.context.update(path=resolved.url, params=resolved.params)
         self.pending = Pending(resolved.url, mode)
@@ -121,6 +149,67 @@ class Location:
             raise ValueError(f"navigate({url!r}): {host or 'that URL'} is not in allowed_redirect_hosts")
         self.pending = Pending(url, NAV_LOAD)
 
+    # -- pages kept aside: kept alive, or prefetched --------------------------------
+
+    def _bring_back(self, resolved: Resolved) -> None:
+        """Before rendering ``resolved``: adopt its prefetched or kept-alive page, if there is one."""
+        if self.root is None:
+            return
+        entry = self.prefetched.pop(resolved.url, None)
+        if entry is not None and entry[2] >= time.monotonic():
+            self.root.adopt(entry[0])
+            self.title = entry[1]
+            return
+        if entry is not None:
+            entry[0].dispose()
+        kept = self.kept.pop(resolved.pattern, None)
+        if kept is not None:
+            self.root.adopt(kept[0])
+            self.title = kept[1]
+
+    def keep(self, inst: ComponentInstance) -> bool:
+        """Root.keeper: a page of a ``keep_alive`` route leaving the tree is kept aside (LRU)."""
+        if inst.parent is not self.view or not getattr(inst.fn, _KEEP_ALIVE, False):
+            return False
+        self.kept[str(inst.key)] = (Aside(inst, []), getattr(self, "titles_before", self.title))
+        while len(self.kept) > KEPT_PAGES:
+            self.kept.popitem(last=False)[1][0].dispose()
+        return True
+
+    def prefetch(self, url: str) -> bool:
+        """Render ``url``'s page aside (effects held back, nothing observable), for the click that follows."""
+        if self.root is None or self.view is None or not self._prefetch_rate.allow():
+            return False
+        now = time.monotonic()
+        for key in [k for k, v in self.prefetched.items() if v[2] < now]:
+            self.prefetched.pop(key)[0].dispose()
+        resolved = resolve(self.app, url)
+        if (resolved.redirect is not None or resolved.url in self.prefetched or resolved.pattern == self.resolved.pattern
+                or resolved.pattern in self.kept or resolved.status != 200):
+            return False
+        self.prefetching, self.prefetch_title = True, str(getattr(self.app, "title", ""))
+        try:
+            aside = self.root.render_aside(self.view, page_node(resolved))
+        finally:
+            self.prefetching = False
+        self.prefetched[resolved.url] = (aside, self.prefetch_title, now + PREFETCH_TTL)
+        while len(self.prefetched) > PREFETCH_ENTRIES:
+            self.prefetched.popitem(last=False)[1][0].dispose()
+        return True
+
+    def drop_aside(self) -> int:
+        """Dispose every kept and prefetched page (memory pressure); how many."""
+        asides = [v[0] for v in self.kept.values()] + [v[0] for v in self.prefetched.values()]
+        self.kept.clear()
+        self.prefetched.clear()
+        for aside in asides:
+            aside.dispose()
+        return len(asides)
+
+    def aside_nodes(self) -> int:
+        """Resolved nodes held by kept and prefetched pages (the session's memory estimate counts them)."""
+        return sum(count_nodes(v[0].inst.output) for v in (*self.kept.values(), *self.prefetched.values()))
+
     def take(self) -> Pending | None:
         """The navigation to announce with the next frame, if any (once)."""
         pending, self.pending = self.pending, None
@@ -131,13 +220,19 @@ class Location:
         return self.resolved.query
 
 
+def page_node(r: Resolved) -> Node:
+    """The page of a resolution, keyed by its route pattern: another route's page replaces it."""
+    return component(r.page)(key=r.pattern, **r.params)
+
+
 @component
 def RouterView() -> Node:
     """The route the location points at: its layouts, outermost first, around the keyed page."""
     location: Location = use_context("location")
+    location.view = current_instance()
     location.url.get()  # re-render on every navigation
     r = location.resolved
-    node: Node = component(r.page)(key=r.pattern, **r.params)
+    node: Node = page_node(r)
     for layout in reversed(r.layouts):
         node = component(layout)(node)
     return node
@@ -156,7 +251,8 @@ def mount(app: Any, url: str, *, worker: int, session: Any = None, on_dirty: Cal
     ctx = {**(context or {}), "worker": worker, "session": session, "location": location,
            "path": location.resolved.url, "params": location.resolved.params}
     root = Root(RouterView(), context=ctx, on_dirty=on_dirty)
-    location.context = root.context
+    location.context, location.root = root.context, root
+    root.keeper = location.keep
     if values:
         root.restore_signal_values(values)
     if render:
@@ -171,7 +267,10 @@ def use_head(*, title: str | None = None) -> None:
     """Set the document title of the page being rendered (the server-rendered ``<title>``, then every NAV)."""
     location: Location | None = use_context("location")
     if location is not None and title is not None:
-        location.title = title
+        if location.prefetching:
+            location.prefetch_title = title
+        else:
+            location.title = title
 
 
 class Query(Mapping[str, str]):

@@ -118,7 +118,14 @@ class PressureResponse:
     # -- actions ---------------------------------------------------------------
 
     def shed_detached(self, level: PressureLevel, rss: int, t: Thresholds) -> int:
-        """Evict detached sessions: down to soft at low, all of them from high; the RSS after."""
+        """Evict detached sessions: down to soft at low, all of them from high; the RSS after.
+
+        Kept-alive and prefetched pages go first: they are a convenience.
+        """
+        if sum(s.drop_aside() for s in self.manager):
+            rss = self.reclaim()
+            if t.level(rss) < PressureLevel.LOW:
+                return rss
         for _ in range(MAX_ROUNDS):
             need = None if level >= PressureLevel.HIGH else rss - t.soft + 1  # strictly under soft
             count, estimated = self.manager.evict_for_memory(need, oversized=self.settings.max_memory_per_session)

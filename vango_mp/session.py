@@ -311,6 +311,26 @@ class Session:
         self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
         metrics.inc("vango_patch_frames_total")
 
+    def prefetch(self, url: str) -> None:
+        """Render ``url``'s page ahead (rate-limited; nothing observable happens) for the click that follows."""
+        location = self._location()
+        try:
+            done = location is not None and location.prefetch(url)
+        except Exception:  # a page that fails to render ahead will fail (and be logged) when visited
+            log.debug("session %s: prefetch of %s failed", redact(self.id), url, exc_info=True)
+            done = False
+        metrics.inc("vango_prefetches_total", result="rendered" if done else "skipped")
+        if done:
+            self.cost_stale = True
+
+    def drop_aside(self) -> int:
+        """Drop kept-alive and prefetched pages (memory pressure takes them first)."""
+        location = self._location()
+        dropped = location.drop_aside() if location is not None else 0
+        if dropped:
+            self.cost_stale = True
+        return dropped
+
     def queue_navigate(self, frame: protocol.Navigate) -> bool:
         """Queue a navigation in order with the events (the client clicked a link, or went Back)."""
         return self._enqueue(frame)

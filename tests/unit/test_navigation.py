@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.unit.fakes import Conn
 from vango_mp import protocol
-from vango_mp.navigation import use_head, use_query
+from vango_mp.navigation import keep_alive, use_head, use_query
 from vango_mp.router import App
 from vango_mp.settings import Settings
 from vango_mp.vdom import component, h, use_effect, use_signal
@@ -74,5 +74,115 @@ def test_fifty_navigations_leave_one_page_mounted_and_its_effects_only() -> None
         assert session.path == "/a"
         worker.owner.end(session, 1000, "bye", "test")
         assert live_effects == []
+
+    asyncio.run(go())
+
+
+renders: dict[str, int] = {}
+
+
+@component
+def Counted(name: str) -> Any:
+    renders[name] = renders.get(name, 0) + 1
+    n = use_signal(0)
+
+    def start() -> Any:
+        live_effects.append(name)
+        return lambda: live_effects.remove(name)
+
+    use_effect(start)
+    use_head(title=f"Page {name}")
+    return h.main(h.p(f"{name}:{n.get()}", id="text"), h.button("+", id="inc", on_click=lambda: n.update(lambda v: v + 1)))
+
+
+@keep_alive
+@component
+def Kept() -> Any:
+    return Counted(name="kept")
+
+
+@component
+def Plain() -> Any:
+    return Counted(name="plain")
+
+
+@component
+def Ahead() -> Any:
+    return Counted(name="ahead")
+
+
+aside_app = App({"/kept": Kept, "/plain": Plain, "/ahead": Ahead}, title="t")
+
+
+async def session_at(path: str) -> tuple[Any, Frames]:
+    worker = Worker(Settings(), 0, aside_app, b"k" * 32)
+    await worker.owner.admit("10.0.0.1", "b")
+    session = worker.owner.open(path, "10.0.0.1")
+    conn = Frames()
+    worker.owner.attach(session, conn)
+    return session, conn
+
+
+async def go_to(session: Any, url: str, mode: int = protocol.NAV_PUSH) -> None:
+    session.queue_navigate(protocol.Navigate(url, mode))
+    while session.queued or session.root.dirty:
+        await asyncio.sleep(0)
+
+
+def click(session: Any) -> None:
+    hid = next(h for h, el in session.root._registry.items() if el.attrs.get("id") == "inc")
+    session.root.handler(hid, "click")()
+    session.flush()
+
+
+def test_a_kept_alive_page_comes_back_with_its_state_unrendered() -> None:
+    async def go() -> None:
+        live_effects.clear()
+        renders.clear()
+        session, conn = await session_at("/kept")
+        click(session)
+        click(session)
+        await go_to(session, "/plain")
+        assert live_effects == ["kept", "plain"]  # kept aside, still alive
+        await go_to(session, "/kept", protocol.NAV_POP)
+        frame = conn.frames[-1]
+        assert frame[0] == protocol.NAV and frame[4] == "Page kept" and "kept:2" in repr(frame[5]), frame
+        assert renders["kept"] == 3  # the first render and two clicks: coming back rendered nothing
+        assert live_effects == ["kept"]  # the plain page (not kept) was unmounted
+        assert session.drop_aside() == 0  # it is in the tree again, nothing aside
+        await go_to(session, "/plain")
+        assert session.drop_aside() == 1 and live_effects == ["plain"]  # memory pressure takes it
+
+    asyncio.run(go())
+
+
+def test_a_prefetched_page_is_rendered_ahead_quietly_and_the_click_renders_nothing() -> None:
+    async def go() -> None:
+        live_effects.clear()
+        renders.clear()
+        session, conn = await session_at("/plain")
+        sent = len(conn.frames)
+        session.prefetch("/ahead")
+        assert renders["ahead"] == 1 and live_effects == ["plain"]  # rendered; its effect held back
+        assert len(conn.frames) == sent and session.root.context["location"].title == "Page plain"
+        click(session)  # the current page renders and commits: the prefetched page's effect stays held
+        assert live_effects == ["plain"] and "plain:1" in repr(conn.frames[-1])
+        await go_to(session, "/ahead")
+        frame = conn.frames[-1]
+        assert frame[4] == "Page ahead" and "ahead:0" in repr(frame[5]), frame
+        assert renders["ahead"] == 1  # the click used the prefetched render
+        assert live_effects == ["ahead"]  # its effect started when it was placed
+
+    asyncio.run(go())
+
+
+def test_prefetch_is_rate_limited() -> None:
+    async def go() -> None:
+        session, _ = await session_at("/plain")
+        location = session.root.context["location"]
+        urls = [f"/ahead?n={i}" for i in range(8)]
+        done = [location.prefetch(url) for url in urls]
+        assert done.count(True) == 5  # burst of 5 per session, then 5 per second
+        assert len(location.prefetched) == 5 and location.aside_nodes() > 0
 
     asyncio.run(go())

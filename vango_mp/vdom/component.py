@@ -231,6 +231,14 @@ def use_effect(fn: Callable[[], Any]) -> None:
         inst.root.queue_effect(inst, i, fn)
 
 
+def current_instance() -> ComponentInstance:
+    """The instance being rendered (for framework components that manage their children)."""
+    inst = _current.get()
+    if inst is None:
+        raise HookError("current_instance() called outside a component render")
+    return inst
+
+
 def use_context(key: str, default: Any = None) -> Any:
     """A value from the Root's context dict (e.g. "worker", "session", "path", "params")."""
     inst = _current.get()

@@ -125,6 +125,20 @@ class HidCounter:
         return hid
 
 
+class Aside:
+    """A component instance rendered or kept outside the tree, with the effects it has not started."""
+
+    __slots__ = ("inst", "effects")
+
+    def __init__(self, inst: ComponentInstance, effects: list[tuple[ComponentInstance, int, Callable[[], Any]]]) -> None:
+        self.inst = inst
+        self.effects = effects
+
+    def dispose(self) -> None:
+        self.effects = []
+        self.inst.dispose()
+
+
 class Root:
     """One mounted app: resolved tree, hid allocation, handler registry, dirty tracking."""
 
@@ -150,6 +164,8 @@ class Root:
         self._dirty = False
         self._rendered = False
         self._disposed = False
+        # Offered every instance that leaves the tree; True: it was kept aside (see ``adopt``), not disposed.
+        self.keeper: Callable[[ComponentInstance], bool] | None = None
 
     # -- public ----------------------------------------------------------------
 
@@ -264,6 +280,41 @@ class Root:
                         if hook_id in values:
                             sig.set(values[hook_id])
 
+    # -- instances kept aside: kept-alive pages, prefetched ones ------------------
+
+    def render_aside(self, parent: ComponentInstance, node: ComponentNode) -> Aside:
+        """Render ``node`` as a keyed child of ``parent`` without placing it in the tree.
+
+        Its effects are held back (nothing observable happens) until :meth:`adopt`
+        places it; until then it is nobody's child and costs only its memory.
+        """
+        if node.key is None:
+            raise ValueError("only a keyed component can be rendered aside (its identity is its key)")
+        inst = ComponentInstance(node, _child_path(parent.path, (node.fn, True, node.key)), parent, self)
+        held, self._effects = self._effects, []
+        try:
+            self._render(inst)
+        except BaseException:
+            inst.dispose()
+            raise
+        finally:
+            effects, self._effects = self._effects, held
+        return Aside(inst, effects)
+
+    def adopt(self, aside: Aside) -> None:
+        """Offer a kept or prefetched instance to its parent: the next render of the parent that
+        renders a node of the same identity (function and key) reuses it, unrendered if its
+        props are the same; its held-back effects start when that render is committed."""
+        inst = aside.inst
+        parent = inst.parent
+        assert isinstance(parent, ComponentInstance)
+        old = parent.children.get((inst.fn, True, inst.key))
+        if old is not None and old is not inst:
+            old.dispose()
+        parent.children[(inst.fn, True, inst.key)] = inst
+        self._effects.extend(aside.effects)
+        aside.effects = []
+
     # -- what instances call ---------------------------------------------------
 
     def mark_dirty(self) -> None:
@@ -325,7 +376,7 @@ class Root:
             raise
         scope.children = new
         for ident, inst in old.items():
-            if new.get(ident) is not inst:
+            if new.get(ident) is not inst and not (self.keeper is not None and self.keeper(inst)):
                 inst.dispose()
         return out
 

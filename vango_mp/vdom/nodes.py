@@ -270,3 +270,15 @@ class _H:
 h = _H()
 
 # endregion
+
+
+def count_nodes(nodes: list[Any]) -> int:
+    """Resolved nodes (elements and texts) in a tree."""
+    count = 0
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        count += 1
+        if type(node) is Element:
+            stack.extend(node.children)
+    return count
