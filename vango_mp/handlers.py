@@ -27,7 +27,7 @@ JS_VERSION = hashlib.blake2b(_JS, digest_size=6).hexdigest()
 _CLIENT = dataclasses.replace(assets.load(_JS, "vango.js", "application/javascript"), digest=JS_VERSION)
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title></head>'
+    '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title>{meta}</head>'
     '<body><div id="vango-root" data-hid="0">{body}</div>'
     '<script nonce="{nonce}">window.__vango={boot}</script>'
     '<script src="/_vango/vango.js?v={version}" defer></script></body></html>'
@@ -187,6 +187,8 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             boot["toast"] = False
         response.body = _PAGE.format(
             title=tornado.escape.xhtml_escape(location.title),
+            meta="".join(f'<meta name="{tornado.escape.xhtml_escape(k)}" content="{tornado.escape.xhtml_escape(v)}" '
+                         'data-vango-head>' for k, v in location.meta.items()),
             nonce=self.csp_nonce,
             body=body,
             boot=json.dumps(boot).replace("</", "<\\/"),

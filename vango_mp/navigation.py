@@ -114,6 +114,7 @@ class Location:
         self.resolved = resolve(app, url)
         self.url: Signal[str] = signal(self.resolved.url)
         self.title = str(getattr(app, "title", ""))
+        self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
         self.pending: Pending | None = None
         self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
         self.root: Root | None = None  # set by mount()
@@ -137,6 +138,7 @@ class Location:
         if resolved.pattern != self.resolved.pattern:
             self.titles_before = self.title
             self.title = str(getattr(self.app, "title", ""))  # the new page sets its own with use_head
+            self.meta = {}
             self._bring_back(resolved)
         self.resolved = resolved
         self.context.update(path=resolved.url, params=resolved.params)
@@ -263,14 +265,23 @@ def mount(app: Any, url: str, *, worker: int, session: Any = None, on_dirty: Cal
 # -- what pages and handlers call --------------------------------------------------------
 
 
-def use_head(*, title: str | None = None) -> None:
-    """Set the document title of the page being rendered (the server-rendered ``<title>``, then every NAV)."""
+def use_head(*, title: str | None = None, meta: Mapping[str, str] | None = None) -> None:
+    """Set the document title and ``<meta name=… content=…>`` tags of the page being rendered.
+
+    The server-rendered page carries them in its ``<head>``; every live
+    navigation replaces them (the NAV frame carries both).
+    """
     location: Location | None = use_context("location")
-    if location is not None and title is not None:
-        if location.prefetching:
+    if location is None:
+        return
+    if location.prefetching:  # rendering a page ahead: the page shown keeps its head
+        if title is not None:
             location.prefetch_title = title
-        else:
-            location.title = title
+        return
+    if title is not None:
+        location.title = title
+    if meta is not None:
+        location.meta = {str(k): str(v) for k, v in meta.items()}
 
 
 class Query(Mapping[str, str]):

@@ -164,8 +164,9 @@ def encode_patches(seq: int, patches: list[list[Any]]) -> bytes:
     return encode([PATCHES, seq, patches])
 
 
-def encode_nav(seq: int, url: str, mode: int, title: str, patches: list[list[Any]]) -> bytes:
-    return encode([NAV, seq, url, mode, title, patches])
+def encode_nav(seq: int, url: str, mode: int, title: str, patches: list[list[Any]],
+               meta: dict[str, str] | None = None) -> bytes:
+    return encode([NAV, seq, url, mode, title, patches, meta or {}])
 
 
 def encode_full(seq: int, html: str) -> bytes:

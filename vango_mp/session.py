@@ -302,7 +302,8 @@ class Session:
             assert location is not None
             self.path = location.resolved.url
             self.seq += 1
-            self._send_frame(self.seq, protocol.encode_nav(self.seq, nav.url, nav.mode, location.title, patches))
+            self._send_frame(self.seq, protocol.encode_nav(self.seq, nav.url, nav.mode, location.title, patches,
+                                                           location.meta))
             metrics.inc("vango_navigations_total")
             return
         if not patches:

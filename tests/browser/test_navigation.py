@@ -108,3 +108,23 @@ def test_unknown_path_is_a_404_page_and_live_too(server: Server, browser: Browse
     page.wait_for_url(server.url + "/nowhere")
     expect(page.locator("#not-found")).to_be_visible()
     context.close()
+
+
+def test_title_and_meta_tags_follow_live_navigation(browser: Browser) -> None:
+    from tests.conftest import start_server
+
+    srv = start_server("--workers", "1", "--app", "tests.apps.navapp:app")
+    try:
+        page = open_page(browser, srv.url + "/a")
+        meta = "() => [...document.querySelectorAll('meta[data-vango-head]')].map(m => m.name + '=' + m.content)"
+        assert page.evaluate(meta) == ["description=About & A"]
+        page.click("a[href='/b']")
+        page.wait_for_url(srv.url + "/b")
+        expect(page).to_have_title("B page")
+        assert page.evaluate(meta) == ["description=B", "robots=noindex"]
+        page.go_back()
+        expect(page).to_have_title("A page")
+        assert page.evaluate(meta) == ["description=About & A"]
+        page.context.close()
+    finally:
+        srv.stop()

@@ -88,3 +88,23 @@ def test_items_filter_lives_in_the_query_string(server: Server) -> None:
         ws.close()
 
     asyncio.run(go())
+
+
+def test_head_meta_on_the_first_load_and_every_navigation() -> None:
+    srv = start_server("--workers", "1", "--app", "tests.apps.navapp:app")
+
+    async def go() -> None:
+        page = fetch_page(srv.url, "/a")
+        assert '<title>A page</title><meta name="description" content="About &amp; A" data-vango-head>' in page.html
+        ws = await Raw.connect(srv.url, cookie=page.cookie)
+        await ws.hello(page)
+        frame = await nav(ws, "/b")
+        assert frame[4] == "B page" and frame[6] == {"description": "B", "robots": "noindex"}
+        frame = await nav(ws, "/a", protocol.NAV_POP)
+        assert frame[6] == {"description": "About & A"}
+        ws.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        srv.stop()

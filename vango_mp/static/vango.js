@@ -556,7 +556,7 @@ class Client {
   // PATCHES that move the history to the server's url (+ the asked #fragment
   // if the path is the one asked for). An unasked replace (the page wrote
   // its query) leaves scroll and focus be.
-  onNav(seq, url, mode, title, patches) {
+  onNav(seq, url, mode, title, patches, meta) {
     const g = this.g, h = g.history, asked = this.nav, path = url.split('?')[0], quiet = !asked && mode === NAV_REPLACE;
     const hash = asked ? (asked.path === path ? asked.hash : '') : quiet ? g.location.hash : '';
     if (!mode && seq === this.lastSeq + 1) this.saveScroll(); // before the page changes
@@ -567,6 +567,7 @@ class Client {
     this.here = this.cfg.path = url; // a reconnect says HELLO with it
     if (mode < NAV_POP) h[mode ? 'replaceState' : 'pushState'](mode ? h.state : null, '', url + hash);
     if (title) g.document.title = title;
+    if (meta) this.setMeta(meta);
     if (mode === NAV_POP) return this.restoreScroll();
     if (quiet) return;
     let id = hash.slice(1), el;
@@ -801,6 +802,18 @@ class Client {
     this.g.clearTimeout(this.scrollTimer);
     if (loc.pathname + loc.search !== this.here) this.navigate(loc.href, NAV_POP);
     else this.restoreScroll();
+  }
+
+  setMeta(meta) { // the page's <meta name=…> tags (use_head): the server's set replaces ours
+    const d = this.g.document;
+    for (const m of d.querySelectorAll('meta[data-vango-head]')) m.remove();
+    for (const name of Object.keys(meta)) {
+      const m = d.createElement('meta');
+      m.setAttribute('name', name);
+      m.setAttribute('content', String(meta[name]));
+      m.setAttribute('data-vango-head', '');
+      d.head.appendChild(m);
+    }
   }
 
   saveScroll() { // into history.state, next to what is there
