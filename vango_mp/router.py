@@ -1,7 +1,14 @@
-"""Routes, path parameters and the App an author hands to ``vango-mp --app``.
+"""The App an author hands to ``vango-mp --app``: page routes, layouts, hooks, HTTP extras.
 
-A route pattern is a path whose segments may be ``{name}`` parameters; the
-page component receives the parameters as keyword props.
+Page routing itself — canonical URLs, typed parameters, precedence,
+layouts, route middleware, the not-found page — is pure and lives in
+:mod:`vango_mp.routing`; ``Route``, ``Match`` and the rest are re-exported
+here for older imports. A page component receives its path parameters as
+keyword props::
+
+    app = App({"/": Home, "/items/{id:int}": Item, "/files/{rest:path}": File},
+              layouts={"/": Shell}, not_found=Missing)
+    app.resolve("/items/7?tab=2")   # Resolution: page Item, params {"id": 7}, layouts (Shell,)
 """
 
 from __future__ import annotations
@@ -11,53 +18,53 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .assets import Assets, activate
 from .headers import CSPOptions, default_csp_options
 from .routes import HTTPRoute, Middleware
-from .vdom.component import component
+from .routing import (
+    INVALID,
+    NOT_FOUND,
+    CanonicalURL,
+    Deny,
+    ErrorPage,
+    InvalidPath,
+    Match,
+    NotFoundPage,
+    PageRoute,
+    Redirect,
+    Resolution,
+    Route,
+    RouteContext,
+    RouteMiddleware,
+    Router,
+    canonicalize,
+    canonicalize_path,
+    is_canonical,
+    parse_query,
+)
 from .vdom.mount import Root
+
+__all__ = [
+    "App", "Route", "Match", "PageRoute", "Resolution", "RouteContext", "Redirect", "Deny", "RouteMiddleware",
+    "NotFoundPage", "ErrorPage", "InvalidPath", "CanonicalURL", "canonicalize", "canonicalize_path",
+    "is_canonical", "parse_query", "canonical_path", "NOT_FOUND", "INVALID",
+]
 
 Page = Callable[..., Any]
 H = TypeVar("H", bound=Callable[..., Any])
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(slots=True, frozen=True)
-class Match:
-    """A resolved route: the page component and its path parameters."""
-
-    pattern: str
-    page: Page
-    params: dict[str, str]
-
-
-class Route:
-    """One pattern compiled to a regex; ``{name}`` matches one path segment."""
-
-    __slots__ = ("pattern", "page", "_regex")
-
-    def __init__(self, pattern: str, page: Page) -> None:
-        if not pattern.startswith("/"):
-            raise ValueError(f"route pattern must start with '/': {pattern!r}")
-        self.pattern = pattern
-        self.page = page
-        parts = _PARAM.split(pattern)
-        regex = "".join(
-            re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
-        )
-        self._regex = re.compile(f"^{regex}/?$" if pattern != "/" else "^/$")
-
-    def match(self, path: str) -> Match | None:
-        m = self._regex.match(path)
-        return Match(self.pattern, self.page, m.groupdict()) if m else None
+# Bumped when the tree a route mounts changes shape (hook ids move): sealed blobs of the old shape are stale.
+_TREE_SHAPE = b"tree:layouts+keyed-page"
 
 
 def canonical_path(path: str) -> str:
-    """The path part of a request target, without query, fragment or duplicate slashes."""
+    """The path part of a request target, without query, fragment or duplicate slashes (app routes).
+
+    Pages use :func:`vango_mp.routing.canonicalize` (dot segments, trailing
+    slash, encoding); this older form is what app routes are matched on.
+    """
     p = urlsplit(path).path or "/"
     return re.sub(r"/{2,}", "/", p)
 
@@ -83,11 +90,21 @@ class App:
     ``static_dir``: files served under fingerprinted URLs (:meth:`asset`,
     :mod:`vango_mp.assets`); a relative path is taken from the directory of
     the file that creates the App.
+
+    Pages (:mod:`vango_mp.routing`): ``routes`` maps a pattern (``/items``,
+    ``/items/{id:int}``, ``/u/{name}``, ``/files/{rest:path}``) to a page
+    component or a :class:`~vango_mp.routing.PageRoute` (a status, keep-alive,
+    own middleware). ``layouts`` maps a route prefix to a layout component
+    taking the page as ``children`` (nested outermost first, the longest
+    prefix innermost). ``route_middleware``: ``fn(ctx) -> None | Redirect |
+    Deny`` on every matched route (auth guards). ``not_found``: the page of an
+    unknown path, served with 404 (default: one holding ``#not-found``).
+    :meth:`resolve` gives all of it for a URL.
     """
 
     def __init__(
         self,
-        routes: Mapping[str, Page],
+        routes: Mapping[str, Page | PageRoute],
         *,
         title: str = "vango-mp",
         auth_func: Callable[[Any], Any] | None = None,
@@ -99,11 +116,16 @@ class App:
         csp: CSPOptions | None = None,
         middleware: Sequence[Middleware] = (),
         static_dir: str | os.PathLike[str] | None = None,
+        layouts: Mapping[str, Page] | None = None,
+        route_middleware: Sequence[RouteMiddleware] = (),
+        not_found: Page | None = None,
     ) -> None:
         self.title = title
         self.reconnect_toast = reconnect_toast
         self.csp = csp if csp is not None else default_csp_options()
-        self.routes = [Route(pattern, page) for pattern, page in routes.items()]
+        self.router = Router(routes, layouts=layouts, middleware=route_middleware, not_found=not_found)
+        self.routes: list[Route] = list(self.router.routes)  # in precedence order
+        self.not_found: Page = self.router.not_found
         self.auth_func = auth_func
         self.on_session_start = on_session_start
         self.on_session_resume = on_session_resume
@@ -149,25 +171,46 @@ class App:
     def _schema_hash(self) -> str:
         """Fingerprint of the routes and page code: blobs from another app version are stale."""
         h = hashlib.blake2b(digest_size=8)
-        for route in self.routes:
-            code = getattr(getattr(route.page, "__wrapped__", route.page), "__code__", None)
-            h.update(route.pattern.encode() + b"\0" + getattr(route.page, "__qualname__", "").encode())
+        h.update(_TREE_SHAPE)
+        parts: list[tuple[str, Page]] = [(route.pattern, route.page) for route in self.routes]
+        parts += [("layout " + prefix, layout) for _, prefix, layout in self.router.layouts]
+        parts.append((NOT_FOUND, self.not_found))
+        for name, page in parts:
+            code = getattr(getattr(page, "__wrapped__", page), "__code__", None)
+            h.update(name.encode() + b"\0" + getattr(page, "__qualname__", "").encode())
             if code is not None:
                 h.update(code.co_code)
         return h.hexdigest()
 
     def match(self, path: str) -> Match | None:
-        """The first route matching ``path`` (query string ignored), or None."""
-        clean = canonical_path(path)
-        for route in self.routes:
-            found = route.match(clean)
-            if found is not None:
-                return found
-        return None
+        """The route ``path`` leads to (canonicalised; query ignored; precedence as :meth:`resolve`), or None.
+
+        No middleware runs; ``params`` are typed and decoded
+        (``{"id": 7}`` for ``/items/{id:int}``).
+        """
+        found = self.router.match(path)
+        if found is None:
+            return None
+        route, params = found
+        return Match(route.pattern, route.page, params)
+
+    def resolve(self, url: str, *, user: Any = None, run_middleware: bool = True) -> Resolution:
+        """Where ``url`` leads: canonical URL or redirect, status, layouts, page, params, query.
+
+        ``url`` is the path and query as sent on the wire (a first load's raw
+        ``request.uri``; in a live session the URL the client sends) — the
+        router decodes each parameter once. ``user`` is handed to the route
+        middleware. See :meth:`vango_mp.routing.Router.resolve`.
+
+        >>> app.resolve("/items/7/").redirect          # not canonical: 308 on a first load
+        '/items/7'
+        """
+        return self.router.resolve(url, user=user, run_middleware=run_middleware)
 
     def mount(
         self, path: str, *, worker: int, session: Any = None, on_dirty: Callable[[], None] | None = None,
         values: dict[str, Any] | None = None, render: bool = True, context: Mapping[str, Any] | None = None,
+        resolution: Resolution | None = None,
     ) -> Root:
         """Mount the page for ``path`` (LookupError when no route matches) and render it.
 
@@ -175,13 +218,19 @@ class App:
         session, and a session remounted from its sealed ``values`` (which the
         caller renders itself, ``render=False``: see ``Root.render_over``).
         ``context`` adds to what ``use_context`` sees (the SSR puts the
-        request's ``csrf`` token there).
+        request's ``csrf`` token there); the mount adds ``worker``,
+        ``session``, ``path``, ``params``, ``query`` and ``resolution``.
+        The tree is :meth:`Resolution.tree`: the route's layouts around the
+        page keyed by its pattern. ``resolution``: mount that one (from
+        :meth:`resolve`: a not-found or denied page too) instead of
+        resolving ``path`` (route middleware does not run here).
         """
-        match = self.match(path)
-        if match is None:
+        res = resolution if resolution is not None else self.router.resolve(path, run_middleware=False)
+        if resolution is None and not res.found:
             raise LookupError(path)
-        context = {**(context or {}), "worker": worker, "session": session, "path": path, "params": match.params}
-        root = Root(component(match.page)(**match.params), context=context, on_dirty=on_dirty)
+        context = {**(context or {}), "worker": worker, "session": session, "path": path, "params": res.params,
+                   "query": res.query, "resolution": res}
+        root = Root(res.tree(), context=context, on_dirty=on_dirty)
         if values:
             root.restore_signal_values(values)
         if render:

@@ -168,3 +168,34 @@ def test_url_policy_example(example) -> None:
     assert status == 200
     assert 'href="sms:+15550100" id="sms"' in html  # allowed by the app's policy
     assert 'href="about:blank" id="js"' in html  # never allowed
+
+
+def test_pages_example(example) -> None:
+    srv = example("guide_pages")
+
+    def get(path: str) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=5)  # redirects not followed
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+        return resp.status, dict(resp.getheaders()), body
+
+    status, _, body = get("/items/7")
+    assert status == 200
+    assert re.search(r'id="shell".*id="items-layout".*id="item-id" data-type="int"[^>]*>Item #7<', body, re.S)
+    assert 'id="new-item"' in get("/items/new")[2]
+    status, _, body = get("/hello/Zo%C3%AB%20Smith")
+    assert status == 200 and "Hello, Zoë Smith!" in body
+    assert ">docs/a b.txt<" in get("/files/docs/a%20b.txt")[2]
+    status, _, body = get("/")
+    assert 'id="shell"' in body and 'id="items-layout"' not in body
+    for unknown in ("/items/abc", "/items/99999999999999999999", "/nope"):
+        status, _, body = get(unknown)
+        assert status == 404 and 'id="not-found"' in body and 'id="shell"' in body, unknown
+    assert 'id="items-layout"' in get("/items/abc")[2]  # the layouts of its prefix
+    status, headers, _ = get("//items/./7/?tab=2")
+    assert status in (301, 308) and headers["Location"] == "/items/7?tab=2"
+    status, headers, _ = get("/members")
+    assert status in (302, 303) and headers["Location"] == "/?login=1"
+    assert get("/old-pricing")[0] == 410
