@@ -134,7 +134,7 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
                     return route, routes.Response.text("CSRF token missing or invalid", 403)
                 return route, None
         allowed = {m for route, _ in found for m in route.methods}
-        if self.app.match(request.path) is not None:
+        if self.app.resolve(self.request.uri or request.path, run_middleware=False).found:
             if method in ("GET", "HEAD"):
                 return self.render_page, None
             allowed |= {"GET", "HEAD"}
@@ -166,9 +166,8 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
         token = request.csrf_token
         url = self.request.uri or request.path
         resolved = navigation.resolve(self.app, url)
-        if resolved.redirect is not None:  # not canonical, or a route middleware redirected
-            return routes.Response(b"", status=301 if resolved.redirect == resolved.url else 302,
-                                   headers={"Location": resolved.redirect})
+        if resolved.redirect is not None:  # not canonical (308), or a route middleware redirected
+            return routes.Response(b"", status=resolved.http_status, headers={"Location": resolved.redirect})
         context = {"csrf": token, "request": request, "response": response}
         root = navigation.mount(self.app, url, worker=self.slot, context=context,
                                 allowed_redirect_hosts=self.vango_settings.allowed_redirect_hosts)

@@ -21,18 +21,19 @@ import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from .protocol import NAV_LOAD, NAV_PUSH, NAV_REPLACE
 from .ratelimit import TokenBucket
 from .reactive import Signal, signal
 from .vdom.component import ComponentInstance, component, current_instance, use_context
+from .routing import INVALID, NOT_FOUND, Resolution
 from .vdom.mount import Aside, Root
-from .vdom.nodes import Node, count_nodes, h
+from .vdom.nodes import Node, count_nodes
 
-__all__ = ["Location", "RouterView", "mount", "navigate", "use_head", "use_query", "NotFound", "Query", "keep_alive"]
+__all__ = ["Location", "RouterView", "mount", "navigate", "use_head", "use_query", "Query", "keep_alive"]
 
 # Reference defaults (PrefetchConfig): entries per session, their lifetime, requests per second.
 PREFETCH_ENTRIES, PREFETCH_TTL, PREFETCH_RATE, PREFETCH_BURST = 10, 30.0, 5.0, 5
@@ -53,48 +54,12 @@ def keep_alive(page: Any) -> Any:
 _current: contextvars.ContextVar[Location | None] = contextvars.ContextVar("vango_location", default=None)
 
 
-@component
-def NotFound() -> Node:
-    """The page for an unknown path when the app has none of its own (HTTP 404 on a first load)."""
-    use_head(title="Not found")
-    return h.main(h.h1("Page not found", id="not-found"), h.p(h.a("Home", href="/")))
+def resolve(app: Any, url: str, *, user: Any = None) -> Resolution:
+    """Resolve ``url`` (path and query, as sent on the wire) with the app's router."""
+    return app.resolve(url, user=user)
 
 
-@dataclass(slots=True)
-class Resolved:
-    """Where a URL leads: the canonical URL, or a redirect; the page with its layouts and parameters."""
-
-    url: str
-    page: Any
-    pattern: str
-    params: dict[str, Any] = field(default_factory=dict)
-    query: dict[str, list[str]] = field(default_factory=dict)
-    layouts: list[Any] = field(default_factory=list)
-    status: int = 200
-    redirect: str | None = None
-
-
-def resolve(app: Any, url: str) -> Resolved:
-    """Resolve ``url`` (path and query) with the app's router."""
-    if hasattr(app, "resolve"):
-        r = app.resolve(url)
-        return Resolved(url=r.url, page=r.page, pattern=r.pattern, params=dict(r.params), query=dict(r.query),
-                        layouts=list(r.layouts), status=r.status, redirect=r.redirect)
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    match = app.match(path)
-    query = _parse_query(parts.query)
-    if match is None:
-        return Resolved(url=url, page=getattr(app, "not_found", None) or NotFound, pattern="<not found>",
-                        query=query, status=404)
-    return Resolved(url=url, page=match.page, pattern=match.pattern, params=dict(match.params), query=query)
-
-
-def _parse_query(query: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        out.setdefault(key, []).append(value)
-    return out
+MAX_REDIRECTS = 5  # route middleware redirecting in a loop ends here
 
 
 @dataclass(slots=True)
@@ -112,8 +77,11 @@ class Location:
         self.app = app
         self.allowed_redirect_hosts = list(allowed_redirect_hosts or [])
         self.resolved = resolve(app, url)
+        if self.resolved.redirect is not None and self.resolved.redirect == self.resolved.url:
+            self.resolved = resolve(app, self.resolved.url)  # a session on a non-canonical URL: its canonical page
         self.url: Signal[str] = signal(self.resolved.url)
-        self.title = str(getattr(app, "title", ""))
+        self.title = self._default_title(self.resolved)
+        self.keep_patterns: set[str] = {self.resolved.pattern} if self.resolved.keep_alive else set()
         self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
         self.pending: Pending | None = None
         self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
@@ -126,24 +94,45 @@ class Location:
         self._prefetch_rate = TokenBucket(PREFETCH_RATE, PREFETCH_BURST)
 
     def go(self, url: str, mode: int = NAV_PUSH) -> None:
-        """Point the location at ``url`` (a path, or an allowed external URL); the NAV frame follows the render."""
+        """Point the location at ``url`` (a path, or an allowed external URL); the NAV frame follows the render.
+
+        A canonicalising redirect shows the page at once and replaces the
+        URL; a middleware redirect is followed (at most MAX_REDIRECTS); a URL
+        the router calls invalid is left to a full page load (its 400).
+        """
         parts = urlsplit(url)
         if parts.scheme or parts.netloc:
             self._external(url)
             return
-        resolved = resolve(self.app, url)
-        if resolved.redirect is not None:  # not canonical, or a route middleware redirected
-            mode = NAV_REPLACE if mode == NAV_PUSH and resolved.redirect == resolved.url else mode
-            resolved = resolve(self.app, resolved.redirect)
+        user = getattr(self.context.get("session"), "user", None)
+        resolved = resolve(self.app, url, user=user)
+        for _ in range(MAX_REDIRECTS):
+            if resolved.redirect is None:
+                break
+            if resolved.redirect == resolved.url:  # not canonical: this page, under its canonical URL
+                mode = NAV_REPLACE if mode == NAV_PUSH else mode
+                break
+            resolved = resolve(self.app, resolved.redirect, user=user)
+        else:
+            raise ValueError(f"navigation to {url!r}: more than {MAX_REDIRECTS} redirects")
+        if resolved.pattern == INVALID:
+            self.pending = Pending(url, NAV_LOAD)  # the browser loads it and gets the router's 400 page
+            return
+        if resolved.keep_alive:
+            self.keep_patterns.add(resolved.pattern)
         if resolved.pattern != self.resolved.pattern:
             self.titles_before = self.title
-            self.title = str(getattr(self.app, "title", ""))  # the new page sets its own with use_head
+            self.title = self._default_title(resolved)  # the new page sets its own with use_head
             self.meta = {}
             self._bring_back(resolved)
         self.resolved = resolved
         self.context.update(path=resolved.url, params=resolved.params)
         self.pending = Pending(resolved.url, mode)
         self.url.set(resolved.url)
+
+    def _default_title(self, resolved: Resolution) -> str:
+        app_title = str(getattr(self.app, "title", ""))
+        return f"Not found · {app_title}" if resolved.pattern == NOT_FOUND else app_title
 
     def _external(self, url: str) -> None:
         host = urlsplit(url).hostname or ""
@@ -153,25 +142,29 @@ class Location:
 
     # -- pages kept aside: kept alive, or prefetched --------------------------------
 
-    def _bring_back(self, resolved: Resolved) -> None:
-        """Before rendering ``resolved``: adopt its prefetched or kept-alive page, if there is one."""
+    def _bring_back(self, resolved: Resolution) -> None:
+        """Before rendering ``resolved``: adopt its prefetched or kept-alive page, if there is one
+        and its parent (the innermost layout, or the RouterView) is still there."""
         if self.root is None:
             return
         entry = self.prefetched.pop(resolved.url, None)
-        if entry is not None and entry[2] >= time.monotonic():
-            self.root.adopt(entry[0])
-            self.title = entry[1]
-            return
-        if entry is not None:
-            entry[0].dispose()
         kept = self.kept.pop(resolved.pattern, None)
-        if kept is not None:
-            self.root.adopt(kept[0])
-            self.title = kept[1]
+        for found in (entry, kept):
+            if found is None:
+                continue
+            aside, title = found[0], found[1]
+            fresh = found is kept or entry is not None and entry[2] >= time.monotonic()
+            if fresh and not getattr(aside.inst.parent, "disposed", True):
+                self.root.adopt(aside)
+                self.title = title
+                return
+            aside.dispose()
 
     def keep(self, inst: ComponentInstance) -> bool:
         """Root.keeper: a page of a ``keep_alive`` route leaving the tree is kept aside (LRU)."""
-        if inst.parent is not self.view or not getattr(inst.fn, _KEEP_ALIVE, False):
+        if inst.key not in self.keep_patterns and not getattr(inst.fn, _KEEP_ALIVE, False):
+            return False
+        if not isinstance(inst.key, str):
             return False
         self.kept[str(inst.key)] = (Aside(inst, []), getattr(self, "titles_before", self.title))
         while len(self.kept) > KEPT_PAGES:
@@ -185,19 +178,30 @@ class Location:
         now = time.monotonic()
         for key in [k for k, v in self.prefetched.items() if v[2] < now]:
             self.prefetched.pop(key)[0].dispose()
-        resolved = resolve(self.app, url)
+        resolved = resolve(self.app, url, user=getattr(self.context.get("session"), "user", None))
         if (resolved.redirect is not None or resolved.url in self.prefetched or resolved.pattern == self.resolved.pattern
-                or resolved.pattern in self.kept or resolved.status != 200):
+                or resolved.pattern in self.kept or resolved.status != 200 or resolved.layouts != self.resolved.layouts):
+            return False  # a page under other layouts has no parent to wait in: it renders on the click
+        parent = self._page_parent()
+        if parent is None:
             return False
         self.prefetching, self.prefetch_title = True, str(getattr(self.app, "title", ""))
         try:
-            aside = self.root.render_aside(self.view, page_node(resolved))
+            aside = self.root.render_aside(parent, page_node(resolved))
         finally:
             self.prefetching = False
         self.prefetched[resolved.url] = (aside, self.prefetch_title, now + PREFETCH_TTL)
         while len(self.prefetched) > PREFETCH_ENTRIES:
             self.prefetched.popitem(last=False)[1][0].dispose()
         return True
+
+    def _page_parent(self) -> ComponentInstance | None:
+        """The instance the current page is a child of: the innermost layout, or the RouterView."""
+        scope = self.view
+        for layout in self.resolved.layouts:
+            fn = getattr(layout, "__vango_component__", layout)
+            scope = next((c for c in (scope.children.values() if scope else ()) if c.fn is fn and c.key is None), None)
+        return scope
 
     def drop_aside(self) -> int:
         """Dispose every kept and prefetched page (memory pressure); how many."""
@@ -222,9 +226,9 @@ class Location:
         return self.resolved.query
 
 
-def page_node(r: Resolved) -> Node:
-    """The page of a resolution, keyed by its route pattern: another route's page replaces it."""
-    return component(r.page)(key=r.pattern, **r.params)
+def page_node(r: Resolution) -> Node:
+    """The page of a resolution alone, keyed by its route pattern (see ``Resolution.tree``)."""
+    return component(r.page)(key=r.pattern, **(r.params if r.props is None else r.props))
 
 
 @component
@@ -233,11 +237,7 @@ def RouterView() -> Node:
     location: Location = use_context("location")
     location.view = current_instance()
     location.url.get()  # re-render on every navigation
-    r = location.resolved
-    node: Node = page_node(r)
-    for layout in reversed(r.layouts):
-        node = component(layout)(node)
-    return node
+    return location.resolved.tree()
 
 
 def mount(app: Any, url: str, *, worker: int, session: Any = None, on_dirty: Callable[[], None] | None = None,

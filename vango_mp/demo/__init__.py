@@ -12,6 +12,6 @@ from ..router import App
 from .pages import APP_NAME, Counter, GlobalCounter, Home, Item, Items, Todos
 
 app = App({"/": Home, "/counter": Counter, "/todos": Todos, "/global": GlobalCounter, "/items": Items,
-           "/items/{id}": Item}, title=APP_NAME)
+           "/items/{id:int}": Item}, title=APP_NAME)
 
 __all__ = ["app"]

@@ -122,7 +122,7 @@ def Items() -> Node:
 
 
 @component
-def Item(id: str) -> Node:  # noqa: A002 - the route's parameter name
+def Item(id: int) -> Node:  # noqa: A002 - the route's parameter name
     title(f"Item {id}")
     return h.main(h.h1(f"Item {id}"), nav(), h.p(h.span(str(id), id="item-id")),
                   h.p(h.a("All items", href="/items")), worker_badge())
