@@ -182,6 +182,8 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             response.status = location.resolved.status
         boot: dict[str, Any] = {"csrf": token, "path": self.request.uri or request.path, "ws": "/_vango/ws",
                                 "worker": self.slot, "h": html_hash(body)}
+        if self.app.prefetch:
+            boot["prefetch"] = True
         if not self.app.reconnect_toast:
             boot["toast"] = False
         response.body = _PAGE.format(

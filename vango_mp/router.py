@@ -77,6 +77,8 @@ class App:
     ``on_session_resume(request, session)`` run before the handshake completes
     (the latter may raise to refuse). ``auth_resume_policy`` is ``"strict"``
     (default) or ``"trust_session_id"``, see :mod:`vango_mp.auth`.
+    ``prefetch``: every internal link is rendered ahead on hover, focus or
+    touch (else only links with ``data-prefetch``; see vango_mp.navigation).
     ``reconnect_toast``: the client shows "Reconnecting…" while its socket
     stays down over two seconds (False: the app shows its own, from
     ``window.vango.state``).
@@ -113,6 +115,7 @@ class App:
         auth_resume_policy: str = "strict",
         allow_trust_session_id_in_production: bool = False,
         reconnect_toast: bool = True,
+        prefetch: bool = False,
         csp: CSPOptions | None = None,
         middleware: Sequence[Middleware] = (),
         static_dir: str | os.PathLike[str] | None = None,
@@ -122,6 +125,7 @@ class App:
     ) -> None:
         self.title = title
         self.reconnect_toast = reconnect_toast
+        self.prefetch = prefetch
         self.csp = csp if csp is not None else default_csp_options()
         self.router = Router(routes, layouts=layouts, middleware=route_middleware, not_found=not_found)
         self.routes: list[Route] = list(self.router.routes)  # in precedence order

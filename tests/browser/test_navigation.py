@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -128,3 +131,71 @@ def test_title_and_meta_tags_follow_live_navigation(browser: Browser) -> None:
         page.context.close()
     finally:
         srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shell_app() -> Iterator[Server]:
+    from tests.conftest import start_server
+
+    srv = start_server("--workers", "1", "--app", "tests.apps.navapp2:app")
+    yield srv
+    srv.stop()
+
+
+def test_layout_state_survives_navigation_and_a_guard_redirects(shell_app: Server, browser: Browser) -> None:
+    page = open_page(browser, shell_app.url + "/one")
+    sid = page.evaluate("window.vango.sessionId")
+    page.click("#shell")
+    expect(page.locator("#shell")).to_have_text("opened 1")
+    page.click("a[href='/two']")
+    page.wait_for_url(shell_app.url + "/two")
+    expect(page.locator("#two")).to_be_visible()
+    expect(page.locator("#shell")).to_have_text("opened 1")  # the layout was not mounted again
+    page.click("a[href='/secret']")  # the route middleware sends it to /one
+    page.wait_for_url(shell_app.url + "/one")
+    expect(page.locator("#one")).to_be_visible()
+    assert page.locator("#secret").count() == 0
+    same_visit(page, sid)
+    page.context.close()
+
+
+def test_parameters_decode_the_same_before_and_after_connect(shell_app: Server, browser: Browser) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    static = context.new_page()
+    static.goto(shell_app.url + "/hello/Zo%C3%AB%20Smith")
+    assert static.text_content("#name") == "Zoë Smith"
+    context.close()
+    page = open_page(browser, shell_app.url + "/hello/Zo%C3%AB%20Smith")
+    page.click("#shell")  # a live render of the page: the name is what the live session decoded
+    expect(page.locator("#shell")).to_have_text("opened 1")
+    expect(page.locator("#name")).to_have_text("Zoë Smith")
+    page.click("a[href='/one']")
+    page.wait_for_url(shell_app.url + "/one")
+    page.click("a[href='/hello/Zo%C3%AB%20Smith']")  # and through a live navigation
+    expect(page.locator("#name")).to_have_text("Zoë Smith")
+    page.context.close()
+
+
+def test_a_prefetched_page_needs_no_render_on_click(shell_app: Server, browser: Browser) -> None:
+    page = open_page(browser, shell_app.url + "/one")
+    before = prefetches(shell_app)
+    page.hover("a[href='/two']")  # data-prefetch: PREFETCH after 100 ms of hover
+    deadline = time.monotonic() + 10
+    while prefetches(shell_app) == before:
+        assert time.monotonic() < deadline, "the server never rendered the prefetch"
+    page.click("a[href='/two']")
+    page.wait_for_url(shell_app.url + "/two")
+    # The layout rendered after the prefetch and before its page: had the click rendered Two,
+    # Two's own count would be one more than the one the layout saw.
+    expect(page.locator("#two")).to_be_visible()
+    assert page.text_content("#two-count") == page.text_content("#two-renders")
+    page.context.close()
+
+
+def prefetches(srv: Server) -> float:
+    status, _, body = srv.get("/_vango/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith('vango_prefetches_total{result="rendered"'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
