@@ -252,19 +252,24 @@ class GlobalSignal(Generic[T]):
         return self._cell.seq
 
     def set(self, value: T) -> Awaitable[int]:
-        return _backend.submit(self._cell, "set", [value])
+        return self._submit("set", [value])
 
     def incr(self, n: int | float = 1) -> Awaitable[int]:
         """Atomically add ``n`` (negative to decrement)."""
-        return _backend.submit(self._cell, "incr", [n])
+        return self._submit("incr", [n])
 
     def append(self, item: Any, max_len: int | None = None) -> Awaitable[int]:
         """Atomically append to a list value, keeping at most the last ``max_len`` items."""
-        return _backend.submit(self._cell, "append", [item, max_len])
+        return self._submit("append", [item, max_len])
 
     def update(self, mapping: dict[str, Any]) -> Awaitable[int]:
         """Atomically merge ``mapping`` into a dict value."""
-        return _backend.submit(self._cell, "update", [mapping])
+        return self._submit("update", [mapping])
+
+    def _submit(self, op: str, args: list[Any]) -> Awaitable[int]:
+        if reactive.writes_dropped():  # a page rendered ahead (prefetch) writes nothing
+            return Applied(self._cell.seq)
+        return _backend.submit(self._cell, op, args)
 
     def __repr__(self) -> str:
         return f"GlobalSignal({self.key!r}, {self.peek()!r}, seq={self._cell.seq})"

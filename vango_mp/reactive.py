@@ -23,7 +23,9 @@ from session, Tornado or the bus.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import Iterator
 from typing import Any, Callable, Generic, TypeVar
 
 __all__ = [
@@ -87,6 +89,7 @@ _rendering_var: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 _debug = False
+_writes_dropped = 0  # > 0 inside dropping_writes()
 _batch_depth = 0
 _batch_iteration = 0
 _global_version = 0
@@ -382,6 +385,8 @@ class Signal(_Source, Generic[T]):
                 f"Signal.set({value!r}) during a component render: renders must be pure; "
                 "write signals in event handlers or effects instead"
             )
+        if _writes_dropped:
+            return  # a page rendered ahead (prefetch): nothing it does may be observable
         old = self._value
         if value is old or value == old:
             return
@@ -856,6 +861,22 @@ class _RenderScope:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         _rendering_var.reset(self._token)
+
+
+@contextlib.contextmanager
+def dropping_writes() -> Iterator[None]:
+    """Signal writes inside are dropped (counted): a page rendered ahead must not change anything."""
+    global _writes_dropped
+    _writes_dropped += 1
+    try:
+        yield
+    finally:
+        _writes_dropped -= 1
+
+
+def writes_dropped() -> bool:
+    """Whether writes are being dropped now (GlobalSignal honours it too)."""
+    return _writes_dropped > 0
 
 
 def rendering() -> _RenderScope:

@@ -186,3 +186,37 @@ def test_prefetch_is_rate_limited() -> None:
         assert len(location.prefetched) == 5 and location.aside_nodes() > 0
 
     asyncio.run(go())
+
+
+written: dict[str, int] = {}
+
+
+@component
+def Writer() -> Any:
+    from vango_mp.globals import GlobalSignal
+
+    hits = GlobalSignal("test.nav.hits", 0)
+    local = use_signal(0)
+    local.set(local.peek() + 1)  # a write during render (allowed outside debug): dropped ahead of time
+    hits.incr()
+    written["renders"] = written.get("renders", 0) + 1
+    return h.p(f"local={local.peek()} hits={hits.peek()}", id="w")
+
+
+writer_app = App({"/plain": Plain, "/writer": Writer}, title="t")
+
+
+def test_a_prefetch_render_drops_signal_writes_local_and_global() -> None:
+    from vango_mp.globals import GlobalSignal
+
+    async def go() -> None:
+        worker = Worker(Settings(), 0, writer_app, b"k" * 32)
+        await worker.owner.admit("10.0.0.1", "b")
+        session = worker.owner.open("/plain", "10.0.0.1")
+        worker.owner.attach(session, Frames())
+        hits = GlobalSignal("test.nav.hits", 0)
+        before = hits.peek()
+        assert session.root.context["location"].prefetch("/writer")
+        assert written["renders"] == 1 and hits.peek() == before  # rendered; its global write dropped
+
+    asyncio.run(go())

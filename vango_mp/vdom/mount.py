@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..reactive import Owner, batch, effect
+from ..reactive import Owner, batch, dropping_writes, effect
 from .component import EFFECT, SIGNAL, ComponentInstance, Scope
 from .diff import Patch, Registry, assign_hids, diff
 from .html import render_html
@@ -293,7 +293,8 @@ class Root:
         inst = ComponentInstance(node, _child_path(parent.path, (node.fn, True, node.key)), parent, self)
         held, self._effects = self._effects, []
         try:
-            self._render(inst)
+            with dropping_writes():
+                self._render(inst)
         except BaseException:
             inst.dispose()
             raise
