@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.unit.fakes import Conn
 from vango_mp import protocol
-from vango_mp.navigation import keep_alive, use_head, use_query
+from vango_mp.navigation import Pending, keep_alive, use_head, use_query
 from vango_mp.router import App
 from vango_mp.settings import Settings
 from vango_mp.vdom import component, h, use_effect, use_signal
@@ -220,3 +220,19 @@ def test_a_prefetch_render_drops_signal_writes_local_and_global() -> None:
         assert written["renders"] == 1 and hits.peek() == before  # rendered; its global write dropped
 
     asyncio.run(go())
+
+
+def test_navigate_elsewhere_only_to_allowed_hosts() -> None:
+    import pytest
+
+    from vango_mp.navigation import Location
+
+    location = Location(aside_app, "/plain", allowed_redirect_hosts=["pay.example"])
+    with pytest.raises(ValueError, match="evil.example is not in allowed_redirect_hosts"):
+        location.go("https://evil.example/steal")
+    with pytest.raises(ValueError):
+        location.go("javascript:alert(1)")
+    location.go("https://pay.example/checkout?id=3")
+    assert location.take() == Pending("https://pay.example/checkout?id=3", protocol.NAV_LOAD)  # a full page load
+    location.go("/plain//x/../")  # not canonical: the canonical page, the URL replaced
+    assert location.take() == Pending("/plain", protocol.NAV_REPLACE)
