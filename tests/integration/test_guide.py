@@ -199,3 +199,27 @@ def test_pages_example(example) -> None:
     status, headers, _ = get("/members")
     assert status in (302, 303) and headers["Location"] == "/?login=1"
     assert get("/old-pricing")[0] == 410
+
+
+def test_navigation_example(example) -> None:
+    import asyncio
+
+    from vango_mp.testing import TestClient
+
+    srv = example("guide_nav")
+
+    async def go() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/people?q=a")
+            assert page.title == "People" and page.texts("#people li") == ["ada", "alan", "grace"]
+            await page.fill("#q", "li")  # the query is written with replace
+            assert page.url.endswith("/people?q=li") and page.texts("#people li") == ["linus"]
+            await page.click("a[href='/people/linus']")  # a live navigation, same session
+            assert page.title == "Linus" and page.text("#name") == "Linus"
+            await page.back()  # kept alive: the filter is as it was
+            assert page.url.endswith("/people?q=li") and page.texts("#people li") == ["linus"]
+            await page.navigate("/people/ada")
+            await page.click("#all")  # navigate() from a handler
+            assert page.url.endswith("/people") and page.title == "People"
+
+    asyncio.run(go())
