@@ -10,9 +10,19 @@ the diff as one NAV frame carrying the URL, the history mode and the title
 (docs/PROTOCOL.md). The server-rendered page is built the same way, so its
 element ids match the first live render.
 
-For pages and handlers: :func:`use_head` (title), :func:`use_query` (read
-and write the query string, as LiveView's push_patch), :func:`navigate`
-(from event handlers and effects).
+For pages and handlers: :func:`use_head` (title and meta tags),
+:func:`use_query` (read and write the query string, as LiveView's
+push_patch), :func:`navigate` (from event handlers and effects),
+:func:`keep_alive` (a page that keeps its state while the user is
+elsewhere).
+
+Prefetch follows the reference's PrefetchConfig: 10 entries per session,
+30 s each, 5 requests per second per session. A prefetch renders
+synchronously on the session's loop, so at most one runs per session and
+per worker at a time (within the reference's 2 and 50), and writes are
+dropped while it does. A path this app does not know shows its not-found
+page (404) live; a link to another app on the same origin needs
+``data-vango-reload`` (the client then does a full load).
 """
 
 from __future__ import annotations
