@@ -215,7 +215,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if isinstance(frame, protocol.ClientEvent):
             session.queue_event(frame)
         elif isinstance(frame, protocol.Ack):
-            session.touch()
+            session.acked(frame.seq)
         elif isinstance(frame, protocol.Ping):
             self.send(protocol.encode([protocol.S_PONG, frame.t]))
         elif isinstance(frame, protocol.Resync):

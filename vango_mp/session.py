@@ -358,6 +358,13 @@ class Session:
 
     # -- resume --------------------------------------------------------------
 
+    def acked(self, seq: int) -> None:
+        """The client applied every frame up to ``seq``: it can never ask for those again."""
+        self.touch()
+        history = self.history
+        while history and history[0][0] <= seq:
+            self.history_bytes -= len(history.popleft()[1])
+
     def load_history(self, frames: list[tuple[int, bytes]]) -> None:
         """Take over the patch frames a previous owner sent (a moved session replays them)."""
         history = self.history = deque(maxlen=self._settings.max_patch_history)

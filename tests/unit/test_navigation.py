@@ -236,3 +236,38 @@ def test_navigate_elsewhere_only_to_allowed_hosts() -> None:
     assert location.take() == Pending("https://pay.example/checkout?id=3", protocol.NAV_LOAD)  # a full page load
     location.go("/plain//x/../")  # not canonical: the canonical page, the URL replaced
     assert location.take() == Pending("/plain", protocol.NAV_REPLACE)
+
+
+def test_an_unmounted_page_is_freed_by_reference_counting() -> None:
+    """Workers run the cyclic collector rarely: a page a navigation leaves must not wait for it."""
+    import gc
+
+    async def go() -> None:
+        session, _ = await session_at("/plain")
+        await go_to(session, "/ahead")
+        gc.collect()
+        gc.disable()
+        try:
+            for i in range(20):
+                await go_to(session, "/plain" if i % 2 else "/ahead")
+            left = gc.collect()
+        finally:
+            gc.enable()
+        assert left < 20 * 20, f"{left} objects of unmounted pages were left to the cyclic collector"  # 38 per page before
+
+    asyncio.run(go())
+
+
+def test_acknowledged_frames_leave_the_patch_history() -> None:
+    async def go() -> None:
+        session, _ = await session_at("/plain")
+        for _ in range(4):
+            click(session)
+        assert [seq for seq, _ in session.history] == [1, 2, 3, 4]
+        size = session.history_bytes
+        session.acked(2)
+        assert [seq for seq, _ in session.history] == [3, 4] and 0 < session.history_bytes < size
+        session.acked(4)
+        assert not session.history and session.history_bytes == 0
+
+    asyncio.run(go())

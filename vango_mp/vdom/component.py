@@ -176,6 +176,13 @@ class ComponentInstance(Scope):
                 child.dispose()
         finally:
             self.owner.dispose()
+            # Break the cycles (instance <-> reaction, hooks, resolved nodes holding handlers) so
+            # an unmounted page is freed at once, not at the next full collection (navigation
+            # unmounts whole pages; workers collect rarely: worker._tune_gc).
+            self.hooks = []
+            self.raw = self.output = []
+            self.plan = None
+            self.parent = None  # type: ignore[assignment]
 
 
 # region Hooks ----------------------------------------------------------------
