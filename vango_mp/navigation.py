@@ -78,6 +78,7 @@ class Pending:
 
     url: str
     mode: int
+    scroll: bool = True  # False: the client keeps its scroll position (and focus)
 
 
 class Location:
@@ -334,9 +335,11 @@ def use_query() -> Query:
     return Query(location)
 
 
-def navigate(path: str, *, replace: bool = False, params: Mapping[str, Any] | None = None) -> None:
+def navigate(path: str, *, replace: bool = False, params: Mapping[str, Any] | None = None,
+             scroll: bool = True) -> None:
     """Send the session to ``path`` (from an event handler or effect); ``params`` become its query string.
 
+    ``scroll=False`` keeps the scroll position (and focus) where they are.
     Another origin only if its host is in ``allowed_redirect_hosts`` (a full
     page load); otherwise ValueError.
     """
@@ -346,6 +349,8 @@ def navigate(path: str, *, replace: bool = False, params: Mapping[str, Any] | No
     if params:
         path += ("&" if "?" in path else "?") + urlencode({k: str(v) for k, v in params.items()})
     location.go(path, NAV_REPLACE if replace else NAV_PUSH)
+    if not scroll and location.pending is not None:
+        location.pending.scroll = False
 
 
 def acting(location: Location | None) -> contextvars.Token[Location | None]:

@@ -165,8 +165,8 @@ def encode_patches(seq: int, patches: list[list[Any]]) -> bytes:
 
 
 def encode_nav(seq: int, url: str, mode: int, title: str, patches: list[list[Any]],
-               meta: dict[str, str] | None = None) -> bytes:
-    return encode([NAV, seq, url, mode, title, patches, meta or {}])
+               meta: dict[str, str] | None = None, scroll: bool = True) -> bytes:
+    return encode([NAV, seq, url, mode, title, patches, meta or {}, scroll])
 
 
 def encode_full(seq: int, html: str) -> bytes:

@@ -303,7 +303,7 @@ class Session:
             self.path = location.resolved.url
             self.seq += 1
             self._send_frame(self.seq, protocol.encode_nav(self.seq, nav.url, nav.mode, location.title, patches,
-                                                           location.meta))
+                                                           location.meta, nav.scroll))
             metrics.inc("vango_navigations_total")
             return
         if not patches:

@@ -199,3 +199,24 @@ def prefetches(srv: Server) -> float:
         if line.startswith('vango_prefetches_total{result="rendered"'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_navigate_without_scrolling(browser: Browser) -> None:
+    from tests.conftest import start_server
+
+    srv = start_server("--workers", "1", "--app", "tests.apps.navapp:app")
+    try:
+        page = open_page(browser, srv.url + "/a")
+        page.set_viewport_size({"width": 800, "height": 300})
+        page.evaluate("window.scrollTo(0, 400)")
+        page.wait_for_function("() => window.scrollY === 400")
+        page.evaluate("document.getElementById('stay').click()")  # navigate('/b', scroll=False); no scroll into view
+        page.wait_for_url(srv.url + "/b")
+        expect(page).to_have_title("B page")
+        assert page.evaluate("window.scrollY") == 400
+        page.evaluate("document.getElementById('jump').click()")  # navigate('/a'): to the top
+        page.wait_for_url(srv.url + "/a")
+        page.wait_for_function("() => window.scrollY === 0")
+        page.context.close()
+    finally:
+        srv.stop()

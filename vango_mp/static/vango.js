@@ -556,8 +556,9 @@ class Client {
   // PATCHES that move the history to the server's url (+ the asked #fragment
   // if the path is the one asked for). An unasked replace (the page wrote
   // its query) leaves scroll and focus be.
-  onNav(seq, url, mode, title, patches, meta) {
-    const g = this.g, h = g.history, asked = this.nav, path = url.split('?')[0], quiet = !asked && mode === NAV_REPLACE;
+  onNav(seq, url, mode, title, patches, meta, scroll) {
+    const g = this.g, h = g.history, asked = this.nav, path = url.split('?')[0];
+    const quiet = (!asked && mode === NAV_REPLACE) || scroll === false;
     const hash = asked ? (asked.path === path ? asked.hash : '') : quiet ? g.location.hash : '';
     if (!mode && seq === this.lastSeq + 1) this.saveScroll(); // before the page changes
     if (!this.onPatches(seq, mode === NAV_LOAD ? [] : patches)) return;
