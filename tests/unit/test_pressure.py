@@ -245,3 +245,15 @@ class Keeper:
 
     def forget(self, session_ids: list[str]) -> None:
         pass
+
+
+def test_pages_rendered_ahead_go_before_any_session(world: World) -> None:
+    attached = world.session(attached=True)
+    detached = world.session(attached=False)
+    location = attached.root.context["location"]
+    assert location.prefetch("/todos") and location.prefetched
+    attached.cost_stale = True
+    aside = cost.NODE_BYTES * location.aside_nodes()  # what the prefetched page is estimated to hold
+    world.limits(soft=world.rss() - aside // 2, hard=world.rss() * 2)  # low: what the prefetch holds is enough
+    world.check()
+    assert not location.prefetched and detached.alive and attached.alive
