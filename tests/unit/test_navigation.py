@@ -17,27 +17,14 @@ live_effects: list[str] = []
 
 
 @component
-def Layoutless(name: str = "a") -> Any:
-    n = use_signal(0)
-
-    def start() -> Any:
-        live_effects.append(name)
-        return lambda: live_effects.remove(name)
-
-    use_effect(start)
-    use_head(title=f"Page {name}")
-    return h.main(h.p(f"{name}:{n.get()}", id="text"), h.button("+", id="inc", on_click=lambda: n.update(lambda v: v + 1)))
-
-
-@component
 def PageA() -> Any:
-    return Layoutless(name="a")
+    return Counted(name="a")
 
 
 @component
 def PageB() -> Any:
     q = use_query()
-    return h.div(Layoutless(name="b"), h.p(q.get("x", "-"), id="x"))
+    return h.div(Counted(name="b"), h.p(q.get("x", "-"), id="x"))
 
 
 app = App({"/a": PageA, "/b": PageB}, title="test")
