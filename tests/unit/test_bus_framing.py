@@ -82,3 +82,24 @@ def test_compressed_bomb_is_rejected_by_its_declared_size() -> None:
     assert len(big) < 64 * 1024  # lz4 squeezes it well under the limit on the wire
     with pytest.raises(bus.BusProtocolError, match="exceeds"):
         bus.FrameDecoder(max_frame=1024 * 1024).feed(big)
+
+
+def test_the_decoder_never_drops_a_frame_still_arriving_when_it_releases_its_buffer() -> None:
+    """After a big frame, the decoder swaps its unpacker, but only at a frame boundary: cut points
+    inside a frame's header, where the unpacker has parsed as far as the input goes, must not count."""
+    import random
+
+    from vango_mp.bus.frames import Broadcast, FrameDecoder, encode
+
+    rng = random.Random(7)
+    frames = [Broadcast(1, "big", rng.randbytes(1024 * 1024 + 10))] + [  # incompressible: it counts
+        Broadcast(1, "k", {"n": i, "pad": "y" * rng.randrange(0, 200)}) for i in range(300)]  # uncompressed
+    stream = b"".join(encode(f) for f in frames)
+    for _ in range(20):
+        decoder, got, at = FrameDecoder(), [], 0
+        while at < len(stream):
+            step = rng.choice([1, 2, 3, 7, 64, 1000, 70_000])
+            got += decoder.feed(stream[at:at + step])
+            at += step
+        assert [m.body if m.kind == "k" else len(m.body) for m in got] == \
+            [len(frames[0].body)] + [f.body for f in frames[1:]]

@@ -231,15 +231,22 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame in the buffered stream."""
+        messages: list[Message] = []
+        boundary = -1  # where the last complete frame ended
         try:
             self.unpacker.feed(data)
             self.fed += len(data)
-            messages = [decode_message(_inflate(obj)) for obj in self.unpacker]
+            for obj in self.unpacker:
+                boundary = self.unpacker.tell()
+                messages.append(decode_message(_inflate(obj)))
         except BusProtocolError:
             raise
         except Exception as exc:  # BufferFull, FormatError, StackError, ValueError, lz4 errors
             raise BusProtocolError(f"{type(exc).__name__}: {exc}") from None
-        if self.fed >= self.RELEASE_AFTER and self.unpacker.tell() == self.fed:
+        # tell() after the loop may already count bytes of a frame still arriving (the
+        # unpacker parses partial input as far as it goes): only the end of the last
+        # complete frame says that nothing is pending.
+        if self.fed >= self.RELEASE_AFTER and boundary == self.fed:
             self.unpacker, self.fed = self._unpacker(), 0
         return messages
 
