@@ -87,15 +87,14 @@ class Location:
     def __init__(self, app: Any, url: str, *, allowed_redirect_hosts: list[str] | None = None) -> None:
         self.app = app
         self.allowed_redirect_hosts = list(allowed_redirect_hosts or [])
-        self.resolved = resolve(app, url)
-        if self.resolved.redirect is not None and self.resolved.redirect == self.resolved.url:
-            self.resolved = resolve(app, self.resolved.url)  # a session on a non-canonical URL: its canonical page
+        self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
+        self.resolved, _ = self._follow(url, None)
         self.url: Signal[str] = signal(self.resolved.url)
         self.title = self._default_title(self.resolved)
         self.keep_patterns: set[str] = {self.resolved.pattern} if self.resolved.keep_alive else set()
         self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
+        self.leaving_title = self.title  # the title of the page a navigation leaves (kept with it if kept alive)
         self.pending: Pending | None = None
-        self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
         self.root: Root | None = None  # set by mount()
         self.view: ComponentInstance | None = None  # the RouterView instance (set as it renders)
         self.kept: OrderedDict[str, tuple[Aside, str]] = OrderedDict()  # pattern -> (page, its title)
@@ -115,24 +114,16 @@ class Location:
         if parts.scheme or parts.netloc:
             self._external(url)
             return
-        user = getattr(self.context.get("session"), "user", None)
-        resolved = resolve(self.app, url, user=user)
-        for _ in range(MAX_REDIRECTS):
-            if resolved.redirect is None:
-                break
-            if resolved.redirect == resolved.url:  # not canonical: this page, under its canonical URL
-                mode = NAV_REPLACE if mode == NAV_PUSH else mode
-                break
-            resolved = resolve(self.app, resolved.redirect, user=user)
-        else:
-            raise ValueError(f"navigation to {url!r}: more than {MAX_REDIRECTS} redirects")
+        resolved, replaced = self._follow(url, getattr(self.context.get("session"), "user", None))
+        if replaced and mode == NAV_PUSH:
+            mode = NAV_REPLACE
         if resolved.pattern == INVALID:
             self.pending = Pending(url, NAV_LOAD)  # the browser loads it and gets the router's 400 page
             return
         if resolved.keep_alive:
             self.keep_patterns.add(resolved.pattern)
         if resolved.pattern != self.resolved.pattern:
-            self.titles_before = self.title
+            self.leaving_title = self.title
             self.title = self._default_title(resolved)  # the new page sets its own with use_head
             self.meta = {}
             self._bring_back(resolved)
@@ -140,6 +131,18 @@ class Location:
         self.context.update(path=resolved.url, params=resolved.params)
         self.pending = Pending(resolved.url, mode)
         self.url.set(resolved.url)
+
+    def _follow(self, url: str, user: Any) -> tuple[Resolution, bool]:
+        """Resolve ``url``, following middleware redirects (at most MAX_REDIRECTS); a canonicalising
+        redirect shows its page at once. (resolution, whether the URL was replaced)."""
+        resolved = resolve(self.app, url, user=user)
+        for _ in range(MAX_REDIRECTS):
+            if resolved.redirect is None:
+                return resolved, False
+            if resolved.redirect == resolved.url:  # not canonical: this page, under its canonical URL
+                return resolved, True
+            resolved = resolve(self.app, resolved.redirect, user=user)
+        raise ValueError(f"navigation to {url!r}: more than {MAX_REDIRECTS} redirects")
 
     def _default_title(self, resolved: Resolution) -> str:
         app_title = str(getattr(self.app, "title", ""))
@@ -177,7 +180,7 @@ class Location:
             return False
         if not isinstance(inst.key, str):
             return False
-        self.kept[str(inst.key)] = (Aside(inst, []), getattr(self, "titles_before", self.title))
+        self.kept[str(inst.key)] = (Aside(inst, []), self.leaving_title)
         while len(self.kept) > KEPT_PAGES:
             self.kept.popitem(last=False)[1][0].dispose()
         return True

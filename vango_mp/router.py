@@ -45,7 +45,6 @@ from .routing import (
     is_canonical,
     parse_query,
 )
-from .vdom.mount import Root
 
 __all__ = [
     "App", "Route", "Match", "PageRoute", "Resolution", "RouteContext", "Redirect", "Deny", "RouteMiddleware",
@@ -210,33 +209,3 @@ class App:
         '/items/7'
         """
         return self.router.resolve(url, user=user, run_middleware=run_middleware)
-
-    def mount(
-        self, path: str, *, worker: int, session: Any = None, on_dirty: Callable[[], None] | None = None,
-        values: dict[str, Any] | None = None, render: bool = True, context: Mapping[str, Any] | None = None,
-        resolution: Resolution | None = None,
-    ) -> Root:
-        """Mount the page for ``path`` (LookupError when no route matches) and render it.
-
-        The one way a page is built: for the stateless SSR (no session), a new
-        session, and a session remounted from its sealed ``values`` (which the
-        caller renders itself, ``render=False``: see ``Root.render_over``).
-        ``context`` adds to what ``use_context`` sees (the SSR puts the
-        request's ``csrf`` token there); the mount adds ``worker``,
-        ``session``, ``path``, ``params``, ``query`` and ``resolution``.
-        The tree is :meth:`Resolution.tree`: the route's layouts around the
-        page keyed by its pattern. ``resolution``: mount that one (from
-        :meth:`resolve`: a not-found or denied page too) instead of
-        resolving ``path`` (route middleware does not run here).
-        """
-        res = resolution if resolution is not None else self.router.resolve(path, run_middleware=False)
-        if resolution is None and not res.found:
-            raise LookupError(path)
-        context = {**(context or {}), "worker": worker, "session": session, "path": path, "params": res.params,
-                   "query": res.query, "resolution": res}
-        root = Root(res.tree(), context=context, on_dirty=on_dirty)
-        if values:
-            root.restore_signal_values(values)
-        if render:
-            root.render_initial()
-        return root

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vango_mp.reactive import Signal, on_cleanup, signal
+from vango_mp.navigation import mount
 from vango_mp.router import App, Match
 from vango_mp.routing import (
     INVALID,
@@ -227,7 +228,7 @@ def test_parameters_are_decoded_exactly_once(raw: str, decoded: str) -> None:
     app = App({"/hello/{name}": Hello})
     assert app.resolve(raw).params == {"name": decoded}
     assert app.match(raw) == Match("/hello/{name}", Hello, {"name": decoded})
-    root = app.mount(raw, worker=0)
+    root = mount(app, raw, worker=0)
     assert select_one(parse_html(root.html()), "#name").text_content() == decoded  # type: ignore[union-attr]
 
 
@@ -293,7 +294,7 @@ def test_invalid_url_resolves_to_400() -> None:
     r = App({"/": Home}).resolve("/a\\b")
     assert (r.status, r.pattern, r.page, r.found, r.redirect) == (400, INVALID, ErrorPage, False, None)
     assert r.error and "backslash" in r.error
-    root = App({"/": Home}).mount("/", worker=0, resolution=r)
+    root = mount(App({"/": Home}), "/a\\b", worker=0)
     assert select_one(parse_html(root.html()), "#route-error").attrs["data-status"] == "400"  # type: ignore[union-attr]
 
 
@@ -306,9 +307,7 @@ def test_not_found_default_page() -> None:
     assert (r.status, r.pattern, r.page, r.found) == (404, NOT_FOUND, NotFoundPage, False)
     assert r.redirect is None and not r.canonical and r.url == "/nope"  # an unknown path is never redirected
     assert app.match("/nope") is None
-    with pytest.raises(LookupError):
-        app.mount("/nope", worker=0)
-    root = app.mount("/nope", worker=0, resolution=r)
+    root = mount(app, "/nope", worker=0)
     assert select_one(parse_html(root.html()), "#not-found") is not None
 
 
@@ -321,7 +320,7 @@ def test_not_found_app_page_inside_the_matching_layouts() -> None:
     r = app.resolve("/items/abc")
     assert (r.status, r.page, r.layouts) == (404, Missing, (Shell, Section))
     assert app.resolve("/other").layouts == (Shell,)
-    root = app.mount("/items/abc", worker=0, resolution=r)
+    root = mount(app, "/items/abc", worker=0)
     dom = parse_html(root.html())
     assert select_one(dom, "#shell #section #not-found") is not None
 
@@ -387,7 +386,7 @@ def test_layout_chain_outermost_first() -> None:
     assert app.resolve("/itemsets").layouts == (Shell,)  # a prefix is whole segments
     assert app.resolve("/anything").layouts == (Shell,)  # /{slug} does not start with /items
     assert app.router.layouts_for("/items/{id:int}") == (Shell, Section, Detail)
-    dom = parse_html(app.mount("/items/3/edit", worker=0).html())
+    dom = parse_html(mount(app, "/items/3/edit", worker=0).html())
     assert select_one(dom, "#shell > #section > #detail > #item-id") is not None
 
 
@@ -516,7 +515,8 @@ def test_middleware_denies() -> None:
     r = guarded_app().resolve("/admin/users", user="bob")
     assert (r.status, r.page, r.props, r.redirect) == (403, ErrorPage, {"status": 403, "message": "Admins only"}, None)
     assert r.pattern == "/admin/{section}" and r.found
-    root = guarded_app().mount("/", worker=0, resolution=r)
+    root = Root(r.tree())  # what a page mounted at this resolution shows
+    root.render_initial()
     dom = parse_html(root.html())
     assert select_one(dom, "#route-error").attrs["data-status"] == "403"  # type: ignore[union-attr]
     assert "Admins only" in dom.inner_html() and "403 Forbidden" in dom.inner_html()
@@ -560,7 +560,6 @@ def test_middleware_context_and_order() -> None:
     app.resolve("/nope")  # unknown paths run no middleware
     app.resolve("/items/4", run_middleware=False)
     app.match("/items/4")
-    app.mount("/items/4", worker=0)
     assert seen == []
 
 
@@ -587,16 +586,16 @@ def test_decisions_are_checked() -> None:
 # -- App compatibility ---------------------------------------------------------------------------
 
 
-def test_app_match_and_mount_keep_working() -> None:
+def test_app_match_keeps_working_and_pages_mount_through_navigation() -> None:
     app = App({"/": Home, "/hello/{name}": Hello})
     assert app.match("/hello/ann") == Match("/hello/{name}", Hello, {"name": "ann"})
     assert app.match("/hello/ann/") == Match("/hello/{name}", Hello, {"name": "ann"})
     assert app.match("//hello//ann?x=1") is not None
     assert app.match("/") is not None and app.match("/hello") is None
-    root = app.mount("/hello/ann?x=1", worker=3, context={"csrf": "t"})
-    assert root.context["params"] == {"name": "ann"} and root.context["query"] == {"x": ["1"]}
+    root = mount(app, "/hello/ann?x=1", worker=3, context={"csrf": "t"})
+    assert root.context["params"] == {"name": "ann"} and root.context["location"].resolved.query == {"x": ["1"]}
     assert root.context["worker"] == 3 and root.context["csrf"] == "t" and root.context["path"] == "/hello/ann?x=1"
-    assert isinstance(root.context["resolution"], Resolution)
+    assert isinstance(root.context["location"].resolved, Resolution)
     assert [r.pattern for r in app.routes] == ["/", "/hello/{name}"]
 
 

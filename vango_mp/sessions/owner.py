@@ -73,7 +73,6 @@ class SessionOwner:
         self.before_admit = before_admit  # re-reads memory before anything is mounted here
         self._sessions: dict[str, Session] = {}
         self._detached: SortedKeyList = SortedKeyList(key=lambda s: (s.last_active, s.id))
-        self._per_ip: Counter[str] = Counter()
         self.refusing: str | None = None  # set under memory pressure: "server busy"
         self.evictions: Counter[str] = Counter()
 
@@ -142,7 +141,6 @@ class SessionOwner:
     def _register(self, session: Session, *, admitted: bool = False) -> None:
         """Hold ``session`` here; counted server-wide unless :meth:`admit` counted it already."""
         self._sessions[session.id] = session
-        self._per_ip[session.ip] += 1
         if not admitted:
             self.census.change(SESSIONS, session.ip, 1)
         session.owner = self
@@ -151,9 +149,6 @@ class SessionOwner:
 
     def _unregister(self, session: Session) -> None:
         del self._sessions[session.id]
-        self._per_ip[session.ip] -= 1
-        if self._per_ip[session.ip] <= 0:
-            del self._per_ip[session.ip]
         self.census.change(SESSIONS, session.ip, -1)
 
     # -- birth -------------------------------------------------------------------
