@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from vango_mp.demo.pages import Counter, Home, Todos
 from vango_mp.headers import hardened_csp_options
 from vango_mp.router import App
 from vango_mp.routes import CallNext, Request, Response, csrf_input, redirect, use_request, use_response
-from vango_mp.vdom import Node, component, h, use_context
+from vango_mp.navigation import use_query
+from vango_mp.vdom import Node, component, h
 
 pages = {"/": Home, "/counter": Counter, "/todos": Todos}
 
@@ -19,9 +19,7 @@ hardened = App(pages, csp=hardened_csp_options())
 
 @component
 def Feedback() -> Node:
-    request = use_request()  # the server-side render; a live session knows its URL from the handshake
-    query = request.query if request is not None else dict(parse_qsl(urlsplit(use_context("path") or "").query))
-    sent = query.get("sent") == "1"
+    sent = use_query().get("sent") == "1"  # the same on the first load and in the live session
     return h.main(
         h.p("Thanks!" if sent else "", id="sent"),
         h.form(
