@@ -7,7 +7,7 @@ from typing import Any
 from vango_mp.demo.pages import Counter, Home, Todos
 from vango_mp.headers import hardened_csp_options
 from vango_mp.router import App
-from vango_mp.routes import CallNext, Request, Response, csrf_input, redirect, use_request, use_response
+from vango_mp.routes import CallNext, Request, Response, csrf_input, redirect, use_response
 from vango_mp.navigation import use_query
 from vango_mp.vdom import Node, component, h
 
