@@ -36,6 +36,7 @@ from typing import Any
 
 import psutil
 
+from bench.soak_driver import close_client
 from vango_mp.protocol import Close
 from vango_mp.testing import FrameTimeout, Page, PageState, SessionClosed, TestClient, VangoTestError
 
@@ -107,11 +108,7 @@ class Crowd:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.client is not None:
-            for page in self.client.pages:
-                page.drop()
-            self.client.pages.clear()
-            await self.client.aclose()
+        await close_client(self.client)
 
     # -- one session -----------------------------------------------------------------
 

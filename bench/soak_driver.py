@@ -69,6 +69,15 @@ class Tracked:
         return max((a for a in self.activity if a < t), default=0.0)
 
 
+async def close_client(client: TestClient | None) -> None:
+    """Drop every page of a load client (no goodbye frames: the sessions stay detached) and close it."""
+    if client is not None:
+        for page in client.pages:
+            page.drop()
+        client.pages.clear()
+        await client.aclose()
+
+
 @dataclass
 class Fleet:
     """Sessions of the soak app through one test client (one browser profile, many tabs)."""
@@ -90,11 +99,7 @@ class Fleet:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.client is not None:
-            for page in self.client.pages:
-                page.drop()
-            self.client.pages.clear()
-            await self.client.aclose()
+        await close_client(self.client)
 
     # -- one session -------------------------------------------------------------
 

@@ -25,7 +25,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,25 @@ def _story_on_failure(crowd: Crowd, server: Server) -> Iterator[None]:
         raise
 
 
+def _drive(server: Server, crowd: Crowd, scenario: Coroutine[Any, Any, dict], seconds: float,
+           *, finally_: Callable[[], None] = lambda: None) -> tuple[dict, str, float]:
+    """Run ``scenario`` against ``server`` (stopped afterwards); (report, server output, seconds taken).
+
+    On any failure the crowd's and the server's story is printed first.
+    """
+    started = time.monotonic()
+    try:
+        report = asyncio.run(asyncio.wait_for(scenario, seconds))
+        output = server.output()
+    except BaseException:
+        print(_story(crowd, server))
+        raise
+    finally:
+        finally_()
+        server.stop()
+    return report, output, time.monotonic() - started
+
+
 def _common_checks(crowd: Crowd, output: str) -> None:
     assert not crowd.failures(), "\n".join(crowd.failures()[:20])
     codes = crowd.close_codes()
@@ -94,16 +114,8 @@ def test_recycled_worker_hands_over_43_mib_of_sessions_and_every_click_counts_on
         env={**ENV, "VANGO_MEMORY_RECYCLE_AFTER": "1s", "VANGO_RECYCLE_MIN_INTERVAL": "600s"},
     )
     crowd = Crowd(server.url, concurrency=8)
-    try:
-        started = time.monotonic()
-        report = asyncio.run(asyncio.wait_for(_recycle(server, crowd), 120))
-        output = server.output()
-    except BaseException:
-        print(_story(crowd, server))
-        raise
-    finally:
-        server.stop()
-    print(f"recycle test: {time.monotonic() - started:.1f}s,",
+    report, output, took = _drive(server, crowd, _recycle(server, crowd), 120)
+    print(f"recycle test: {took:.1f}s,",
           {k: v for k, v in report.items() if k != "clickers"})
     with _story_on_failure(crowd, server):
         _check_recycle(report, output, crowd)
@@ -244,18 +256,9 @@ def test_twenty_rolling_reloads_keep_the_supervisor_lean_and_every_session() -> 
     server = start_server(*APP, env={**ENV, "VANGO_MEMORY_RECYCLE_AFTER": "0"})
     crowd = Crowd(server.url, concurrency=8)
     sampler = ReadyRss(server)
-    try:
-        started = time.monotonic()
-        report = asyncio.run(asyncio.wait_for(_reloads(server, crowd, sampler), 130))
-        output = server.output()
-    except BaseException:
-        print(_story(crowd, server))
-        raise
-    finally:
-        sampler.stop()
-        server.stop()
+    report, output, took = _drive(server, crowd, _reloads(server, crowd, sampler), 130, finally_=sampler.stop)
     with _story_on_failure(crowd, server):
-        _check_reloads(report, output, crowd, time.monotonic() - started)
+        _check_reloads(report, output, crowd, took)
 
 
 def _check_reloads(report: dict, output: str, crowd: Crowd, took: float) -> None:
@@ -306,16 +309,8 @@ RACE_ROUNDS = 3
 def test_a_resume_racing_a_hand_over_ends_on_the_new_owner_with_its_state() -> None:
     server = start_server(*APP, env={**ENV, "VANGO_MEMORY_RECYCLE_AFTER": "0"})
     crowd = Crowd(server.url, concurrency=16)
-    try:
-        started = time.monotonic()
-        report = asyncio.run(asyncio.wait_for(_race(server, crowd), 100))
-        output = server.output()
-    except BaseException:
-        print(_story(crowd, server))
-        raise
-    finally:
-        server.stop()
-    print(f"race test: {time.monotonic() - started:.1f}s, {report}")
+    report, output, took = _drive(server, crowd, _race(server, crowd), 100)
+    print(f"race test: {took:.1f}s, {report}")
     with _story_on_failure(crowd, server):
         _common_checks(crowd, output)
         # The race did happen: resumes in flight while an old worker handed its sessions over,
