@@ -77,6 +77,28 @@ def test_oversized_frame_is_rejected_even_when_fed_slowly() -> None:
             decoder.feed(frame[i:i + 4096])
 
 
+def test_a_frame_near_the_limit_followed_by_a_full_read_is_accepted() -> None:
+    """The frame still arriving plus the next read can pass ``max_frame`` together; neither
+    alone does, so nothing is refused (the hub once dropped healthy workers this way)."""
+    rng = __import__("random").Random(3)
+    frames = [bus.Broadcast(0, "k", rng.randbytes(60_000)) for _ in range(12)]  # incompressible
+    stream = b"".join(bus.encode(f) for f in frames)
+    decoder = bus.FrameDecoder(max_frame=64 * 1024, max_read=64 * 1024)
+    got = decoder.feed(stream[:50_000])  # most of the first frame pending
+    for at in range(50_000, len(stream), 64 * 1024):
+        got += decoder.feed(stream[at:at + 64 * 1024])
+    assert got == frames
+
+
+def test_oversized_frame_is_rejected_when_it_arrives_in_one_read() -> None:
+    decoder = bus.FrameDecoder(max_frame=32 * 1024, max_read=256 * 1024)
+    rng = __import__("random").Random(1)  # small pieces, under lz4's threshold: only the frame's size counts
+    frame = bus.encode(bus.Broadcast(0, "k", [rng.randbytes(5_000) for _ in range(10)]))
+    assert 32 * 1024 < len(frame) < bus.frames.COMPRESS_THRESHOLD
+    with pytest.raises(bus.BusProtocolError, match="exceeds"):
+        decoder.feed(frame)
+
+
 def test_compressed_bomb_is_rejected_by_its_declared_size() -> None:
     big = bus.encode(bus.Broadcast(0, "x", "a" * 2_000_000))
     assert len(big) < 64 * 1024  # lz4 squeezes it well under the limit on the wire

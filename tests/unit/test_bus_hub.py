@@ -79,7 +79,7 @@ class Conn:
         try:
             while True:
                 self.recv(timeout)
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # reset: the hub closed with our bytes unread
             return True
         except (TimeoutError, socket.timeout):
             return False

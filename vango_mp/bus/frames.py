@@ -215,30 +215,40 @@ class FrameDecoder:
     (up to ``max_frame``), so once RELEASE_AFTER bytes went through and no
     partial frame is pending, it is replaced by a fresh one: a connection
     that carried a few big frames does not keep their size for its lifetime.
+
+    The limit is checked per frame: the unpacker's own buffer holds the frame
+    still arriving plus the next read, so it gets room for both (``max_read``),
+    or a legal frame followed by a full read would be refused as BufferFull.
     """
 
     RELEASE_AFTER = 1024 * 1024
 
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
-        self.max_frame = max_frame
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, max_read: int = 1024 * 1024) -> None:
+        self.max_frame, self.max_read = max_frame, max_read
         self.unpacker = self._unpacker()
         self.fed = 0  # bytes fed to this unpacker
+        self.done = 0  # where the last complete frame ended, in the same count
 
     def _unpacker(self) -> msgpack.Unpacker:
         # A partial, not a bound method: no reference cycle keeps a dropped buffer for the cyclic GC.
-        return msgpack.Unpacker(raw=False, max_buffer_size=self.max_frame, strict_map_key=False,
+        return msgpack.Unpacker(raw=False, max_buffer_size=self.max_frame + self.max_read,
+                                max_str_len=self.max_frame, max_bin_len=self.max_frame, strict_map_key=False,
                                 ext_hook=functools.partial(_ext_hook, self.max_frame))
 
     def feed(self, data: bytes) -> list[Message]:
         """Decode every complete frame in the buffered stream."""
+        if len(data) > self.max_read:
+            raise ValueError(f"feed at most {self.max_read} bytes at a time, not {len(data)}")
         messages: list[Message] = []
-        boundary = -1  # where the last complete frame ended
         try:
             self.unpacker.feed(data)
             self.fed += len(data)
             for obj in self.unpacker:
-                boundary = self.unpacker.tell()
+                end = self.unpacker.tell()
+                self._check_size(end - self.done)
+                self.done = end
                 messages.append(decode_message(_inflate(obj)))
+            self._check_size(self.fed - self.done)  # the frame still arriving
         except BusProtocolError:
             raise
         except Exception as exc:  # BufferFull, FormatError, StackError, ValueError, lz4 errors
@@ -246,9 +256,13 @@ class FrameDecoder:
         # tell() after the loop may already count bytes of a frame still arriving (the
         # unpacker parses partial input as far as it goes): only the end of the last
         # complete frame says that nothing is pending.
-        if self.fed >= self.RELEASE_AFTER and boundary == self.fed:
-            self.unpacker, self.fed = self._unpacker(), 0
+        if self.fed >= self.RELEASE_AFTER and self.done == self.fed:
+            self.unpacker, self.fed, self.done = self._unpacker(), 0, 0
         return messages
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_frame:
+            raise BusProtocolError(f"frame of {size} bytes exceeds {self.max_frame}")
 
 
 def _ext_hook(max_frame: int, code: int, data: bytes) -> Any:
