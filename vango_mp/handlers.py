@@ -6,25 +6,22 @@ the live socket is :mod:`vango_mp.live`.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import tornado.escape
 import tornado.httputil
 import tornado.web
 
-from . import assets, metrics, navigation, routes, security
+from . import assets, client_js, navigation, routes, security
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
 
-_JS = (Path(__file__).parent / "static" / "vango.js").read_bytes()
-JS_VERSION = hashlib.blake2b(_JS, digest_size=6).hexdigest()
-_CLIENT = dataclasses.replace(assets.load(_JS, "vango.js", "application/javascript"), digest=JS_VERSION)
+log = logging.getLogger("vango_mp.handlers")
+_CLIENT, JS_VERSION = client_js.build()  # vango.js minified and gzipped, once per process
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title>{meta}</head>'
@@ -165,10 +162,11 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
         response.set_header("Cache-Control", "no-store")
         token = request.csrf_token
         url = self.request.uri or request.path
-        resolved = navigation.resolve(self.app, url)
+        user = self.ssr_user(request, url)  # before the first render: no flash of "guest"
+        resolved = navigation.resolve(self.app, url, user=user)
         if resolved.redirect is not None:  # not canonical (308), or a route middleware redirected
             return routes.Response(b"", status=resolved.http_status, headers={"Location": resolved.redirect})
-        context = {"csrf": token, "request": request, "response": response}
+        context = {"csrf": token, "request": request, "response": response, "user": user}
         root = navigation.mount(self.app, url, worker=self.slot, context=context,
                                 allowed_redirect_hosts=self.vango_settings.allowed_redirect_hosts)
         location: navigation.Location = root.context["location"]
@@ -196,6 +194,16 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             version=JS_VERSION,
         ).encode()
         return response
+
+    def ssr_user(self, request: routes.Request, url: str) -> Any:
+        """The app's ``auth_func`` on this request, as a handshake would run it (None: a guest, or it raised)."""
+        if self.app.auth_func is None:
+            return None
+        try:
+            return self.app.auth_func(auth.as_request(self, url, request.client_ip))
+        except Exception:
+            log.exception("auth_func raised while rendering %s: rendering as a guest", request.path)
+            return None
 
     def vango_request(self, path: str) -> routes.Request:
         req, s = self.request, self.vango_settings
@@ -343,12 +351,12 @@ class MetricsHandler(WorkerHeader, tornado.web.RequestHandler):
 
     host_checked = False
 
-    def initialize(self, rows: Callable[[], Awaitable[list[tuple[str, dict[str, str], float]]]]) -> None:
-        self.rows = rows
+    def initialize(self, exposition: Callable[[], Awaitable[bytes]]) -> None:
+        self.exposition = exposition  # vango_mp.observability.exposition.cluster_exposition
 
     async def get(self) -> None:
         if not ops_allowed(self):
             raise tornado.web.HTTPError(403)
-        rows = await self.rows()
+        body = await self.exposition()
         self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(metrics.render(rows))
+        self.finish(body)

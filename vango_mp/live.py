@@ -27,8 +27,10 @@ from .session import Session
 from .protocol import html_hash
 from .sessions import Handover, Refused, SessionOwner
 from .census import HANDSHAKES, Census
+from .fdlimit import SocketBudget
 from .settings import Settings
 from .wsout import OutputWatch, frame, limit_send_buffer, pending_bytes
+from .observability import prom
 
 log = logging.getLogger("vango_mp.live")
 
@@ -44,6 +46,10 @@ def close_reason(text: str) -> str:
     return text if len(raw) <= MAX_CLOSE_REASON else raw[:MAX_CLOSE_REASON].decode(errors="ignore")
 
 
+class _StartRefused(Exception):
+    """on_session_start raised: the new session is refused (4003)."""
+
+
 class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     """One browser's WebSocket; after HELLO, the connection of one session."""
 
@@ -55,11 +61,15 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     _handshaking: bool
     _timer: object | None
     _counted: asyncio.Future[bool]
+    _socket_counted: bool
 
     def initialize(self, owner: SessionOwner, handover: Handover, census: Census, output: OutputWatch,
-                   app: App, settings: Settings, csrf_secret: bytes, slot: int) -> None:
+                   app: App, settings: Settings, csrf_secret: bytes, slot: int,
+                   sockets: SocketBudget | None = None) -> None:
         self.owner, self.handover, self.census, self.output, self.app = owner, handover, census, output, app
         self.vango_settings, self.csrf_secret, self.slot = settings, csrf_secret, slot
+        self.sockets = sockets if sockets is not None else SocketBudget(0)
+        self._socket_counted = False
         self.session = None
         self._hello_seen = False
         self._gated = False
@@ -99,6 +109,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         # Patch frames are tiny and latency-bound: without this, Nagle holds a
         # second small frame (WELCOME then FULL) for the peer's delayed ACK, 40 ms.
         self.set_nodelay(True)
+        self._opened = time.perf_counter()  # vango_handshake_seconds
         if self.ws_connection is not None:
             limit_send_buffer(self.ws_connection.stream)
         self.last_seen = time.monotonic()
@@ -112,6 +123,11 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
                      self.request.headers.get("Origin"))
             self.close(Close.FORBIDDEN_ORIGIN, "origin not allowed")
             return
+        if not self.sockets.take():  # one descriptor per socket: past the worker's capacity (vango_mp.fdlimit)
+            metrics.inc("vango_refusals_total", reason="fd_limit")
+            self.close(Close.SERVER_BUSY, "server busy")
+            return
+        self._socket_counted = True
         # Counted server-wide until HELLO is done (MaxConcurrentHandshakes, per IP too). Neither
         # open nor HELLO waits for the hub: a refusal closes the socket when it comes, if the
         # handshake is still pending then (the slot is taken at the hub either way).
@@ -148,6 +164,9 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             self.census.change(HANDSHAKES, self.client_ip, -1)
 
     def on_close(self) -> None:
+        if self._socket_counted:
+            self._socket_counted = False
+            self.sockets.give()
         self._end_handshake()
         self.output.forget(self)
         session, self.session = self.session, None
@@ -162,6 +181,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             return
         stream = conn.stream
         stream.write(frame(data))  # see vango_mp.wsout: quiet, and no Task per frame
+        prom.record_bytes(sent=len(data))
         pending = pending_bytes(stream)
         if pending:
             self.output.wrote(self, pending)
@@ -192,6 +212,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if self.ws_connection is None or self.ws_connection.is_closing():
             return None  # we refused or closed already: what the peer still sends is moot
         self.last_seen = time.monotonic()
+        prom.record_bytes(received=len(message))
         try:
             frame = protocol.decode_client(message, self.vango_settings.max_message_size)
             if self.session is not None:
@@ -266,21 +287,26 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if self.ws_connection is None or self.ws_connection.is_closing():
             self.owner.withdraw(self.client_ip)  # it left while we asked
             return
-        try:
-            session = self.owner.open(hello.path, self.client_ip, csrf_token=creds.token)
+        def prepare(session: Session) -> None:
+            try:
+                auth.on_start(self.app, request, session, creds)
+            except Exception as err:
+                raise _StartRefused() from err
+
+        try:  # the user is set (auth_func, on_session_start) before the page first renders
+            session = self.owner.open(hello.path, self.client_ip, csrf_token=creds.token, prepare=prepare)
+        except _StartRefused:
+            log.exception("on_session_start refused a session")
+            self.owner.withdraw(self.client_ip)
+            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth") from None
         except LookupError:
             self.owner.withdraw(self.client_ip)
             raise Refused(Close.PROTOCOL_ERROR, "no route for path", "no_route") from None
-        try:
-            auth.on_start(self.app, request, session, creds)
-        except Exception:
-            log.exception("on_session_start refused a session")
-            self.owner.end(session, Close.NOT_AUTHORIZED, "not authorized", "auth")
-            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth") from None
         self._bind(session, catch_up=None, full=hello.ssr_hash != html_hash(session.root.html()))
 
     async def _resume(self, hello: protocol.Hello, request: auth.HandshakeRequest, creds: auth.Credentials) -> None:
         sid = hello.session_id or ""
+        started = time.perf_counter()
         session, local, exact = await self.handover.resume(sid, self.client_ip, creds)
         try:
             auth.on_resume(self.app, request, session, creds, in_memory=local)
@@ -295,6 +321,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             raise Refused(Close.GOING_AWAY, "server stopping", "stopping")
         if local:
             metrics.inc("vango_sessions_resumed_total", kind="local")
+            prom.record_resume("same_worker", time.perf_counter() - started)
         self._bind(session, catch_up=hello.last_seq, full=not exact)
 
     def on_pong(self, data: bytes) -> None:
@@ -324,6 +351,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if full:
             session.seq += 1
         self.send(protocol.encode_welcome(session.id, session.seq, catch_up is not None, self.slot))
+        prom.record_handshake("new" if catch_up is None else "resume", time.perf_counter() - self._opened)
         if full:
             session.send_full()
         elif catch_up is not None:

@@ -1,13 +1,16 @@
-"""Process-local counters and gauges, rendered as Prometheus text.
+"""Process-local counters by name and labels (``inc``), with their help texts.
 
-Workers keep their own registry; the supervisor (or any worker asked over the
-bus) merges the per-worker samples by adding a ``worker`` label.
+They reach ``/_vango/metrics`` through the worker's Prometheus registry
+(:mod:`vango_mp.observability.exposition`) and ride in every heartbeat
+(``snapshot``) so a busy worker's last figures are still shown.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+
+from .observability import prom
 
 _HELP: dict[str, str] = {
     "vango_events_total": "Client events processed.",
@@ -28,6 +31,12 @@ _HELP: dict[str, str] = {
     "vango_memory_hard_bytes": "The worker's hard memory limit (high pressure from here).",
     "vango_store_writes_total": "Sessions written to the session store (checkpoints, disconnects, evictions).",
     "vango_memory_refusing": "1 while the worker refuses new sessions under memory pressure.",
+    "vango_accept_paused_total": "Times the accept loop rested because file descriptors ran out, by errno.",
+    "vango_navigations_total": "Live navigations (NAV frames sent).",
+    "vango_prefetches_total": "Pages rendered ahead on a client's hint, by result.",
+    "vango_render_errors_total": "Component renders that raised.",
+    "vango_uptime_seconds": "Seconds since the worker started.",
+    "vango_events_per_second": "Client events handled per second, over the last few seconds.",
 }
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -35,33 +44,16 @@ counters: Counter[Key] = Counter()
 
 
 def inc(name: str, amount: int = 1, **labels: str) -> None:
-    """Add to a counter."""
+    """Add to a counter (a ``reason`` outside the name's fixed codes counts as ``other``); the sink hears it too."""
+    if "reason" in labels:
+        labels["reason"] = prom.code(name, labels["reason"])
     counters[(name, tuple(sorted(labels.items())))] += amount
+    prom.record_count(name, amount, labels)
 
 
 def snapshot() -> list[tuple[str, dict[str, str], float]]:
     """The counters as (name, labels, value) rows, ready to ship over the bus."""
     return [(name, dict(labels), float(v)) for (name, labels), v in counters.items()]
-
-
-def render(rows: Iterable[tuple[str, Mapping[str, str], float]]) -> str:
-    """Prometheus text exposition of sample rows, grouped by metric name."""
-    by_name: dict[str, list[tuple[Mapping[str, str], float]]] = {}
-    for name, labels, value in rows:
-        by_name.setdefault(name, []).append((labels, value))
-    lines: list[str] = []
-    for name in sorted(by_name):
-        kind = "counter" if name.endswith("_total") else "gauge"
-        lines.append(f"# HELP {name} {_HELP.get(name, name)}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in by_name[name]:
-            label_s = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
-            lines.append(f"{name}{{{label_s}}} {value:g}" if label_s else f"{name} {value:g}")
-    return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def by_label(name: str, label: str) -> dict[str, float]:

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 from . import metrics, navigation, protocol
 from .events import Event, call_handler
 from .identity import identity
+from .observability import prom
 from .protocol import Close
 from .ratelimit import TokenBucket
-from .reactive import batch
+from .reactive import Signal, batch
 from .security import redact
 from .settings import Settings
 from .vdom.mount import Root
@@ -73,7 +74,7 @@ class Session:
     __slots__ = (
         "id", "ip", "path", "root", "blob", "state", "end_reason", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
-        "_event_limit", "_resync_limit", "data", "owner", "user", "authenticated", "__weakref__",
+        "_event_limit", "_resync_limit", "data", "owner", "_user", "authenticated", "__weakref__",
         "browser", "user_key", "csrf_token",
         "history_bytes", "cost", "cost_stale", "saved_seq",
     )
@@ -100,7 +101,7 @@ class Session:
         self._resync_limit = TokenBucket(settings.resync_rate, settings.resync_burst)
         self.data: dict[str, Any] = {}  # session KV (persisted with the session)
         self.owner: Ender | None = None
-        self.user: Any = None  # auth projection: runtime only, never persisted
+        self._user: Signal[Any] = Signal(None)  # auth projection (``user``): runtime only, never persisted
         self.authenticated = False  # whether a user was ever set: resume must revalidate
         self.user_key: str | None = None  # identity(user) of the last user set (sealed; resumes must match)
         self.browser = ""  # browser_key of the browser that opened it (sealed; resumes must match)
@@ -114,6 +115,15 @@ class Session:
         # The seq of its last checkpoint (vango_mp.checkpoint); an untouched new
         # session has nothing worth saving.
         self.saved_seq = 0
+
+    @property
+    def user(self) -> Any:
+        """The authenticated user, None for a guest; reactive: a render that reads it re-renders on a change."""
+        return self._user.get()
+
+    @user.setter
+    def user(self, value: Any) -> None:
+        self._user.set(value)
 
     def set_user(self, user: Any) -> None:
         """Record the authenticated user (hooks call this); a resume must then present the same user."""
@@ -253,16 +263,27 @@ class Session:
             self._apply(self._dispatches.popleft(), None)
         elif self._events:
             event = self._events.popleft()
+            started = time.perf_counter()
             if type(event) is protocol.Navigate:
                 self._apply(lambda: self._location().go(event.url, event.mode), None)
                 self.flush()
+                prom.record_navigation(self.route, time.perf_counter() - started)
                 return
             handler = self.root.handler(event.hid, event.name)
             if handler is None:
                 metrics.inc("vango_events_dropped_total", reason="no_handler")
                 return
             self._apply(handler, event)
+            sent = self.flush()
+            prom.record_event(self.route, time.perf_counter() - started, sent)
+            return
         self.flush()
+
+    @property
+    def route(self) -> str:
+        """The pattern of the page shown (``/items/{id:int}``): the ``route`` label of its metrics."""
+        location = self._location()
+        return location.resolved.pattern if location is not None else ""
 
     def _apply(self, fn: Callable[..., Any], event: Event | None) -> None:
         token = navigation.acting(self._location())  # navigate() in the handler moves this session
@@ -282,10 +303,13 @@ class Session:
     def _location(self) -> navigation.Location | None:
         return self.root.context.get("location") if self.root is not None else None
 
-    def flush(self) -> None:
-        """Re-render dirty components and send the diff: one PATCHES frame, or one NAV after a navigation."""
+    def flush(self) -> int:
+        """Re-render dirty components and send the diff: one PATCHES frame, or one NAV after a navigation.
+
+        Returns how many patch operations went out.
+        """
         if not self.alive:
-            return
+            return 0
         patches: list[Any] = []
         if self.root.dirty:
             try:
@@ -294,7 +318,7 @@ class Session:
                 # The tree is unchanged and the failed component re-renders on its next change.
                 metrics.inc("vango_render_errors_total")
                 log.exception("session %s: render raised", redact(self.id))
-                return
+                return 0
             self.cost_stale = True
         location = self._location()
         nav = location.take() if location is not None and location.pending is not None else None
@@ -305,12 +329,13 @@ class Session:
             self._send_frame(self.seq, protocol.encode_nav(self.seq, nav.url, nav.mode, location.title, patches,
                                                            location.meta, nav.scroll))
             metrics.inc("vango_navigations_total")
-            return
+            return len(patches)
         if not patches:
-            return
+            return 0
         self.seq += 1
         self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
         metrics.inc("vango_patch_frames_total")
+        return len(patches)
 
     def prefetch(self, url: str) -> None:
         """Render ``url``'s page ahead (rate-limited; nothing observable happens) for the click that follows."""

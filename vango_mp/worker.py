@@ -22,13 +22,15 @@ from typing import Any
 import tornado.ioloop
 import tornado.web
 
-from . import assets, auth, cluster, navigation, reactive
+from . import assets, auth, cluster, fdlimit, navigation, reactive
+from .observability import exposition
 from .bus import BusClient
 from .headers import HeaderPolicy
 from .security import HostPolicy
 from .handlers import AppHandler, AssetHandler, CsrfHandler, HealthHandler, MetricsHandler, ScriptHandler
 from .httpserver import DrainingHTTPServer
 from .census import Census
+from .vdom.component import check_restored_types
 from .live import LiveSocket
 from .wsout import OutputWatch
 from .pressure import WorkerMemory
@@ -59,7 +61,9 @@ class Worker:
                                     values=values, render=render,
                                     allowed_redirect_hosts=settings.allowed_redirect_hosts)
 
-        self.sealer = Sealer(keys, schema=app.schema, debug=settings.debug, max_age=settings.max_blob_age,
+        # --dev: sessions resume under edited code (--reload), keeping the values whose types still fit.
+        check_restored_types(settings.dev)
+        self.sealer = Sealer(keys, schema=app.routes_schema() if settings.dev else app.schema, debug=settings.debug, max_age=settings.max_blob_age,
                              mount=mount)
         self.store = open_store(settings.state_dir, settings.resume_window)
         self.checkpoints = Checkpoints(self.store, self.sealer, stopping=lambda: self.handover.stopping) \
@@ -73,13 +77,16 @@ class Worker:
         self.owner.make_room_elsewhere = self.handover.make_room
         self.output = OutputWatch(write_timeout=settings.write_timeout, max_pending=settings.max_pending_output_bytes)
         self.bus: BusClient | None = None
+        exposition.install(self.health)  # gauges in /_vango/metrics, GC pauses timed
+        self.sockets = fdlimit.SocketBudget(0)  # unlimited until _serve plans it (fdlimit.plan)
 
     def health(self) -> dict[str, Any]:
-        return cluster.health(self.slot, self.owner, self.memory)
+        return {**cluster.health(self.slot, self.owner, self.memory), "sockets": self.sockets.report()}
 
     def bus_handlers(self) -> dict[str, Any]:
         """Bus request/broadcast handlers this worker answers, by kind."""
-        return {**self.handover.handlers(), "memory.pressure": self.memory.on_notice}
+        return {**self.handover.handlers(), "memory.pressure": self.memory.on_notice,
+                "metrics.samples": exposition.answer_samples}
 
     async def join(self, bus_path: str) -> BusClient:
         self.bus = await cluster.join(bus_path, self.slot, self.settings, report=self.health,
@@ -87,22 +94,23 @@ class Worker:
         self.handover.bus = self.census.hub = self.bus
         return self.bus
 
-    async def metric_rows(self) -> cluster.Rows:
-        return await cluster.cluster_metrics(self.slot, self.health(), self.bus)
+    async def metrics_text(self) -> bytes:
+        return await exposition.cluster_exposition(self.slot, self.bus)
 
     def application(self) -> tornado.web.Application:
         """The Tornado application of this worker."""
         s = self.settings
         assets.activate(self.app.assets)  # asset() in this worker's components: this app's static_dir
         page = {"app": self.app, "slot": self.slot, "settings": s, "csrf_secret": self.csrf_secret}
-        live = {**page, "owner": self.owner, "handover": self.handover, "census": self.census, "output": self.output}
+        live = {**page, "owner": self.owner, "handover": self.handover, "census": self.census, "output": self.output,
+                "sockets": self.sockets}
         return tornado.web.Application(
             [
                 (r"/_vango/ws", LiveSocket, live),
                 (r"/_vango/vango\.js", ScriptHandler),
                 (r"/_vango/csrf", CsrfHandler),
                 (r"/_vango/health", HealthHandler, {"health": self.health}),
-                (r"/_vango/metrics", MetricsHandler, {"rows": self.metric_rows}),
+                (r"/_vango/metrics", MetricsHandler, {"exposition": self.metrics_text}),
                 (r"/_vango/assets/(.*)", AssetHandler, {"manifest": self.app.assets}),
                 (r"/(.*)", AppHandler, page),
             ],
@@ -162,7 +170,10 @@ class Worker:
         server.stop()
         budget = self.settings.graceful_timeout / 2
         await self.handover.stop(time.monotonic() + budget)
-        await server.drain(min(DRAIN_LIMIT, budget))
+        # --dev: a browser's idle keep-alive connections would hold every stop (and
+        # every --reload) for the whole drain; nobody else's request is at stake.
+        if not self.settings.dev:
+            await server.drain(min(DRAIN_LIMIT, budget))
         try:
             await asyncio.wait_for(server.close_all_connections(), budget)
         except asyncio.TimeoutError:
@@ -196,6 +207,8 @@ async def _serve(
         # Join before serving: the first page must already see the globals snapshot.
         bus = await worker.join(bus_path)
         bus.on_lost = lambda: stopped.done() or stopped.set_result(None)
+    # After the store and the bus are open: what they hold is counted, the rest is for sockets.
+    worker.sockets = fdlimit.plan(settings.fd_reserve)
     server = DrainingHTTPServer(worker.application(), idle_connection_timeout=60, max_body_size=1 << 20)
     server.add_sockets([sock])
     timers = worker.timers()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from .frames import (
     encode,
 )
 from .process import reopen_log_files
+from ..observability import prom
 
 log = logging.getLogger("vango_mp.bus")
 
@@ -140,7 +142,10 @@ class BusClient:
         self.pending[rid] = fut
         try:
             self.send(Request(rid, peer, kind, body))
-            return await asyncio.wait_for(fut, timeout or self.timeout)
+            started = time.perf_counter()
+            answer = await asyncio.wait_for(fut, timeout or self.timeout)
+            prom.record_bus(kind, time.perf_counter() - started)
+            return answer
         except asyncio.TimeoutError:
             raise BusTimeout(f"{kind} to {peer}: no answer in {timeout or self.timeout}s") from None
         finally:

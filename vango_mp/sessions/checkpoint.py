@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterable
 
 from .. import metrics
+from ..observability import prom
 from ..security import redact
 from ..session import Session
 from ..store import SessionStore
@@ -62,7 +63,9 @@ class Checkpoints:
             if session.state is not State.COLD:
                 session.saved_seq = session.seq
         if rows:
-            self.store.save_many(rows)
+            with prom.Stopwatch() as took:
+                self.store.save_many(rows)
+            prom.record_store_write(took.seconds)
             metrics.inc("vango_store_writes_total", len(rows))
         return len(rows)
 

@@ -46,6 +46,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .. import metrics
+from ..observability import prom
 from ..auth import Binding, Credentials, NotAuthorized
 from ..bus import HUB, BusError, BusTimeout
 from ..persist import BlobRejected
@@ -196,6 +197,7 @@ class Handover:
         Raises :class:`Refused` with the close code the client acts on; a
         refusal leaves the session where and as it was.
         """
+        started = time.perf_counter()  # vango_resume_seconds (the same worker's is timed by the socket)
         session = self.owner.get(session_id)
         if session is not None:
             self._check(Binding.of(session), creds, in_memory=True)
@@ -205,7 +207,9 @@ class Handover:
         if isinstance(found, Session):
             self._check(Binding.of(found), creds, in_memory=found.alive)
             if found.state is State.COLD:
-                return found, False, self._remounted(lambda: self.owner.thaw(found, csrf_token=creds.token))
+                thawed = self._remounted(lambda: self.owner.thaw(found, csrf_token=creds.token))
+                prom.record_resume("same_worker", time.perf_counter() - started)  # from its own cold blob
+                return found, False, thawed
             found.csrf_token = creds.token
             return found, True, True  # resumed here by another socket meanwhile
         blob, stored = found, False
@@ -223,6 +227,7 @@ class Handover:
         session, exact = self._remounted(lambda: self.owner.take_in(session_id, payload, ip, csrf_token=creds.token))
         self.tombstones.discard(session_id)
         metrics.inc("vango_sessions_resumed_total", kind="adopted")
+        prom.record_resume("restored" if stored else "adopted", time.perf_counter() - started)
         return session, False, exact
 
     def _check(self, binding: Binding, creds: Credentials, *, in_memory: bool) -> None:
