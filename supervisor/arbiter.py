@@ -35,13 +35,14 @@ import time
 from collections.abc import Callable
 
 from vango_mp import store
+from vango_mp.appload import AppLoadError, load_app
 from vango_mp.bus import reopen_log_files
 from vango_mp.listener import create_listener
 from vango_mp.memory import PressureLevel, detect_budget, trim_heap
 from vango_mp.settings import Settings
 
 from .config import ConfigError, keep_restart_keys, parse_bind, resolve_workers
-from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_OK, HaltServer, StopServer, describe_exit
+from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK, HaltServer, StopServer, describe_exit
 from .hub import Hub, make_runtime_dir
 from .memwatch import MemoryWatch
 from .notify import Notifier
@@ -50,6 +51,7 @@ from .slots import Slot, Worker
 from .template import SpawnRequest, Template
 from .wakeup import WakeupSignals
 
+from .watch import SourceWatch
 log = logging.getLogger("vango_mp.supervisor")
 
 Serve = Callable[..., None]
@@ -78,8 +80,12 @@ class Arbiter:
         reload_settings: Callable[[], Settings] | None = None,
         notifier: Notifier | None = None,
     ) -> None:
+        watch: SourceWatch | None = None,
         self.settings, self.app, self.serve = settings, app, serve
+        # ``app`` is None with ``--reload``: each worker imports it fresh (load_app in run_child).
         self.reload_settings = reload_settings
+        self.watch = watch  # --reload: the app's source files; a change reloads every slot
+        self.reload_pending = False  # a change seen while a reload was under way
         self.notifier = notifier or Notifier()
         self.pid = os.getpid()
         self.secret = secrets.token_bytes(32)  # shared by all workers: CSRF and session blobs
@@ -128,6 +134,7 @@ class Arbiter:
         self.murder_workers()
         self.manage_workers()
         self.check_memory()
+        self.check_sources()
         self.notify_systemd()
 
     def start(self) -> None:
@@ -166,6 +173,8 @@ class Arbiter:
 
     def dispatch_signals(self) -> None:
         """Run ``handle_<name>`` for each queued signal; unknown ones are logged and skipped."""
+        if self.watch is not None:
+            due.append(self.watch.due_in())
         assert self.wakeup is not None
         for signum in self.wakeup.pop_all():
             name = self.SIG_NAMES.get(signum)
@@ -303,10 +312,22 @@ class Arbiter:
             slot.sock.close()  # a worker gets its own slot's socket with the spawn request
 
     def run_child(self, request: SpawnRequest, sock: socket.socket) -> int:
-        """In a new worker (forked by the template): serve ``sock`` until stopped; the exit status."""
+        """In a new worker (forked by the template): serve ``sock`` until stopped; the exit status.
+
+        With ``--reload`` the app is imported here, fresh: neither we nor the
+        template imported it. An app that fails to import exits
+        WORKER_EXIT_ERROR (a reload then aborts and the old worker serves on).
+        """
         gc.enable()
         sock.setblocking(False)
-        self.serve(request.settings, request.slot, sock, bus_path=request.bus_path, secret=self.secret, app=self.app)
+        app = self.app
+        if app is None:
+            try:
+                app = load_app(request.settings.app)
+            except AppLoadError as exc:
+                log.error("worker in slot %d: %s", request.slot, exc)
+                return WORKER_EXIT_ERROR
+        self.serve(request.settings, request.slot, sock, bus_path=request.bus_path, secret=self.secret, app=app)
         return WORKER_EXIT_OK
 
     def stop_worker(self, pid: int | None, sig: int, deadline: float) -> None:
@@ -360,6 +381,9 @@ class Arbiter:
             log.info("worker pid %d (slot %d) exited: %s", worker.pid, worker.slot, describe_exit(code))
             return
         log.error("worker pid %d (slot %d) crashed: %s", worker.pid, worker.slot, describe_exit(code))
+                # --reload: an edit that does not import is the author's work in progress,
+                # not a crash; the old worker serves on until the next change.
+                expected = expected or self.watch is not None
         if slot is not None and not slot.retiring:
             self.record_crash(slot, worker)
 
@@ -467,6 +491,21 @@ class Arbiter:
         """Tell workers the machine-level memory pressure; recycle one that owns too much."""
         if self.hub is None or self.stopping:
             return
+    # ------------------------------------------------------------ --reload
+
+    def check_sources(self) -> None:
+        """``--reload``: an app source file changed, so replace every worker (they import it fresh)."""
+        if self.watch is None or self.stopping:
+            return
+        changed = self.watch.changed()
+        if changed:
+            log.info("--reload: %s changed; reloading the workers", ", ".join(os.path.relpath(p) for p in changed[:3])
+                     + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
+            self.reload_pending = True
+        if self.reload_pending and not self.rolling.busy:
+            self.reload_pending = False
+            self.rolling.begin_reload(s.index for s in self.slots if not s.retiring)
+
         slot = self.memwatch.check(self.hub, [s for s in self.slots if not s.retiring], time.monotonic(),
                                    can_recycle=not self.rolling.busy)
         if slot is not None:

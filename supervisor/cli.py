@@ -30,6 +30,7 @@ from vango_mp.settings import Settings
 
 from .config import ConfigError, load_settings, parse_bind, render_toml
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_STARTUP
+from .watch import SourceWatch, watch_root
 
 LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="signal writes during render raise; unserializable state fails loudly")
     parser.add_argument("--print-config", action="store_true",
                         help="print the effective config as TOML (with each value's source) and exit")
+    parser.add_argument("--reload", action="store_true",
+                        help="with --dev: restart the workers, importing the app afresh, when its .py files change")
     parser.add_argument("--lone", action="store_true",
                         help="one worker in this process: no supervisor, no bus (benchmarks, debugging)")
     return parser
@@ -95,6 +98,43 @@ def check_app(app: App, settings: Settings, source: str) -> None:
         raise ConfigError("app", source, str(exc)) from None
 
 
+def add_cwd_to_path() -> None:
+    """``--app mod:attr`` finds ``mod`` in the current directory, as ``uvicorn`` does.
+
+    ``python -m`` puts the current directory on ``sys.path``; the console
+    script puts its own bin directory there instead.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def check_app_elsewhere(spec: str, settings: Settings, source: str) -> None:
+    """``--reload``: load and check the app in a short-lived child, so this process never imports it.
+
+    Raises the ConfigError the child met (its one line), as :func:`load_app` would here.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports through the pipe and never returns
+        os.close(read_end)
+        problem = b""
+        try:
+            check_app(load_app(spec, source), settings, source)
+        except ConfigError as exc:
+            problem = exc.problem.encode()
+        except BaseException as exc:  # anything else the import did
+            problem = f"cannot check {spec}: {type(exc).__name__}: {exc}".encode()
+        os.write(write_end, problem[:4000])
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        problem = pipe.read().decode(errors="replace")
+    os.waitpid(pid, 0)
+    if problem:
+        raise ConfigError("app", source, problem)
+
+
 def configure_logging(settings: Settings) -> None:
     handler: logging.Handler
     if settings.log_file:
@@ -114,6 +154,7 @@ def main(argv: Sequence[str] | None = None, *, serve: Any = None) -> int:
     """
     args = build_parser().parse_args(argv)
     flags = flag_values(args)
+    add_cwd_to_path()
 
     def reload_settings() -> Settings:
         return load_settings(flags, os.environ, args.config)[0]
@@ -124,10 +165,16 @@ def main(argv: Sequence[str] | None = None, *, serve: Any = None) -> int:
             sys.stdout.write(render_toml(settings, sources))
             return EXIT_OK
         configure_logging(settings)
+        if args.reload and (args.lone or not settings.dev):
+            raise ConfigError("reload", "flag", "--reload needs --dev and a supervisor (not --lone)")
         if not args.lone:
             gc.disable()  # until the fork: keep preloaded objects' pages untouched (gc.freeze)
-        app = load_app(settings.app, sources["app"])
-        check_app(app, settings, sources["app"])
+        if args.reload:  # the supervisor must not hold the app's code: check it in a child
+            app = None
+            check_app_elsewhere(settings.app, settings, sources["app"])
+        else:
+            app = load_app(settings.app, sources["app"])
+            check_app(app, settings, sources["app"])
     except ConfigError as exc:
         gc.enable()
         print(f"vango-mp: {exc}", file=sys.stderr)
@@ -138,7 +185,8 @@ def main(argv: Sequence[str] | None = None, *, serve: Any = None) -> int:
         return run_lone(settings, app, serve)
     from .arbiter import Arbiter
 
-    arbiter = Arbiter(settings, app, serve=serve, reload_settings=reload_settings)
+    watch = SourceWatch(watch_root(settings.app)) if args.reload else None
+    arbiter = Arbiter(settings, app, serve=serve, reload_settings=reload_settings, watch=watch)
     status = arbiter.run()
     gc.enable()
     return status

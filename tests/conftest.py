@@ -104,14 +104,14 @@ class Server:
 
 
 def start_server(*args: str, env: dict[str, str] | None = None, timeout: float = 20.0,
-                 command: list[str] | None = None) -> Server:
+                 command: list[str] | None = None, cwd: Path | None = None) -> Server:
     """Start ``vango-mp ARGS --bind 127.0.0.1:0`` (or ``command ARGS ...``) and wait until it is healthy."""
     cmd = [*(command or vango_command()), *args]
     if "--bind" not in args:
         cmd += ["--bind", "127.0.0.1:0"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, cwd=cwd or ROOT,
     )
     server = Server(proc, "127.0.0.1", 0)
     threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()

@@ -186,6 +186,14 @@ class App:
         return h.hexdigest()
 
     def match(self, path: str) -> Match | None:
+    def routes_schema(self) -> str:
+        """Fingerprint of the routes alone (``--dev``: a blob from edited page code still resumes)."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(_TREE_SHAPE)
+        for route in self.routes:
+            h.update(route.pattern.encode() + b"\0")
+        return h.hexdigest()
+
         """The route ``path`` leads to (canonicalised; query ignored; precedence as :meth:`resolve`), or None.
 
         No middleware runs; ``params`` are typed and decoded

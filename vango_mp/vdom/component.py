@@ -215,7 +215,9 @@ def use_signal(initial: T) -> Signal[T]:
     if sig is _NEW:
         pending = inst.root.pending_values
         if pending:
-            initial = pending.pop(inst.hook_id(i), initial)
+            value = pending.pop(inst.hook_id(i), initial)
+            if not _TYPED_RESTORE or initial is None or type(value) is type(initial):
+                initial = value
         sig = Signal(initial)
         inst.hooks.append((SIGNAL, sig))
     return sig
@@ -245,6 +247,14 @@ def current_instance() -> ComponentInstance:
         raise HookError("current_instance() called outside a component render")
     return inst
 
+_TYPED_RESTORE = False  # --dev: a restored value must have its initial's type (the code may have changed)
+
+
+def check_restored_types(on: bool) -> None:
+    """Restore a ``use_signal`` value only if its type matches the initial one (``--dev``, where a
+    session may resume under edited code: state is kept where the component shapes still match)."""
+    global _TYPED_RESTORE
+    _TYPED_RESTORE = on
 
 def use_context(key: str, default: Any = None) -> Any:
     """A value from the Root's context dict (e.g. "worker", "session", "path", "params")."""
