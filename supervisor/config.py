@@ -53,7 +53,7 @@ _SIZE_NAMES = frozenset({"max_memory_per_session"})
 _PLAIN_FLOAT_SUFFIXES = ("_ratio", "_rate")
 EVICTION_POLICIES = ("lru", "oldest", "random")
 SECRET_FIELDS = ("persistence_secret", "persistence_secret_previous")  # hex; never printed
-HIDDEN_FIELDS = (*SECRET_FIELDS, "ops_token")  # never printed
+HIDDEN_FIELDS = (*SECRET_FIELDS, "ops_token", "status_token", "store_url")  # never printed (store_url may hold a password)
 MIN_SECRET_BYTES = 32  # HMAC-SHA256 keys shorter than its output weaken it
 
 
@@ -256,6 +256,10 @@ def _problems(s: Settings) -> list[tuple[str, str]]:
         if secret and len(secret) < MIN_SECRET_BYTES:
             problems.append((name, f"must be at least {MIN_SECRET_BYTES} bytes ({2 * MIN_SECRET_BYTES} hex digits), "
                                    f"got {len(secret)}"))
+    if s.store_url and not s.store_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append(("store_url", f"expected redis://HOST:PORT/DB, rediss://... or unix://..., got {s.store_url!r}"))
+    elif s.store_url and not s.persistence_secret:
+        problems.append(("store_url", "needs persistence_secret: every machine must seal sessions with the same one"))
     if s.memory_soft_ratio > s.memory_hard_ratio:
         problems.append(("memory_soft_ratio", "must not exceed memory_hard_ratio"))
     if s.memory_hard_ratio > s.memory_critical_ratio:
@@ -283,6 +287,10 @@ def _http_problems(s: Settings) -> list[tuple[str, str]]:
                 break
     if s.ops_token and len(s.ops_token) < 16:
         problems.append(("ops_token", "must be at least 16 characters"))
+    if s.status_token and len(s.status_token) < 16:
+        problems.append(("status_token", "must be at least 16 characters"))
+    if s.log_format not in ("text", "json"):
+        problems.append(("log_format", "must be text or json"))
     return problems
 
 
@@ -303,7 +311,7 @@ def _range_problems(s: Settings) -> list[tuple[str, str]]:
     return problems
 
 
-RESTART_KEYS = ("bind", "app", "workers", "runtime_dir")  # a HUP cannot change these
+RESTART_KEYS = ("bind", "app", "workers", "runtime_dir", "store_url")  # a HUP cannot change these
 
 
 def keep_restart_keys(current: Settings, new: Settings) -> list[str]:

@@ -15,7 +15,7 @@ import tornado.escape
 import tornado.httputil
 import tornado.web
 
-from . import assets, client_js, navigation, routes, security
+from . import assets, auth, client_js, navigation, routes, security
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
@@ -109,6 +109,7 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
     """
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    ws_path = "/_vango/ws"  # the page's socket (the status page has its own)
 
     def initialize(self, app: App, slot: int, settings: Settings, csrf_secret: bytes) -> None:
         self.app, self.slot, self.vango_settings, self.csrf_secret = app, slot, settings, csrf_secret
@@ -178,7 +179,7 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             return response
         if response.status == 200:
             response.status = location.resolved.status
-        boot: dict[str, Any] = {"csrf": token, "path": self.request.uri or request.path, "ws": "/_vango/ws",
+        boot: dict[str, Any] = {"csrf": token, "path": self.request.uri or request.path, "ws": self.ws_path,
                                 "worker": self.slot, "h": html_hash(body)}
         if self.app.prefetch:
             boot["prefetch"] = True

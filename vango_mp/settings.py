@@ -21,12 +21,14 @@ class Settings:
     dev: bool = False  # turns off origin check, CSRF and secure cookies
     debug: bool = False  # signal writes during render raise; unserializable state fails loudly
     graceful_timeout: float = 30.0
+    uvloop: bool = False  # run workers on uvloop (the 'uvloop' extra); measured in bench/README.md
     allowed_origins: list[str] = field(default_factory=list)
     trusted_proxies: list[str] = field(default_factory=list)
     secure_cookies: bool = True
     log_file: str | None = None
     runtime_dir: str | None = None  # bus sockets; default a private temp dir
     state_dir: str | None = None
+    store_url: str = ""  # redis://HOST:PORT/DB: sessions and global signals shared by several machines
 
     # Session (SessionConfig)
     resume_window: float = 300.0
@@ -53,6 +55,9 @@ class Settings:
     dom_event_burst: int = 50
     resync_rate: float = 2.0
     resync_burst: int = 5
+    # Storm budgets (StormBudgetConfig): a runaway loop stops with a StormError, reported like a handler's.
+    max_effect_runs_per_tick: int = 1000  # effect runs in one event/dispatch; 0 = no limit
+    max_task_starts_per_second: int = 100  # async handlers/effects/resources/intervals per session; 0 = no limit
 
     # Limits (ServerConfig / SessionLimits)
     max_sessions: int = 0  # 0 = unlimited
@@ -61,6 +66,7 @@ class Settings:
     max_concurrent_handshakes: int = 1024
     max_concurrent_handshakes_per_ip: int = 64
     max_memory_per_session: int = 3 * 1024 * 1024
+    fd_reserve: int = 0  # open files a worker keeps beyond its live sockets; 0 = auto (1/16 of the limit, >= 16)
 
     # Memory
     memory_budget: int = 0  # 0 = cgroup memory.max or physical memory (the smallest of the three)
@@ -92,6 +98,12 @@ class Settings:
     allowed_redirect_hosts: list[str] = field(default_factory=list)  # hosts an app may redirect to; empty = relative only
     ops_networks: list[str] = field(default_factory=list)  # CIDRs besides loopback that see health details and metrics
     ops_token: str = ""  # "Authorization: Bearer <token>" sees health details and metrics from anywhere; empty = none
+
+    # Observability (vango_mp.observability)
+    status_page: bool = False  # serve /_vango/status (always on with dev); loopback or status_token only
+    status_token: str = ""  # lets a non-loopback client see /_vango/status (Bearer, or ?token= once); empty = none
+    log_format: str = "text"  # text | json (one object per line: worker, session short id, request id)
+    access_log: bool = False  # one line per HTTP request (method, path, status, ms); WebSocket upgrades too
 
     def worker_count(self) -> int:
         """``workers``, where 0 means one per CPU this process may run on."""

@@ -17,6 +17,7 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import tornado.ioloop
@@ -24,6 +25,11 @@ import tornado.web
 
 from . import assets, auth, cluster, fdlimit, navigation, reactive
 from .observability import exposition
+from .observability.status import StatusService
+from . import login
+from .authlife import AuthLife
+from .uploadhandler import UploadHandler, upload_directory
+from .uploads import Registry
 from .bus import BusClient
 from .headers import HeaderPolicy
 from .security import HostPolicy
@@ -38,7 +44,7 @@ from .router import App
 from .session import Session
 from .sessions import Checkpoints, Handover, Sealer, SessionOwner
 from .settings import Settings
-from .store import open_store
+from .stores import open_store
 
 log = logging.getLogger("vango_mp.worker")
 
@@ -52,6 +58,7 @@ class Worker:
     def __init__(self, settings: Settings, slot: int, app: App, secret: bytes) -> None:
         self.settings, self.slot, self.app = settings, slot, app
         reactive.set_debug(settings.debug)  # signal writes during render raise
+        reactive.set_effect_budget(settings.max_effect_runs_per_tick)  # storm budget (vango_mp.tasks)
         keys = persistence_secrets(settings, secret)
         # CSRF tokens must outlive a restart exactly when sessions do.
         self.csrf_secret = hashlib.sha256(b"vango-csrf:" + keys[0]).digest() if settings.persistence_secret else secret
@@ -65,7 +72,7 @@ class Worker:
         check_restored_types(settings.dev)
         self.sealer = Sealer(keys, schema=app.routes_schema() if settings.dev else app.schema, debug=settings.debug, max_age=settings.max_blob_age,
                              mount=mount)
-        self.store = open_store(settings.state_dir, settings.resume_window)
+        self.store = open_store(settings, keys[0])
         self.checkpoints = Checkpoints(self.store, self.sealer, stopping=lambda: self.handover.stopping) \
             if self.store is not None else None
         self.census = Census(settings)
@@ -75,23 +82,32 @@ class Worker:
         self.handover = Handover(self.owner, settings, slot=slot, store=self.store,
                                  vet=lambda binding, creds, in_memory: auth.vet(app, binding, creds, in_memory=in_memory))
         self.owner.make_room_elsewhere = self.handover.make_room
+        if self.store is not None:
+            self.store.on_stale = lambda ids: cluster.close_stale(self.owner, ids)
         self.output = OutputWatch(write_timeout=settings.write_timeout, max_pending=settings.max_pending_output_bytes)
         self.bus: BusClient | None = None
+        self.auth = AuthLife(self.owner, app.auth_check).install()  # revalidation, logout on every worker
+        login.install_secret(self.csrf_secret)  # login cookies every worker of the cluster reads
+        self.uploads = Registry(self.owner, slot)  # uploads into this worker's sessions
+        self.upload_dir = ""  # created with the application (after the fork)
         exposition.install(self.health)  # gauges in /_vango/metrics, GC pauses timed
+        self.status = StatusService(self)  # /_vango/status (when enabled) and the worker's 10-minute history
         self.sockets = fdlimit.SocketBudget(0)  # unlimited until _serve plans it (fdlimit.plan)
 
     def health(self) -> dict[str, Any]:
-        return {**cluster.health(self.slot, self.owner, self.memory), "sockets": self.sockets.report()}
+        return {**cluster.health(self.slot, self.owner, self.memory, self.store), "sockets": self.sockets.report()}
 
     def bus_handlers(self) -> dict[str, Any]:
         """Bus request/broadcast handlers this worker answers, by kind."""
-        return {**self.handover.handlers(), "memory.pressure": self.memory.on_notice,
-                "metrics.samples": exposition.answer_samples}
+        return {**self.handover.handlers(), **self.auth.handlers(), **self.uploads.handlers(), "memory.pressure": self.memory.on_notice,
+                "metrics.samples": exposition.answer_samples, **self.status.handlers()}
 
     async def join(self, bus_path: str) -> BusClient:
         self.bus = await cluster.join(bus_path, self.slot, self.settings, report=self.health,
                                       handlers=self.bus_handlers())
         self.handover.bus = self.census.hub = self.bus
+        self.auth.transport = self.bus  # logouts reach the other workers (a Redis transport: other machines)
+        await cluster.learn_machine(self.bus, self.store)
         return self.bus
 
     async def metrics_text(self) -> bytes:
@@ -112,6 +128,8 @@ class Worker:
                 (r"/_vango/health", HealthHandler, {"health": self.health}),
                 (r"/_vango/metrics", MetricsHandler, {"exposition": self.metrics_text}),
                 (r"/_vango/assets/(.*)", AssetHandler, {"manifest": self.app.assets}),
+                (r"/_vango/upload", UploadHandler, self.upload_route()),
+                *self.status.routes(page, live),
                 (r"/(.*)", AppHandler, page),
             ],
             # Tornado aborts (the peer sees 1006, not 1009) past its limit: ours is checked
@@ -142,10 +160,18 @@ class Worker:
             if isinstance(conn, LiveSocket):
                 conn.heartbeat(now, silent)
 
+    def upload_route(self) -> dict[str, Any]:
+        """What ``/_vango/upload`` needs (vango_mp.uploadhandler); its temporary directory is made here."""
+        if not self.upload_dir:
+            self.upload_dir = upload_directory(self.slot)
+        return {"registry": self.uploads, "settings": self.settings, "csrf_secret": self.csrf_secret,
+                "directory": self.upload_dir, "bus": lambda: self.bus}
+
     def maintain(self) -> None:
         """Expire past ResumeWindow, move idle detached sessions to the cold tier, purge the store."""
         self.owner.sweep_expired()
         self.owner.chill()
+        self.uploads.sweep()
         if self.store is not None:
             self.store.purge()
 
@@ -154,7 +180,10 @@ class Worker:
         sweep = max(0.05, min(s.cleanup_interval, s.resume_window / 4 or 1.0, s.cold_after / 2 or 1.0))
         out = [tornado.ioloop.PeriodicCallback(self.maintain, sweep * 1000),
                tornado.ioloop.PeriodicCallback(self.heartbeat, s.heartbeat_interval * 1000),
-               tornado.ioloop.PeriodicCallback(self.output.tick, min(1.0, s.write_timeout / 4) * 1000)]
+               tornado.ioloop.PeriodicCallback(self.output.tick, min(1.0, s.write_timeout / 4) * 1000),
+               *self.status.timers()]
+        if self.auth.tick_interval:
+            out.append(tornado.ioloop.PeriodicCallback(self.auth.tick, self.auth.tick_interval * 1000))
         if self.checkpoints is not None and s.persist_interval > 0:
             checkpoints = self.checkpoints
             out.append(tornado.ioloop.PeriodicCallback(lambda: checkpoints.tick(lambda: self.owner),
@@ -191,8 +220,25 @@ def serve(
     settings: Settings, slot: int, sock: socket.socket, *, bus_path: str | None = None,
     secret: bytes, app: App,
 ) -> None:
-    """Run one worker on an already-listening socket until it is told to stop."""
-    asyncio.run(_serve(settings, slot, sock, bus_path=bus_path, secret=secret, app=app))
+    """Run one worker on an already-listening socket until it is told to stop (on uvloop with ``uvloop = true``)."""
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.uvloop)) as runner:
+        runner.run(_serve(settings, slot, sock, bus_path=bus_path, secret=secret, app=app))
+
+
+def event_loop_factory(use_uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for and installed (``pip install 'vango-mp[uvloop]'``), else asyncio's (None).
+
+    Off by default: bench/baseline.py measures both on the same load (see bench/README.md).
+    """
+    if not use_uvloop:
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        log.warning("uvloop = true but uvloop is not installed (pip install 'vango-mp[uvloop]'): using asyncio")
+        return None
+    log.info("event loop: uvloop %s", uvloop.__version__)
+    return uvloop.new_event_loop
 
 
 async def _serve(
@@ -220,6 +266,8 @@ async def _serve(
     if worker.bus is not None:
         worker.bus.ready()
     await stopped
+    if worker.store is not None:
+        await worker.store.drain(DRAIN_LIMIT)  # a shared store writes behind: the last checkpoints first
     worker.memory.monitor.stop()
     for timer in timers:
         timer.stop()

@@ -1,0 +1,46 @@
+"""Who may see ``/_vango/status``: nobody when off; loopback or the status token when on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Server, start_server
+
+from .test_http_security import request
+
+TOKEN = "status-token-0123456789"
+OUTSIDE = {"X-Forwarded-For": "203.0.113.5"}  # relayed by an untrusted proxy: not a loopback client
+
+
+@pytest.fixture(scope="module")
+def on() -> Iterator[Server]:
+    srv = start_server("--workers", "1", env={"VANGO_STATUS_PAGE": "1", "VANGO_STATUS_TOKEN": TOKEN})
+    yield srv
+    srv.stop()
+
+
+def test_off_unless_enabled(server: Server) -> None:
+    for path in ("/_vango/status", "/_vango/status.css", "/_vango/status/ws"):
+        assert request(server, path)[0] == 404, path
+
+
+def test_loopback_sees_it_outsiders_do_not(on: Server) -> None:
+    status, headers, body = request(on, "/_vango/status")
+    assert status == 200 and b'data-worker="0"' in body
+    assert "unsafe-inline" not in headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    assert request(on, "/_vango/status", headers=OUTSIDE)[0] == 403
+    assert request(on, "/_vango/status", headers={**OUTSIDE, "Authorization": "Bearer wrong-token-xxxxxxx"})[0] == 403
+    assert request(on, "/_vango/status", headers={**OUTSIDE, "Authorization": f"Bearer {TOKEN}"})[0] == 200
+
+
+def test_token_in_the_url_once_becomes_a_scoped_cookie(on: Server) -> None:
+    status, headers, _ = request(on, f"/_vango/status?token={TOKEN}", headers=OUTSIDE)
+    assert status == 303 and headers["Location"] == "/_vango/status"
+    cookie = headers["Set-Cookie"]
+    assert "Path=/_vango/status" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert TOKEN not in cookie
+    jar = cookie.split(";", 1)[0]
+    assert request(on, "/_vango/status", headers={**OUTSIDE, "Cookie": jar})[0] == 200
+    assert request(on, "/_vango/status", headers={**OUTSIDE, "Cookie": jar[:-2] + "00"})[0] == 403
