@@ -43,6 +43,7 @@ from vango_mp.settings import Settings
 
 from .config import ConfigError, keep_restart_keys, parse_bind, resolve_workers
 from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_STARTUP, WORKER_EXIT_ERROR, WORKER_EXIT_OK, HaltServer, StopServer, describe_exit
+from . import redislink
 from .hub import Hub, make_runtime_dir
 from .memwatch import MemoryWatch
 from .notify import Notifier
@@ -151,6 +152,9 @@ class Arbiter:
             if self.settings.state_dir:
                 store.prepare(self.settings.state_dir)
             self.template.start()  # before any traffic: the lean parent of every worker
+            if self.settings.store_url:  # one machine of several: after the fork, the link is a thread
+                redislink.attach(self.hub, self.settings.store_url, self.settings.persistence_secret,
+                                 self.address[1], self.selector)
         except (OSError, sqlite3.Error) as exc:
             raise HaltServer(f"cannot start: {exc}", EXIT_STARTUP) from None
         host, port = self.address
@@ -464,6 +468,8 @@ class Arbiter:
         if self.workers:
             self.stop_all_blocking()
         self.template.close()
+        if self.hub is not None and self.hub.redis is not None:
+            self.hub.redis.close()
         if self.hub is not None:
             self.hub.close()
         for slot in self.slots:

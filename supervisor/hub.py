@@ -16,7 +16,9 @@ once a big frame is through (:class:`vango_mp.bus.FrameDecoder`).
 
 The hub is also the global-signal sequencer: it holds the authoritative value
 and sequence number of every key (in memory; a supervisor restart resets
-them) and broadcasts each applied write to every worker.
+them) and broadcasts each applied write to every worker. With ``store_url``
+(several machines) Redis is the sequencer instead and the hub relays through
+its :class:`supervisor.redislink.RedisLink` (:meth:`Hub.on_redis`).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Peer:
 class Routed:
     """A request the hub forwarded and still waits on."""
 
-    origin: Peer
+    origin: Peer | Callable[[bool, Any], None]  # a worker, or the hub's own callback (requests from Redis)
     rid: int  # the origin's correlation id
     waiting: set[Peer]
     fan_out: bool  # ANY: first non-None ok answer wins (a hint only once nobody else can win)
@@ -102,7 +104,11 @@ class Hub:
             "stats": lambda body, peer: self.worker_stats(),
             "peers": lambda body, peer: [[p.slot, p.pid, p.generation, p.ready] for p in self.live_peers()],
             "census.enter": lambda body, peer: self.census.enter(peer.pid, body),
+            "cluster.machine": lambda body, peer: {"id": self.machine,
+                                                   "redis": self.redis.status if self.redis else None},
         }
+        self.machine = ""  # this machine's id in a cluster (set with the Redis link)
+        self.redis: Any = None  # supervisor.redislink.RedisLink with store_url
         self.census = Census()
         # Broadcasts addressed to the hub itself: handled here, never forwarded.
         self.sinks: dict[str, Callable[[Any, Peer], None]] = {
@@ -239,6 +245,8 @@ class Hub:
         self.listener.close()
         for peer in self.peers.values():
             peer.sock.close()
+        if self.redis is not None:
+            self.redis.close_in_child()
 
     # -- messages
 
@@ -270,6 +278,8 @@ class Hub:
     def handle_broadcast(self, peer: Peer, msg: bus.Broadcast) -> None:
         sink = self.sinks.get(msg.kind)
         if sink is None:
+            if self.redis is not None and msg.kind.startswith("cluster."):
+                self.redis.broadcast(msg.kind, msg.body)  # and to every other machine's workers
             return self.broadcast(msg.kind, msg.body, source=peer)
         try:
             sink(msg.body, peer)
@@ -293,6 +303,8 @@ class Hub:
             self.send(peer, bus.Order(kind, body))
 
     def handle_globalwrite(self, peer: Peer, msg: bus.GlobalWrite) -> None:
+        if self.redis is not None:  # several machines: Redis sequences, on_redis fans out
+            return self.redis.write(peer.pid, msg.wid, msg.key, msg.op, msg.args, msg.default)
         seq, value = self.globals.get(msg.key, (0, msg.default))
         try:
             value = apply_op(msg.op, value, msg.args)
@@ -302,6 +314,44 @@ class Hub:
         update = bus.GlobalUpdate(msg.key, seq + 1, value, peer.pid, msg.wid)
         for other in self.live_peers():
             self.send(other, update)
+
+    def on_redis(self, event: tuple[Any, ...]) -> None:
+        """An event from the Redis link (see :mod:`supervisor.redislink`), in the hub's thread."""
+        kind = event[0]
+        if kind == "update":
+            _, key, seq, value, pid, wid = event
+            if seq > self.globals.get(key, (0, None))[0]:
+                self.globals[key] = [seq, value]
+            update = bus.GlobalUpdate(key, seq, value, pid, wid)
+            for other in self.live_peers():
+                self.send(other, update)
+        elif kind == "error":
+            _, pid, wid, key, error = event
+            peer = self.peer_for(pid)
+            if peer is not None:
+                self.send(peer, bus.GlobalError(wid, key, error))
+        elif kind == "snapshot":
+            self.globals = dict(event[1])
+            snapshot = bus.Snapshot({k: list(v) for k, v in self.globals.items()})
+            for other in self.live_peers():
+                self.send(other, snapshot)
+        elif kind == "broadcast":
+            self.broadcast(event[1], event[2])
+        elif kind == "adopt":
+            _, rid, reply, body = event
+            self.ask_any("session.adopt", body, lambda ok, answer: self.redis.answer(reply, rid, answer if ok else None))
+        elif kind == "status":
+            log.info("redis link %s", event[1])
+
+    def ask_any(self, kind: str, body: Any, done: Callable[[bool, Any], None]) -> None:
+        """The hub's own request to ANY worker (routing rules as for a worker's); ``done(ok, body)``."""
+        targets = set(self.live_peers())
+        if not targets:
+            return done(True, None)
+        rid, self.next_rid = self.next_rid, self.next_rid + 1
+        self.routed[rid] = Routed(done, 0, set(targets), fan_out=True)
+        for target in targets:
+            self.send(target, bus.Request(rid, bus.HUB, kind, body))
 
     # -- request routing
 
@@ -349,6 +399,8 @@ class Hub:
                 return  # others may still say yes
             msg = bus.Response(rid, True, routed.hint)
         del self.routed[rid]
+        if callable(routed.origin):
+            return routed.origin(msg.ok, msg.body)
         self.send(routed.origin, bus.Response(routed.rid, msg.ok, msg.body))
 
     def expire_requests(self, now: float) -> None:

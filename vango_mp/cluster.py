@@ -14,18 +14,22 @@ from typing import Any
 
 from . import globals as global_signals
 from . import metrics
-from .bus import BusClient
+from .bus import HUB, BusClient, BusError
 from .pressure import WorkerMemory
 from .sessions import SessionOwner
+from .protocol import Close
 from .settings import Settings
+from .stores import SessionStore
 
 log = logging.getLogger("vango_mp.cluster")
 
 
-def health(slot: int, owner: SessionOwner, memory: WorkerMemory) -> dict[str, Any]:
-    """``/_vango/health``: this worker's sessions, memory and refusals."""
+def health(slot: int, owner: SessionOwner, memory: WorkerMemory, store: SessionStore | None = None) -> dict[str, Any]:
+    """``/_vango/health``: this worker's sessions, memory and refusals (and Redis, with a shared store)."""
     mem = memory.health()
+    shared = {"redis": store.status(), "machine": store.machine} if store is not None and store.status() else {}
     return {
+        **shared,
         "status": "ok",
         "worker": slot,
         "pid": os.getpid(),
@@ -66,3 +70,24 @@ async def join(bus_path: str, slot: int, settings: Settings, *, report: Callable
     await client.connect()
     global_signals.install_backend(global_signals.BusBackend(client))
     return client
+
+
+async def learn_machine(bus: BusClient, store: SessionStore | None) -> None:
+    """A shared store writes leases in the name of this machine: the hub's id for it."""
+    if store is None or store.status() is None:
+        return
+    try:
+        info = await bus.request(HUB, "cluster.machine", timeout=2.0)
+    except BusError as err:
+        log.error("the hub did not say which machine this is (%s): leases name this worker alone", err)
+        return
+    if isinstance(info, dict) and isinstance(info.get("id"), str) and info["id"]:
+        store.machine = info["id"]
+
+
+def close_stale(owner: SessionOwner, session_ids: list[str]) -> None:
+    """Sessions another machine owns now (their lease moved while we could not reach Redis): close ours."""
+    for session_id in session_ids:
+        session = owner.entry(session_id)
+        if session is not None:
+            owner.end(session, Close.SESSION_TAKEN, "session resumed elsewhere", "lease_lost")

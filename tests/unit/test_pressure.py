@@ -243,6 +243,9 @@ class Keeper:
     def on_detach(self, session: Session) -> None:
         pass
 
+    def on_open(self, session: Session) -> None:
+        pass
+
     def forget(self, session_ids: list[str]) -> None:
         pass
 

@@ -24,7 +24,7 @@ from .. import metrics
 from ..observability import prom
 from ..security import redact
 from ..session import Session
-from ..store import SessionStore
+from ..stores.base import SessionStore
 from .sealer import Sealer
 from .states import State
 
@@ -74,13 +74,19 @@ class Checkpoints:
         if not self.stopping() and dirty(session):
             self.save([session])
 
+    def on_open(self, session: Session) -> None:
+        """A new session: a store shared by machines records it as this machine's."""
+        self.store.on_open(session.id)
+
     def forget(self, session_ids: list[str]) -> None:
         """Expired for good: their stored copies must not resume them."""
         self.store.delete_many(session_ids)
 
     async def checkpoint(self, sessions: Iterable[Session]) -> int:
         """Write every dirty one of ``sessions``, CHUNK at a time; how many were written."""
+        sessions = list(sessions)
         todo = [s for s in sessions if dirty(s)]
+        self.store.touch([s.id for s in sessions if s.alive and not dirty(s)])  # their leases stay ours
         written = 0
         for start in range(0, len(todo), CHUNK):
             # Re-checked: a session may have moved, ended or been saved while we yielded.

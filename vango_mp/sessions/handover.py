@@ -54,7 +54,7 @@ from ..protocol import Close
 from ..security import redact
 from ..session import Session
 from ..settings import Settings
-from ..store import SessionStore
+from ..stores.base import OwnerRefused, SessionStore, StoreBusy
 from .owner import Refused, SessionOwner
 from .states import State
 
@@ -214,7 +214,7 @@ class Handover:
             return found, True, True  # resumed here by another socket meanwhile
         blob, stored = found, False
         if blob is None and self.store is not None:
-            blob, stored = self.store.take(session_id), True  # left there by a worker that stopped or crashed
+            blob, stored = await self._claim(session_id, creds), True  # left there (or live on another machine)
         if blob is None:
             raise Refused(Close.SESSION_EXPIRED, "session expired", "unknown_session")
         payload = self._remounted(lambda: self.owner.sealer.open(session_id, blob))
@@ -229,6 +229,18 @@ class Handover:
         metrics.inc("vango_sessions_resumed_total", kind="adopted")
         prom.record_resume("restored" if stored else "adopted", time.perf_counter() - started)
         return session, False, exact
+
+    async def _claim(self, session_id: str, creds: Credentials) -> bytes | None:
+        """The session's blob from the store -- which, shared by machines, asks the one that holds it live."""
+        assert self.store is not None
+        try:
+            return await self.store.claim(session_id, creds.wire())
+        except OwnerRefused as refused:
+            log.info("resume of %s refused by the machine that holds it: %s", redact(session_id), refused)
+            raise Refused(Close.NOT_AUTHORIZED, "not authorized", "auth_resume") from None
+        except StoreBusy as busy:
+            log.warning("resume of %s from the store: %s", redact(session_id), busy)
+            raise Refused(Close.SERVER_BUSY, "server busy", "store_busy") from None
 
     def _check(self, binding: Binding, creds: Credentials, *, in_memory: bool) -> None:
         try:
@@ -405,7 +417,7 @@ class Handover:
             self.store.save_many([(sid, ip, blob) for sid, ip, _, blob, _ in piece])
             for item in piece:
                 self.tombstones.discard(item[0])  # adopters find it in the store
-            log.info("stored %d sessions in %s", len(piece), self.store.path)
+            log.info("stored %d sessions in %s", len(piece), self.store.where)
             return len(piece)
         log.error("%d sessions lost: no peer took them and there is no state_dir", len(piece))
         metrics.inc("vango_sessions_lost_total", len(piece))

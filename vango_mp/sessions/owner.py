@@ -54,6 +54,8 @@ class Keeper(Protocol):
 
     def on_detach(self, session: Session) -> None: ...
 
+    def on_open(self, session: Session) -> None: ...
+
     def forget(self, session_ids: list[str]) -> None: ...
 
 
@@ -191,6 +193,8 @@ class SessionOwner:
         session.csrf_token = csrf_token  # before the first render: its forms carry it
         session.root = self.sealer.mount(path, session, None)
         self._register(session, admitted=True)
+        if self.keeper is not None:
+            self.keeper.on_open(session)
         session.start()
         metrics.inc("vango_sessions_created_total")
         return session
