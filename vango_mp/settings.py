@@ -29,7 +29,6 @@ class Settings:
     runtime_dir: str | None = None  # bus sockets; default a private temp dir
     state_dir: str | None = None
     store_url: str = ""  # redis://HOST:PORT/DB: sessions and global signals shared by several machines
-    store_url: str = ""  # redis://HOST:PORT/DB: sessions and global signals shared by several machines
 
     # Session (SessionConfig)
     resume_window: float = 300.0
