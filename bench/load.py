@@ -312,15 +312,22 @@ async def _close_pages(pages: list[Any]) -> None:
 
 
 class ClientPool:
-    """``procs`` load processes, each holding a share of the sessions."""
+    """``procs`` load processes, each holding a share of the sessions.
 
-    def __init__(self, procs: int, url: str, path: str, selector: str, compression: bool) -> None:
+    Each answers the commands sent down its ``conn``: :func:`client_main`
+    (``client_main(conn, *args)``, on vango_mp.testing), or ``target(conn,
+    index, *args)`` (``bench/scale.py`` and ``bench/baseline.py`` pass their
+    lean clients; ``index`` numbers the processes from 0).
+    """
+
+    def __init__(self, procs: int, *args: Any, target: Any = None) -> None:
         ctx = mp.get_context("spawn")  # no inherited event loop or sockets
         self.conns = []
         self.procs = []
-        for _ in range(procs):
+        for i in range(procs):
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=client_main, args=(child, url, path, selector, compression), daemon=True)
+            run_args = (child, *args) if target is None else (child, i, *args)
+            p = ctx.Process(target=target or client_main, args=run_args, daemon=True)
             p.start()
             self.conns.append(parent)
             self.procs.append(p)
@@ -390,7 +397,7 @@ async def probe_frame(url: str, path: str, selector: str) -> dict[str, Any]:
 def measure_idle_memory(server: Server, args: argparse.Namespace, procs: int) -> dict[str, Any]:
     """Memory per attached idle session: (memory after N attached − before) / N."""
     n = args.idle_sessions
-    pool = ClientPool(procs, server.url, args.path, args.selector, compression=True)
+    pool = ClientPool(procs, server.url, args.path, args.selector, True)
     try:
         time.sleep(0.5)
         before = server.memory()
@@ -411,7 +418,7 @@ def measure_idle_memory(server: Server, args: argparse.Namespace, procs: int) ->
 
 
 def run_load(server: Server, args: argparse.Namespace, sessions: int, procs: int) -> dict[str, Any]:
-    pool = ClientPool(procs, server.url, args.path, args.selector, compression=not args.no_compression)
+    pool = ClientPool(procs, server.url, args.path, args.selector, not args.no_compression)
     profiler = None
     try:
         opened, errors = pool.open(sessions)
