@@ -84,11 +84,12 @@ class Pending:
 class Location:
     """One session's (or one server render's) URL as reactive state, and where it navigates."""
 
-    def __init__(self, app: Any, url: str, *, allowed_redirect_hosts: list[str] | None = None) -> None:
+    def __init__(self, app: Any, url: str, *, allowed_redirect_hosts: list[str] | None = None,
+                 user: Any = None) -> None:
         self.app = app
         self.allowed_redirect_hosts = list(allowed_redirect_hosts or [])
         self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
-        self.resolved, _ = self._follow(url, None)
+        self.resolved, _ = self._follow(url, user)  # route guards see the user from the first render
         self.url: Signal[str] = signal(self.resolved.url)
         self.title = self._default_title(self.resolved)
         self.keep_patterns: set[str] = {self.resolved.pattern} if self.resolved.keep_alive else set()
@@ -263,7 +264,8 @@ def mount(app: Any, url: str, *, worker: int, session: Any = None, on_dirty: Cal
     remounted from its sealed ``values`` (rendered by the caller,
     ``render=False``: see ``Root.render_over``).
     """
-    location = Location(app, url, allowed_redirect_hosts=allowed_redirect_hosts)
+    user = session.user if session is not None else (context or {}).get("user")
+    location = Location(app, url, allowed_redirect_hosts=allowed_redirect_hosts, user=user)
     ctx = {**(context or {}), "worker": worker, "session": session, "location": location,
            "path": location.resolved.url, "params": location.resolved.params}
     root = Root(RouterView(), context=ctx, on_dirty=on_dirty)

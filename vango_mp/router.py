@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .assets import Assets, activate
+from .authcheck import AuthCheckConfig
 from .headers import CSPOptions, default_csp_options
 from .routes import HTTPRoute, Middleware
 from .routing import (
@@ -76,6 +77,9 @@ class App:
     ``on_session_resume(request, session)`` run before the handshake completes
     (the latter may raise to refuse). ``auth_resume_policy`` is ``"strict"``
     (default) or ``"trust_session_id"``, see :mod:`vango_mp.auth`.
+    ``auth_check``: an :class:`~vango_mp.authcheck.AuthCheckConfig` -- how
+    often a logged-in user is checked again, and what an expired session
+    does (:mod:`vango_mp.authlife`).
     ``prefetch``: every internal link is rendered ahead on hover, focus or
     touch (else only links with ``data-prefetch``; see vango_mp.navigation).
     ``reconnect_toast``: the client shows "Reconnecting…" while its socket
@@ -112,6 +116,7 @@ class App:
         on_session_start: Callable[[Any, Any], None] | None = None,
         on_session_resume: Callable[[Any, Any], None] | None = None,
         auth_resume_policy: str = "strict",
+        auth_check: AuthCheckConfig | None = None,
         allow_trust_session_id_in_production: bool = False,
         reconnect_toast: bool = True,
         prefetch: bool = False,
@@ -133,6 +138,7 @@ class App:
         self.on_session_start = on_session_start
         self.on_session_resume = on_session_resume
         self.auth_resume_policy = auth_resume_policy
+        self.auth_check = auth_check  # an AuthCheckConfig: periodic and on-demand revalidation (vango_mp.authcheck)
         self.allow_trust_session_id_in_production = allow_trust_session_id_in_production
         self.schema = self._schema_hash()
         self.middleware: list[Middleware] = list(middleware)

@@ -4,14 +4,19 @@ Its pages and element ids are part of the observable contract (DESIGN.md):
 ``/counter`` (#count, #inc, #dec), ``/todos`` (#new-todo, li.todo,
 button.remove), ``/global`` (#global-count, #global-inc), ``/items``
 (li.item, #filter mirrored in ``?q=``, #item-count "N of 200"),
-``/items/{id}`` (#item-id), ``#worker`` on every page, ``/`` linking them
+``/items/{id}`` (#item-id), ``/login`` and ``/profile`` (#username,
+#password, #user, #logout, #avatar, #upload-progress, #avatar-size: see
+:mod:`.account`), ``#worker`` on every page, ``/`` linking them
 all, titles ``<Page> · vango-mp``, and #not-found with 404 for anything else.
 """
 
 from ..router import App
+from . import account
 from .pages import APP_NAME, Counter, GlobalCounter, Home, Item, Items, Todos
 
 app = App({"/": Home, "/counter": Counter, "/todos": Todos, "/global": GlobalCounter, "/items": Items,
-           "/items/{id:int}": Item}, title=APP_NAME)
+           "/items/{id:int}": Item, **account.PAGES}, title=APP_NAME,
+          auth_func=account.current_user, auth_check=account.AUTH_CHECK, route_middleware=[account.guard])
+account.install(app)  # POST /login, POST /logout
 
 __all__ = ["app"]

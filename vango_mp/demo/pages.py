@@ -39,7 +39,8 @@ def worker_badge() -> Node:
 @component
 def Home() -> Node:
     title("Home")
-    return h.main(h.h1("vango-mp demo"), nav(), worker_badge())
+    return h.main(h.h1("vango-mp demo"), nav(), h.p(h.a("Log in", href="/login"), " · ", h.a("Profile", href="/profile")),
+                  worker_badge())
 
 
 @component

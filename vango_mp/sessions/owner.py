@@ -187,10 +187,17 @@ class SessionOwner:
         """An admitted session was not opened after all (no route, refused by a hook)."""
         self.census.change(SESSIONS, ip, -1)
 
-    def open(self, path: str, ip: str, *, csrf_token: str = "") -> Session:
-        """Mount and start a new session :meth:`admit` counted (LookupError: no route); it starts DETACHED."""
+    def open(self, path: str, ip: str, *, csrf_token: str = "",
+             prepare: Callable[[Session], None] | None = None) -> Session:
+        """Mount and start a new session :meth:`admit` counted (LookupError: no route); it starts DETACHED.
+
+        ``prepare(session)`` runs before the first render (auth: the page
+        mounts with its user); what it raises propagates, nothing registered.
+        """
         session = Session(new_session_id(), None, settings=self.settings, ip=ip, path=path)
         session.csrf_token = csrf_token  # before the first render: its forms carry it
+        if prepare is not None:
+            prepare(session)
         session.root = self.sealer.mount(path, session, None)
         self._register(session, admitted=True)
         if self.keeper is not None:

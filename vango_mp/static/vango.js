@@ -33,6 +33,7 @@ const ABNORMAL = 1006; // what the browser reports when the socket just dies
 
 // DOM contract with the server's HTML renderer.
 const ROOT_ID = 'vango-root', A_HID = 'data-hid', A_EVENTS = 'data-ve', WS_PATH = '/_vango/ws';
+const UPLOAD_PATH = '/_vango/upload'; // POST: the files of a use_upload input (vango_mp.uploadhandler)
 const CSRF_PATH = '/_vango/csrf'; // GET: {token} of this browser's CSRF cookie (minted if it has none)
 const NOTICE_ID = 'vango-notice';
 const NOTICE_STYLE = 'position:fixed;left:0;right:0;bottom:0;z-index:2147483647;padding:.6em 1em;' +
@@ -877,7 +878,24 @@ class Client {
       if (isSubmitControl(control) && control.form && closestListener(control.form, 'submit')) return;
       if (el.tagName === 'A' || (isSubmitControl(el) && el.form)) e.preventDefault();
     } else if (name === 'submit') e.preventDefault();
+    else if (name === 'change' && el.hasAttribute('data-vango-upload')) return this.upload(el);
     this.pushEvent(el, name, eventPayload(name, e, target), target);
+  }
+
+  // A use_upload input: its files go in one POST (streamed to disk on the server),
+  // progress and refusals come back as patches of the component.
+  upload(el) {
+    const files = Array.from(el.files || []), g = this.g;
+    if (this.xhr) this.xhr.abort(); // a new choice replaces the transfer in flight
+    if (!files.length || !this.sessionId || this.state !== 'open') return;
+    const x = this.xhr = new g.XMLHttpRequest();
+    x.open('POST', UPLOAD_PATH + '?hid=' + el.getAttribute(A_HID));
+    x.setRequestHeader('X-CSRF-Token', this.cfg.csrf || '');
+    x.setRequestHeader('X-Vango-Session', this.sessionId);
+    x.setRequestHeader('X-Vango-Files', encodeURIComponent(JSON.stringify(files.map((f) => [f.name, f.type, f.size]))));
+    x.setRequestHeader('Content-Type', 'application/octet-stream');
+    x.onloadend = () => { if (this.xhr === x) this.xhr = null; };
+    x.send(new g.Blob(files));
   }
 
   pushEvent(el, name, payload, target) {
