@@ -105,6 +105,10 @@ class App:
     Deny`` on every matched route (auth guards). ``not_found``: the page of an
     unknown path, served with 404 (default: one holding ``#not-found``).
     :meth:`resolve` gives all of it for a URL.
+
+    ``hook_validator(event)`` sees every client hook's ``pushEvent`` before its
+    handler; ``island_validator(island_id, payload)`` every island message,
+    both ways (islands are refused without one). Raise or return False to refuse.
     """
 
     def __init__(
@@ -126,8 +130,13 @@ class App:
         layouts: Mapping[str, Page] | None = None,
         route_middleware: Sequence[RouteMiddleware] = (),
         not_found: Page | None = None,
+        hook_validator: Callable[[Any], Any] | None = None,
+        island_validator: Callable[[str, Any], Any] | None = None,
     ) -> None:
         self.title = title
+        # JS interop (vango_mp.interop): raise (or return False) to refuse a hook event / island message.
+        self.hook_validator = hook_validator
+        self.island_validator = island_validator
         self.reconnect_toast = reconnect_toast
         self.prefetch = prefetch
         self.csp = csp if csp is not None else default_csp_options()
@@ -177,6 +186,14 @@ class App:
                 found.append((route, params))
         return found
 
+    def routes_schema(self) -> str:
+        """Fingerprint of the routes alone (``--dev``: a blob from edited page code still resumes)."""
+        h = hashlib.blake2b(digest_size=8)
+        h.update(_TREE_SHAPE)
+        for route in self.routes:
+            h.update(route.pattern.encode() + b"\0")
+        return h.hexdigest()
+
     def _schema_hash(self) -> str:
         """Fingerprint of the routes and page code: blobs from another app version are stale."""
         h = hashlib.blake2b(digest_size=8)
@@ -192,14 +209,6 @@ class App:
         return h.hexdigest()
 
     def match(self, path: str) -> Match | None:
-    def routes_schema(self) -> str:
-        """Fingerprint of the routes alone (``--dev``: a blob from edited page code still resumes)."""
-        h = hashlib.blake2b(digest_size=8)
-        h.update(_TREE_SHAPE)
-        for route in self.routes:
-            h.update(route.pattern.encode() + b"\0")
-        return h.hexdigest()
-
         """The route ``path`` leads to (canonicalised; query ignored; precedence as :meth:`resolve`), or None.
 
         No middleware runs; ``params`` are typed and decoded
