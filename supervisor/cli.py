@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from vango_mp import appload, store
 from vango_mp.listener import create_listener
+from vango_mp.observability import logs
 from vango_mp.router import App
 from vango_mp.settings import Settings
 
@@ -141,7 +142,7 @@ def configure_logging(settings: Settings) -> None:
         handler = logging.FileHandler(settings.log_file)
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(logs.formatter(settings.log_format, LOG_FORMAT))  # text, or one JSON object a line
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if settings.debug else logging.INFO)

@@ -16,6 +16,7 @@ import tornado.httputil
 import tornado.web
 
 from . import assets, auth, client_js, navigation, routes, security
+from .observability import logs
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
@@ -94,6 +95,9 @@ class WorkerHeader:
         # when an error page replaces a response: the error page gets its own nonce.
         settings = self.application.settings
         self.set_header("X-Vango-Worker", settings["vango_worker"])  # type: ignore[attr-defined]
+        if not hasattr(self, "request_id"):  # one id per request, in its log lines and X-Request-Id
+            self.request_id = logs.new_request_id(self.request.headers.get("X-Request-Id"))
+        self.set_header("X-Request-Id", self.request_id)  # type: ignore[attr-defined]
         self.csp_nonce, headers = settings["vango_headers"].headers()
         for name, value in headers:
             self.set_header(name, value)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.websocket
 
-from . import auth, metrics, protocol, security
+from . import auth, interop, metrics, protocol, security
 from .handlers import WorkerHeader
 from .protocol import Close, ProtocolError
 from .router import App
@@ -250,6 +250,10 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             session.queue_navigate(frame)
         elif isinstance(frame, protocol.Prefetch):
             session.prefetch(frame.url)
+        elif isinstance(frame, protocol.HookPush):
+            interop.receive_hook(self.app, session, frame)
+        elif isinstance(frame, protocol.IslandPush):
+            interop.receive_island(self.app, session, frame)
         elif isinstance(frame, protocol.Hello):
             raise ProtocolError("HELLO after handshake")
 

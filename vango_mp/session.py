@@ -23,14 +23,17 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import metrics, navigation, protocol
+from .errors import report
 from .events import Event, call_handler
 from .identity import identity
-from .observability import prom
+from .observability import logs, prom
 from .protocol import Close
 from .ratelimit import TokenBucket
 from .reactive import Signal, batch
 from .security import redact
 from .settings import Settings
+from .tasks import TaskGroup
+from .vdom.listeners import Listener
 from .vdom.mount import Root
 
 log = logging.getLogger("vango_mp.session")
@@ -76,7 +79,7 @@ class Session:
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "owner", "_user", "authenticated", "__weakref__",
         "browser", "user_key", "csrf_token",
-        "history_bytes", "cost", "cost_stale", "saved_seq",
+        "history_bytes", "cost", "cost_stale", "saved_seq", "tasks",
     )
 
     def __init__(self, session_id: str, root: Root | None, *, settings: Settings, ip: str, path: str) -> None:
@@ -115,6 +118,7 @@ class Session:
         # The seq of its last checkpoint (vango_mp.checkpoint); an untouched new
         # session has nothing worth saving.
         self.saved_seq = 0
+        self.tasks: TaskGroup | None = None  # its async handlers, effects, resources, intervals (vango_mp.tasks)
 
     @property
     def user(self) -> Any:
@@ -162,6 +166,8 @@ class Session:
             conn.close(code, reason)
         self._events = self._dispatches = self.history = None
         self.history_bytes = 0
+        if self.tasks is not None:
+            self.tasks.cancel_all()  # none outlives the session
         if self.root is not None:
             self.root.dispose()
 
@@ -185,7 +191,7 @@ class Session:
         if not self._event_limit.allow():
             metrics.inc("vango_events_dropped_total", reason="rate_limited")
             return False
-        return self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload))
+        return self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq))
 
     def _enqueue(self, item: Event | protocol.Navigate) -> bool:
         """Append to the event queue (bounded: MaxEventQueue) and make sure the loop runs."""
@@ -246,6 +252,7 @@ class Session:
         One task per session at a time; it yields to the loop every few items
         so a busy session cannot starve the others, and ends when idle.
         """
+        logs.bind_session(self.id)  # this task's log lines name the session (short id)
         try:
             done = 0
             while self.alive and (self._dispatches or self._events or self.root.dirty):
@@ -273,9 +280,11 @@ class Session:
             if handler is None:
                 metrics.inc("vango_events_dropped_total", reason="no_handler")
                 return
-            self._apply(handler, event)
+            task = self._apply(handler, event)
             sent = self.flush()
             prom.record_event(self.route, time.perf_counter() - started, sent)
+            if type(handler) is Listener and handler.loading:
+                self._done_when(task, event.cseq)
             return
         self.flush()
 
@@ -285,20 +294,49 @@ class Session:
         location = self._location()
         return location.resolved.pattern if location is not None else ""
 
-    def _apply(self, fn: Callable[..., Any], event: Event | None) -> None:
+    def _apply(self, fn: Callable[..., Any], event: Event | None) -> asyncio.Task[Any] | None:
+        """Run a handler or dispatched callback in a batch; an ``async def`` one goes on as a task (returned)."""
         token = navigation.acting(self._location())  # navigate() in the handler moves this session
+        name = event.name if event is not None else "dispatch"
         try:
             with batch():
                 if event is None:
-                    fn()
+                    result = fn()
                 else:
-                    call_handler(fn, event)
+                    result = call_handler(fn.fn if type(fn) is Listener else fn, event)
                     metrics.inc("vango_events_total")
-        except Exception:
+                if asyncio.iscoroutine(result):
+                    return self.spawn(result, f"async handler of {name}")
+        except Exception as exc:
             metrics.inc("vango_handler_errors_total")
-            log.exception("session %s: handler raised", redact(self.id))
+            report(self, "handler", exc, event=name)
         finally:
             navigation.done_acting(token)
+        return None
+
+    def spawn(self, coro: Any, label: str = "task",
+              done: Callable[[asyncio.Task[Any]], None] | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task this session owns (vango_mp.tasks): cancelled when it closes;
+        every step's writes are patched like a handler's; its error is reported like one."""
+        if self.tasks is None:
+            location = self._location
+            self.tasks = TaskGroup(
+                self._loop, enter=lambda: navigation.acting(location()), leave=navigation.done_acting,
+                on_error=lambda exc, what: report(self, "task", exc, event=what),
+                starts_per_second=self._settings.max_task_starts_per_second)
+        return self.tasks.spawn(coro, label, done)
+
+    def _done_when(self, task: asyncio.Task[Any] | None, cseq: int) -> None:
+        """Tell the client its event ``cseq`` is done (its loading state ends): now, or when ``task`` ends."""
+        def done(_: Any = None) -> None:
+            self.flush()  # the task's last writes go before the EVENT_DONE
+            if self.conn is not None and self.alive:
+                self.conn.send(protocol.encode_event_done(cseq))
+
+        if task is None:
+            done()
+        else:
+            task.add_done_callback(done)
 
     def _location(self) -> navigation.Location | None:
         return self.root.context.get("location") if self.root is not None else None
@@ -314,12 +352,16 @@ class Session:
         if self.root.dirty:
             try:
                 patches = self.root.rerender()
-            except Exception:
+            except Exception as exc:
                 # The tree is unchanged and the failed component re-renders on its next change.
                 metrics.inc("vango_render_errors_total")
-                log.exception("session %s: render raised", redact(self.id))
+                report(self, "render", exc)
                 return 0
+            finally:
+                self.report_root_errors()
             self.cost_stale = True
+        elif self.root.errors:
+            self.report_root_errors()  # from the first render, or an effect outside a render
         location = self._location()
         nav = location.take() if location is not None and location.pending is not None else None
         if nav is not None:
@@ -336,6 +378,13 @@ class Session:
         self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
         metrics.inc("vango_patch_frames_total")
         return len(patches)
+
+    def report_root_errors(self) -> None:
+        """Report what the tree handled itself (a boundary's fallback, a reset component, an effect)."""
+        errors = self.root.errors if self.root is not None else None
+        while errors:
+            kind, exc = errors.pop(0)
+            report(self, kind, exc, logged=True)
 
     def prefetch(self, url: str) -> None:
         """Render ``url``'s page ahead (rate-limited; nothing observable happens) for the click that follows."""

@@ -24,7 +24,7 @@ import tornado.ioloop
 import tornado.web
 
 from . import assets, auth, cluster, fdlimit, navigation, reactive
-from .observability import exposition
+from .observability import exposition, logs
 from .observability.status import StatusService
 from . import login
 from .authlife import AuthLife
@@ -91,6 +91,7 @@ class Worker:
         self.uploads = Registry(self.owner, slot)  # uploads into this worker's sessions
         self.upload_dir = ""  # created with the application (after the fork)
         exposition.install(self.health)  # gauges in /_vango/metrics, GC pauses timed
+        logs.set_worker(slot)
         self.status = StatusService(self)  # /_vango/status (when enabled) and the worker's 10-minute history
         self.sockets = fdlimit.SocketBudget(0)  # unlimited until _serve plans it (fdlimit.plan)
 
@@ -137,6 +138,7 @@ class Worker:
             websocket_max_message_size=TORNADO_FRAME_SLACK * s.max_message_size,
             xheaders=False,
             vango_worker=str(self.slot),
+            log_function=logs.access_logger(s.access_log),  # one line per request only with access_log
             vango_headers=HeaderPolicy(self.app.csp),
             vango_settings=s,
             vango_csrf_secret=self.csrf_secret,
