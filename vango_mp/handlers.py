@@ -15,21 +15,24 @@ import tornado.escape
 import tornado.httputil
 import tornado.web
 
-from . import assets, auth, client_js, navigation, routes, security
+from . import assets, auth, client_js, errors, navigation, routes, security
 from .observability import logs
 from .protocol import html_hash
 from .router import App
 from .settings import Settings
+from .vdom.mount import Root
 
 log = logging.getLogger("vango_mp.handlers")
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)  # the expiry of a deleted cookie
 _CLIENT, JS_VERSION = client_js.build()  # vango.js minified and gzipped, once per process
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width,initial-scale=1"><title>{title}</title>{meta}</head>'
     '<body><div id="vango-root" data-hid="0">{body}</div>'
     '<script nonce="{nonce}">window.__vango={boot}</script>'
-    '<script src="/_vango/vango.js?v={version}" defer></script></body></html>'
+    '<script src="/_vango/vango.js?v={version}" defer></script>{dev}</body></html>'
 )
+_DEVTOOLS = '<script src="/_vango/devtools.js" defer></script>'  # --dev only (vango_mp.observability.devtools)
 
 
 class WorkerHeader:
@@ -172,8 +175,11 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
         if resolved.redirect is not None:  # not canonical (308), or a route middleware redirected
             return routes.Response(b"", status=resolved.http_status, headers={"Location": resolved.redirect})
         context = {"csrf": token, "request": request, "response": response, "user": user}
-        root = navigation.mount(self.app, url, worker=self.slot, context=context,
-                                allowed_redirect_hosts=self.vango_settings.allowed_redirect_hosts)
+        try:
+            root = navigation.mount(self.app, url, worker=self.slot, context=context,
+                                    allowed_redirect_hosts=self.vango_settings.allowed_redirect_hosts)
+        except Exception as exc:  # the page cannot render: a 500 page, never a half page
+            return self.error_page(url, exc)
         location: navigation.Location = root.context["location"]
         try:
             body = root.html()
@@ -197,6 +203,7 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
             body=body,
             boot=json.dumps(boot).replace("</", "<\\/"),
             version=JS_VERSION,
+            dev=_DEVTOOLS if self.vango_settings.dev else "",
         ).encode()
         return response
 
@@ -209,6 +216,27 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
         except Exception:
             log.exception("auth_func raised while rendering %s: rendering as a guest", request.path)
             return None
+
+    def error_page(self, url: str, exc: Exception) -> routes.Response:
+        """500: the app's ``error_page`` component (rendered without the client), else a plain styled page."""
+        log.error("first load of %s raised", url, exc_info=exc)
+        errors.call_on_error(self.app, errors.AppError("page", exc, url))
+        body = errors.plain_error_page(self.app.title, self.csp_nonce, exc, self.vango_settings.dev)
+        if self.app.error_page is not None:
+            try:
+                root = Root(self.app.error_page(error=exc))
+                root.render_initial()
+                try:
+                    inner = root.html()
+                finally:
+                    root.dispose()
+                body = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>'
+                        f'{tornado.escape.xhtml_escape(self.app.title)}</title></head><body>{inner}</body></html>')
+            except Exception:
+                log.exception("App(error_page=...) raised too; serving the plain error page")
+        response = routes.Response.html(body, 500)
+        response.set_header("Cache-Control", "no-store")
+        return response
 
     def vango_request(self, path: str) -> routes.Request:
         req, s = self.request, self.vango_settings
@@ -245,9 +273,11 @@ class AppHandler(WorkerHeader, tornado.web.RequestHandler):
         s = self.vango_settings
         secure = security.strict_cookie_secure(self.request, trusted_proxies=s.trusted_proxies,
                                                secure_cookies=s.secure_cookies, dev=s.dev)
+        # Tornado writes no Max-Age=0: a deletion (delete_cookie) gets an expiry in the past as well.
+        gone = cookie.max_age is not None and cookie.max_age <= 0
         self.set_cookie(cookie.name, cookie.value, domain=cookie.domain, path=cookie.path,
                         max_age=cookie.max_age, httponly=cookie.httponly, samesite=cookie.samesite,
-                        secure=secure or None)
+                        secure=secure or None, expires=_EPOCH if gone else None)
 
     def location(self, response: routes.Response) -> str:
         url = response.redirect_to or "/"

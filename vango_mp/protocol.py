@@ -9,6 +9,7 @@ use, so the caller closes that one session and nothing else.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from dataclasses import dataclass
 from enum import IntEnum
@@ -33,6 +34,8 @@ PING = 5
 PONG = 6
 NAVIGATE = 7
 PREFETCH = 8
+HOOK = 9  # [9, hid, name, data|nil]: a client hook's pushEvent (vango_mp.interop)
+ISLAND = 10  # [10, island_id, payload]: an island's message (vango_mp.interop)
 
 # Server -> client frame types.
 WELCOME = 17
@@ -41,6 +44,11 @@ FULL = 19
 S_PING = 20
 S_PONG = 21
 NAV = 22
+# Frames 30+ (issue 10, events and errors): not sequenced, not kept in the history;
+# a client that does not know them ignores them.
+EVENT_DONE = 30  # [30, cseq]: the event's handler finished (sync, or its async task): loading state ends
+ERROR = 31  # [31, text, detail|nil]: a handler/render error to show (detail only with --dev)
+CALLS = 32  # [32, calls]: emit, client commands, hook reverts, island messages (vango_mp.interop)
 
 # NAVIGATE / NAV modes: how the history moves.
 NAV_PUSH = 0
@@ -57,7 +65,13 @@ REMOVE = 5
 MOVE = 6
 REPLACE = 7
 
-EVENT_NAMES = frozenset({"click", "input", "change", "submit", "keydown"})
+#: Every DOM event a listener may name (``on_<name>=``); the payload each carries is in docs/PROTOCOL.md.
+MOUSE_EVENTS = frozenset({"click", "dblclick", "mousedown", "mouseup", "mousemove", "mouseenter", "mouseleave",
+                          "contextmenu"})
+KEY_EVENTS = frozenset({"keydown", "keyup"})
+FORM_EVENTS = frozenset({"input", "change", "submit"})
+TOUCH_EVENTS = frozenset({"touchstart", "touchmove", "touchend", "touchcancel"})
+EVENT_NAMES = MOUSE_EVENTS | KEY_EVENTS | FORM_EVENTS | TOUCH_EVENTS | {"focus", "blur", "scroll", "resize"}
 
 # Bounds on what a client may send (MaxMessageSize and friends).
 MAX_MESSAGE_SIZE = 64 * 1024
@@ -147,7 +161,20 @@ class Prefetch:
     url: str
 
 
-ClientFrame = Hello | ClientEvent | Ack | Resync | Ping | Pong | Navigate | Prefetch
+@dataclass(slots=True, frozen=True)
+class HookPush:
+    hid: int
+    name: str
+    data: dict[str, Any] | None
+
+
+@dataclass(slots=True, frozen=True)
+class IslandPush:
+    island: str
+    payload: Any
+
+
+ClientFrame = Hello | ClientEvent | Ack | Resync | Ping | Pong | Navigate | Prefetch | HookPush | IslandPush
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -167,6 +194,14 @@ def encode_patches(seq: int, patches: list[list[Any]]) -> bytes:
 def encode_nav(seq: int, url: str, mode: int, title: str, patches: list[list[Any]],
                meta: dict[str, str] | None = None, scroll: bool = True) -> bytes:
     return encode([NAV, seq, url, mode, title, patches, meta or {}, scroll])
+
+
+def encode_event_done(cseq: int) -> bytes:
+    return encode([EVENT_DONE, cseq])
+
+
+def encode_error(text: str, detail: str | None) -> bytes:
+    return encode([ERROR, text, detail])
 
 
 def encode_full(seq: int, html: str) -> bytes:
@@ -297,9 +332,25 @@ _PARSERS = {
     PONG: lambda f: Pong(_int(f[1], "t")),
     NAVIGATE: lambda f: Navigate(_url(f[1]), _mode(f[2])),
     PREFETCH: lambda f: Prefetch(_url(f[1])),
+    HOOK: lambda f: HookPush(_int(f[1], "hid"), _interop_name(f[2], "hook event name"), _map(f[3], "hook data")),
+    ISLAND: lambda f: IslandPush(_interop_name(f[1], "island id"), _payload(f[2])),
 }
 _ARITY = {HELLO: (6, 7), EVENT: (5,), ACK: (2,), RESYNC: (2,), PING: (2,), PONG: (2,), NAVIGATE: (3,),
-          PREFETCH: (2,)}
+          PREFETCH: (2,), HOOK: (4,), ISLAND: (3,)}
+_INTEROP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+
+
+def _interop_name(value: Any, what: str) -> str:
+    name = _str(value, what, 64)
+    if not _INTEROP_NAME.match(name):
+        raise ProtocolError(f"{what} must be a letter, then up to 63 letters, digits or _.:-")
+    return name
+
+
+def _map(value: Any, what: str) -> dict[str, Any] | None:
+    if value is not None and type(value) is not dict:
+        raise ProtocolError(f"{what} must be a map or nil")
+    return _payload(value)
 
 
 def _url(value: Any) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 __all__ = [
     "CycleError",
+    "StormError",
     "SignalWriteInRender",
     "Signal",
     "Computed",
@@ -45,6 +46,7 @@ __all__ = [
     "current_owner",
     "set_debug",
     "is_debug",
+    "set_effect_budget",
     "rendering",
 ]
 
@@ -53,6 +55,10 @@ T = TypeVar("T")
 
 class CycleError(RuntimeError):
     """A computed read itself, or effects kept re-triggering each other."""
+
+
+class StormError(RuntimeError):
+    """A storm budget was exceeded: effects per tick (here), task starts per second (vango_mp.tasks)."""
 
 
 class SignalWriteInRender(RuntimeError):
@@ -72,6 +78,9 @@ INVALIDATED = 1 << 6  # reaction: on_invalidate already called since last track
 # A batch whose effects keep writing signals their own batch depends on
 # never settles; after this many flush rounds the next write raises.
 MAX_BATCH_ITERATIONS = 100
+# Storm budget (the reference's MaxEffectRunsPerTick): effect runs in one outermost batch -- one
+# event or dispatch of a session -- beyond which the rest are dropped and StormError raised.
+DEFAULT_EFFECT_RUNS_PER_TICK = 1000
 
 # The observer whose reads are being recorded (Computed, _Effect, Reaction).
 _eval_context: contextvars.ContextVar[Any] = contextvars.ContextVar(
@@ -92,6 +101,8 @@ _debug = False
 _writes_dropped = 0  # > 0 inside dropping_writes()
 _batch_depth = 0
 _batch_iteration = 0
+_effect_budget = DEFAULT_EFFECT_RUNS_PER_TICK  # 0 = no limit (set_effect_budget)
+_tick_runs = 0  # effect runs in the current outermost batch
 _global_version = 0
 # Effects and reactions notified in the current batch (run reversed).
 _pending: list[Any] = []
@@ -264,7 +275,7 @@ def _end_batch() -> None:
     order, as Preact's stack does: targets lists are newest-first, so the
     observers of one signal run in the order they subscribed.
     """
-    global _batch_depth, _batch_iteration, _pending
+    global _batch_depth, _batch_iteration, _pending, _tick_runs
     if _batch_depth > 1:
         _batch_depth -= 1
         return
@@ -275,15 +286,35 @@ def _end_batch() -> None:
         for target in reversed(queue):
             target._flags &= ~NOTIFIED
             if not target._flags & DISPOSED and _needs_to_recompute(target):
+                if type(target) is _Effect and _over_budget():
+                    if not isinstance(error, StormError):
+                        error = StormError(
+                            f"effect storm: more than {_effect_budget} effect runs in one tick; the rest were "
+                            "dropped (an effect writing what other effects read, in a loop?)")
+                    continue
                 try:
                     target._run()
                 except BaseException as exc:  # noqa: BLE001 - re-raised below
                     if error is None:
                         error = exc
     _batch_iteration = 0
+    _tick_runs = 0
     _batch_depth -= 1
     if error is not None:
         raise error
+
+
+def _over_budget() -> bool:
+    """Count one effect run against this tick's budget; True when it is spent."""
+    global _tick_runs
+    _tick_runs += 1
+    return 0 < _effect_budget < _tick_runs
+
+
+def set_effect_budget(runs_per_tick: int) -> None:
+    """Set the storm budget: effect runs per outermost batch (0: no limit). Per process."""
+    global _effect_budget
+    _effect_budget = max(0, int(runs_per_tick))
 
 
 class _Batch:

@@ -106,6 +106,13 @@ class App:
     unknown path, served with 404 (default: one holding ``#not-found``).
     :meth:`resolve` gives all of it for a URL.
 
+    ``on_error(err)``: called with an :class:`~vango_mp.errors.AppError` for
+    every error in app code -- a handler (sync or async), effect, task,
+    render, or a first load's render -- after it is logged (see
+    :mod:`vango_mp.errors` for what the user sees). ``error_page``: a
+    component taking ``error`` rendered (status 500) when a first load's render
+    raises; without one a plain styled page.
+
     ``hook_validator(event)`` sees every client hook's ``pushEvent`` before its
     handler; ``island_validator(island_id, payload)`` every island message,
     both ways (islands are refused without one). Raise or return False to refuse.
@@ -132,8 +139,14 @@ class App:
         not_found: Page | None = None,
         hook_validator: Callable[[Any], Any] | None = None,
         island_validator: Callable[[str, Any], Any] | None = None,
+        on_error: Callable[[Any], None] | None = None,
+        error_page: Page | None = None,
     ) -> None:
         self.title = title
+        # Errors (vango_mp.errors): on_error(AppError) hears every handler/render/task error;
+        # error_page(error) is the component of a first load's 500 page (else a plain one).
+        self.on_error = on_error
+        self.error_page = error_page
         # JS interop (vango_mp.interop): raise (or return False) to refuse a hook event / island message.
         self.hook_validator = hook_validator
         self.island_validator = island_validator

@@ -95,20 +95,31 @@ def test_hook_outside_render_is_a_clear_error() -> None:
             hook()
 
 
-def test_conditional_hooks_are_rejected() -> None:
+def test_conditional_hooks_reset_the_component_and_are_reported() -> None:
+    """A hook order change cannot go on with the old state: the instance starts over and the
+    HookError (component and hook number) is recorded for the session to report."""
     flag = signal(True)
+    renders: list[bool] = []
 
     @component
     def Bad() -> Node:
+        renders.append(flag.get())
         if flag.get():
             use_signal(1)
-        use_memo(lambda: 2)
-        return h.p()
+        kept = use_signal("fresh")
+        return h.p(kept.get(), on_click=lambda: kept.set("changed"))
 
-    root, _ = mount(Bad())
+    root, dom = mount(Bad())
+    click(root, dom, "p")
+    assert dom.text_content() == "changed"
     flag.set(False)
-    with pytest.raises(HookError, match="hook #0 was signal"):
-        root.rerender()
+    patches = root.rerender()
+    apply_patches(dom, patches)
+    assert dom.text_content() == "fresh"  # its state started over
+    [(kind, err)] = root.errors
+    assert kind == "hook" and isinstance(err, HookError)
+    assert "component Bad" in str(err) and "hook #1" in str(err)
+    assert renders == [True, True, False, False]  # the failed render, then the fresh one
 
 
 def test_use_context_reads_the_root_context() -> None:

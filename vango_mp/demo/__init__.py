@@ -6,16 +6,18 @@ button.remove), ``/global`` (#global-count, #global-inc), ``/items``
 (li.item, #filter mirrored in ``?q=``, #item-count "N of 200"),
 ``/items/{id}`` (#item-id), ``/login`` and ``/profile`` (#username,
 #password, #user, #logout, #avatar, #upload-progress, #avatar-size: see
-:mod:`.account`), ``#worker`` on every page, ``/`` linking them
+:mod:`.account`), ``/widgets`` (#search, #search-count, #slow, #slow-result,
+#boom, #toast-btn, #toast-text: see :mod:`.widgets`), ``#worker`` on every page, ``/`` linking them
 all, titles ``<Page> · vango-mp``, and #not-found with 404 for anything else.
 """
 
 from ..router import App
 from . import account
 from .pages import APP_NAME, Counter, GlobalCounter, Home, Item, Items, Todos
+from .widgets import Widgets
 
 app = App({"/": Home, "/counter": Counter, "/todos": Todos, "/global": GlobalCounter, "/items": Items,
-           "/items/{id:int}": Item, **account.PAGES}, title=APP_NAME,
+           "/items/{id:int}": Item, "/widgets": Widgets, **account.PAGES}, title=APP_NAME,
           auth_func=account.current_user, auth_check=account.AUTH_CHECK, route_middleware=[account.guard])
 account.install(app)  # POST /login, POST /logout
 

@@ -28,7 +28,7 @@ def nav() -> Node:
     return h.nav(
         h.a("Home", href="/"), " · ", h.a("Counter", href="/counter"), " · ",
         h.a("Todos", href="/todos"), " · ", h.a("Global", href="/global"), " · ",
-        h.a("Items", href="/items"),
+        h.a("Items", href="/items"), " · ", h.a("Widgets", href="/widgets"),
     )
 
 

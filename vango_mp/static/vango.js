@@ -17,12 +17,19 @@ const VERSION = 1;
 const FLAG_RAW = 0x00, FLAG_LZ4 = 0x01;
 // Client -> server frame types.
 const HELLO = 1, EVENT = 2, ACK = 3, RESYNC = 4, PING = 5, PONG = 6, NAVIGATE = 7, PREFETCH = 8;
+const HOOK = 9, ISLAND = 10; // JS interop: a hook's pushEvent, an island's message
 // Server -> client frame types.
 const WELCOME = 17, PATCHES = 18, FULL = 19, S_PING = 20, S_PONG = 21, NAV = 22;
+const CALLS = 32; // emit, client commands, hook reverts, island messages (unsequenced)
 const NAV_PUSH = 0, NAV_REPLACE = 1, NAV_POP = 2, NAV_LOAD = 3; // history modes (LOAD: NAV only)
 // Patch op codes.
 const SET_TEXT = 1, SET_ATTR = 2, REMOVE_ATTR = 3, INSERT = 4, REMOVE = 5, MOVE = 6, REPLACE = 7;
-const EVENT_NAMES = ['click', 'input', 'change', 'submit', 'keydown'];
+const EVENT_NAMES = ['click', 'dblclick', 'mousedown', 'mouseup', 'mousemove', 'mouseenter', 'mouseleave',
+  'contextmenu', 'keydown', 'keyup', 'input', 'change', 'submit', 'focus', 'blur', 'scroll', 'resize',
+  'touchstart', 'touchmove', 'touchend', 'touchcancel'];
+// Events that do not bubble: caught on the way down, sent for the listening element itself.
+const OWN_EVENTS = ['mouseenter', 'mouseleave', 'focus', 'blur', 'scroll'];
+const EVENT_DONE = 30, ERROR = 31; // server -> client, unsequenced: an event's handler finished; an app error
 const Close = {
   NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, MESSAGE_TOO_LARGE: 1009,
   SERVER_BUSY: 1013, SESSION_EXPIRED: 4001, INVALID_CSRF: 4002, NOT_AUTHORIZED: 4003,
@@ -33,9 +40,16 @@ const ABNORMAL = 1006; // what the browser reports when the socket just dies
 
 // DOM contract with the server's HTML renderer.
 const ROOT_ID = 'vango-root', A_HID = 'data-hid', A_EVENTS = 'data-ve', WS_PATH = '/_vango/ws';
+const A_HOOK = 'data-hook', A_ISLAND = 'data-island', A_JS = 'data-js-'; // + event type
+const JS_EVENTS = ['click', 'dblclick', 'keydown', 'keyup', 'input', 'change', 'submit', 'focusin', 'focusout'];
 const UPLOAD_PATH = '/_vango/upload'; // POST: the files of a use_upload input (vango_mp.uploadhandler)
 const CSRF_PATH = '/_vango/csrf'; // GET: {token} of this browser's CSRF cookie (minted if it has none)
 const NOTICE_ID = 'vango-notice';
+// Listener options (vango_mp/vdom/listeners.py): data-vo = {event: {d, t, p, s, k, l, w}}.
+const A_OPTS = 'data-vo', BUSY_CLASS = 'vango-loading', MAX_LIST = 64;
+const ERROR_ID = 'vango-error', ERROR_NOTICE_MS = 6000; // --dev overlay; production notice lifetime
+const OVERLAY_STYLE = 'position:fixed;left:1em;right:1em;top:1em;max-height:80vh;overflow:auto;z-index:2147483647;' +
+  'padding:1em;background:#fff;color:#900;border:2px solid #c00;border-radius:6px;font:13px/1.4 monospace;white-space:pre-wrap';
 const NOTICE_STYLE = 'position:fixed;left:0;right:0;bottom:0;z-index:2147483647;padding:.6em 1em;' +
   'background:#333;color:#fff;font:14px/1.4 sans-serif';
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -262,6 +276,7 @@ class Patcher {
   }
 
   apply(patches) {
+    this.touched = []; // every element an op found: hooks around them get `updated`
     for (const p of patches) {
       const op = OPS[p[0]];
       if (!op) throw new Error('unknown patch op ' + p[0]);
@@ -310,12 +325,17 @@ class Patcher {
   }
 
   find(hid) {
-    if (hid === 0) return this.root;
+    if (hid === 0) return this.found(this.root);
     let el = this.cache.get(hid);
-    if (el && el.getAttribute(A_HID) === String(hid) && this.root.contains(el)) return el;
-    el = this.root.querySelector('[' + A_HID + '="' + hid + '"]');
+    if (el && el.getAttribute(A_HID) === String(hid) && this.root.contains(el)) return this.found(el);
+    el = this.found(this.root.querySelector('[' + A_HID + '="' + hid + '"]'));
     if (!el) throw new Error('no element with hid ' + hid);
     this.cache.set(hid, el);
+    return el;
+  }
+
+  found(el) {
+    if (this.touched) this.touched.push(el);
     return el;
   }
 
@@ -450,28 +470,52 @@ function isSubmitControl(el) {
     (el.type === 'submit' || el.type === 'image');
 }
 
+// Every field: a repeated name (checkbox group, multi-select) as a list, a file as its name.
 function formFields(form) {
-  const out = {};
+  const out = Object.create(null);
   if (!form || form.tagName !== 'FORM') return out;
-  new FormData(form).forEach((v, k) => { if (typeof v === 'string') out[k] = v; });
+  let n = 0;
+  new FormData(form).forEach((v, k) => {
+    v = typeof v === 'string' ? v : v.name;
+    const have = out[k];
+    if (have === undefined) { if (n++ < MAX_LIST) out[k] = v; }
+    else if (!Array.isArray(have)) out[k] = [have, v];
+    else if (have.length < MAX_LIST) have.push(v);
+  });
   return out;
 }
 
-function eventPayload(name, e, target) {
-  switch (name) {
-    case 'click':
-      return null;
-    case 'keydown':
-      return { key: e.key || '', ctrl: !!e.ctrlKey, shift: !!e.shiftKey, alt: !!e.altKey, meta: !!e.metaKey };
-    case 'submit':
-      return { form: formFields(target.tagName === 'FORM' ? target : target.form) };
-    default: { // input, change
-      const p = {};
-      if (target.value !== undefined) p.value = String(target.value);
-      if (target.type === 'checkbox' || target.type === 'radio') p.checked = !!target.checked;
-      return p;
-    }
+function fieldPayload(t) { // input, change, focus, blur: the field's own state
+  const p = {};
+  if (t.value !== undefined) p.value = String(t.value);
+  if (t.type === 'checkbox' || t.type === 'radio') p.checked = !!t.checked;
+  if (t.multiple && t.selectedOptions) p.values = [...t.selectedOptions].slice(0, MAX_LIST).map((o) => o.value);
+  if (t.type === 'file' && t.files) p.files = [...t.files].slice(0, MAX_LIST).map((f) => f.name);
+  return p;
+}
+
+function points(list) {
+  return [...(list || [])].slice(0, MAX_LIST).map((t) => ({ id: t.identifier, x: Math.round(t.clientX), y: Math.round(t.clientY) }));
+}
+
+// The typed payload of each event kind (vango_mp/events.py reads it; docs/PROTOCOL.md).
+function eventPayload(name, e, target, el) {
+  const mods = { ctrl: !!e.ctrlKey, shift: !!e.shiftKey, alt: !!e.altKey, meta: !!e.metaKey };
+  if (name === 'keydown' || name === 'keyup') return { key: e.key || '', code: e.code || '', repeat: !!e.repeat, ...mods };
+  if (name === 'submit') return { form: formFields(target.tagName === 'FORM' ? target : target.form) };
+  if (name === 'scroll') return { top: Math.round(el.scrollTop), left: Math.round(el.scrollLeft) };
+  if (name === 'resize') return { width: e.innerWidth, height: e.innerHeight };
+  if (name.startsWith('touch')) return { touches: points(e.touches), changed: points(e.changedTouches) };
+  if (e.clientX !== undefined) {
+    return { x: Math.round(e.clientX), y: Math.round(e.clientY), button: e.button | 0, buttons: e.buttons | 0, ...mods };
   }
+  const p = fieldPayload(target); // input, change, focus, blur
+  if (el.tagName === 'FORM' && el !== target) { p.form = formFields(el); p.field = target.name || ''; }
+  return p;
+}
+
+function listenerOptions(el, name) {
+  try { return JSON.parse(el.getAttribute(A_OPTS) || '{}')[name] || {}; } catch (err) { return {}; }
 }
 
 // --------------------------------------------------- session and sequence
@@ -504,6 +548,9 @@ class Client {
     this.navTimer = this.hoverTimer = this.scrollTimer = 0;
     this.here = ''; // path + query shown
     this.prefetched = new Map(); // url -> when sent
+    this.paced = new Map(); // element -> {event name: {timer, fire, last}}: debounce/throttle state
+    this.busy = new Map(); // cseq -> [element, its text before disable_with]: loading state
+    this.interop = new Interop(this);
     this.api = publicApi(this);
   }
 
@@ -527,6 +574,9 @@ class Client {
       case NAV: return this.onNav(...f.slice(1));
       case S_PING: return this.send([PONG, f[1]]);
       case S_PONG: return this.debug && this.log('rtt ms', this.now() - f[1]);
+      case EVENT_DONE: return this.unbusy(f[1]);
+      case ERROR: return this.showError(f[1], f[2]);
+      case CALLS: return this.interop.run(f[1]);
       default: this.debug && this.log('ignoring frame type', f[0]);
     }
   }
@@ -545,12 +595,15 @@ class Client {
     this.g.clearInterval(this.pingTimer);
     this.pingTimer = this.g.setInterval(() => this.heartbeat(), PING_INTERVAL_MS);
     this.setState('open');
+    for (const cseq of [...this.busy.keys()]) this.unbusy(cseq); // their answers went with the old socket
+    this.interop.scan(null);
   }
 
   onPatches(seq, patches) {
     if (seq <= this.lastSeq) return false; // already applied (replay overlap)
     if (seq !== this.lastSeq + 1) return this.resync();
     this.dom().apply(patches);
+    this.interop.scan(this.dom().touched);
     return this.applied(seq) || true;
   }
 
@@ -585,6 +638,7 @@ class Client {
 
   onFull(seq, html) {
     this.dom().full(html);
+    this.interop.scan(true);
     this.applied(seq);
   }
 
@@ -852,11 +906,16 @@ class Client {
   // ------------------------------------------------------------ DOM events
   listen() {
     const g = this.g, d = g.document, opt = { capture: true, passive: true };
-    for (const name of EVENT_NAMES) d.addEventListener(name, (e) => this.onDomEvent(e));
+    for (const name of EVENT_NAMES) d.addEventListener(name, (e) => this.onDomEvent(e), OWN_EVENTS.includes(name));
+    d.addEventListener('focusout', (e) => this.flushAround(e.target)); // a blur sends a pending debounce
+    g.addEventListener('resize', (e) => { // every element listening for resize hears the window's
+      for (const el of d.querySelectorAll('[' + A_EVENTS + '~="resize"]')) this.onListener(el, 'resize', e, el, g);
+    });
     d.addEventListener('click', (e) => this.onClick(e)); // after onDomEvent: a listening <a> is an event
     for (const name of ['mouseenter', 'mouseleave', 'focusin', 'touchstart']) {
       d.addEventListener(name, (e) => this.onHint(e), opt);
     }
+    this.interop.listen(d);
     g.addEventListener('popstate', () => this.onPop());
     g.addEventListener('scroll', () => {
       g.clearTimeout(this.scrollTimer);
@@ -870,7 +929,8 @@ class Client {
     const name = e.type;
     let target = e.target;
     if (target && target.nodeType !== ELEMENT_NODE) target = target.parentNode;
-    const el = closestListener(target, name);
+    const el = OWN_EVENTS.includes(name) ? (target && target.nodeType === ELEMENT_NODE &&
+      listensTo(target, name) ? target : null) : closestListener(target, name);
     if (!el) return;
     if (name === 'click') {
       const control = target.closest('button, input');
@@ -879,7 +939,97 @@ class Client {
       if (el.tagName === 'A' || (isSubmitControl(el) && el.form)) e.preventDefault();
     } else if (name === 'submit') e.preventDefault();
     else if (name === 'change' && el.hasAttribute('data-vango-upload')) return this.upload(el);
-    this.pushEvent(el, name, eventPayload(name, e, target), target);
+    this.onListener(el, name, e, target, e);
+  }
+
+  // Listener options: key filter, preventDefault/stopPropagation, then debounce or
+  // throttle (src: what the payload is read from -- the event, or the window for resize).
+  onListener(el, name, e, target, src) {
+    const o = listenerOptions(el, name);
+    if (o.k && o.k.indexOf(e.key) < 0) return;
+    if (o.p) e.preventDefault();
+    if (o.s) e.stopPropagation();
+    if (name === 'submit') this.flushAround(el, true);
+    const fire = () => this.send1(el, name, eventPayload(name, src, target, el), target, o);
+    if (!o.d && !o.t) { this.flushPaced(el); return fire(); }
+    const all = this.paced.get(el) || {}, p = all[name] || (all[name] = { timer: 0, fire: null, last: 0 });
+    this.paced.set(el, all);
+    const g = this.g, now = this.now(), wait = o.d || Math.max(0, p.last + o.t - now);
+    if (o.t && !wait) { p.last = now; return fire(); } // throttle: the first of a burst goes at once
+    g.clearTimeout(p.timer);
+    p.fire = fire;
+    p.timer = g.setTimeout(() => this.flushPaced(el, name), wait);
+  }
+
+  flushAround(el, inside) { // pending events of elements around el (inside: within it); forget removed ones
+    for (const [x] of this.paced) {
+      if (!x.isConnected) this.paced.delete(x);
+      else if (inside ? el.contains(x) : x.contains(el)) this.flushPaced(x);
+    }
+  }
+
+  flushPaced(el, only) { // send what waits on el now (a blur, a submit, its timer)
+    const all = el && this.paced.get(el);
+    if (!all) return;
+    for (const name of Object.keys(all)) {
+      const p = all[name];
+      if ((only && name !== only) || !p.fire) continue;
+      this.g.clearTimeout(p.timer);
+      const fire = p.fire;
+      p.fire = null;
+      p.last = this.now();
+      fire();
+    }
+  }
+
+  send1(el, name, payload, target, o) { // one EVENT; with o.l the element is busy until EVENT_DONE
+    const before = this.cseq;
+    this.pushEvent(el, name, payload, target);
+    if (!o.l || this.cseq === before) return;
+    const text = o.w && el.childNodes.length === 1 && el.firstChild.nodeType === TEXT_NODE ? el.firstChild : null;
+    this.busy.set(this.cseq, [el, text && text.data, o.w]);
+    el.setAttribute('aria-busy', 'true');
+    el.classList.add(BUSY_CLASS);
+    if (text) text.data = o.w;
+    if (o.w && 'disabled' in el) el.disabled = true;
+  }
+
+  unbusy(cseq) {
+    const b = this.busy.get(cseq);
+    if (!b) return;
+    this.busy.delete(cseq);
+    const [el, text, w] = b;
+    el.removeAttribute('aria-busy');
+    el.classList.remove(BUSY_CLASS);
+    if (w && 'disabled' in el) el.disabled = el.hasAttribute('disabled');
+    const t = el.firstChild; // a patch changed the text meanwhile: the server's text stays
+    if (text != null && t && t.nodeType === TEXT_NODE && t.data === w) t.data = text;
+  }
+
+  // An app error (ERROR frame): with --dev the server sends the detail and
+  // #vango-error shows it; otherwise a short notice that goes away by itself.
+  showError(text, detail) {
+    const g = this.g, d = g.document;
+    if (detail == null) {
+      showNotice(d, text, 'error');
+      g.clearTimeout(this.errorTimer);
+      this.errorTimer = g.setTimeout(() => hideNotice(d, 'error'), ERROR_NOTICE_MS);
+      return;
+    }
+    let el = d.getElementById(ERROR_ID);
+    if (el) el.remove();
+    el = d.createElement('div');
+    el.id = ERROR_ID;
+    el.setAttribute('role', 'alert');
+    el.style.cssText = OVERLAY_STYLE;
+    const close = d.createElement('button'), head = d.createElement('strong'), body = d.createElement('pre');
+    close.textContent = '\u00d7';
+    close.setAttribute('aria-label', 'Close');
+    close.onclick = () => el.remove();
+    head.textContent = text;
+    body.textContent = detail;
+    el.append(close, head, body);
+    d.body.appendChild(el);
   }
 
   // A use_upload input: its files go in one POST (streamed to disk on the server),
@@ -898,6 +1048,11 @@ class Client {
     x.send(new g.Blob(files));
   }
 
+  pushHook(el, name, data) { // a hook's this.pushEvent: its element's on_hook handler gets it
+    const hid = parseInt(el.getAttribute(A_HID), 10);
+    if (this.state === 'open' && !isNaN(hid)) this.send([HOOK, hid, name, data === undefined ? null : data]);
+  }
+
   pushEvent(el, name, payload, target) {
     const hid = parseInt(el.getAttribute(A_HID), 10);
     if (this.state !== 'open' || isNaN(hid)) return;
@@ -905,7 +1060,7 @@ class Client {
     // Remember recent typed values: their echoes may come back after newer
     // keystrokes and must not rewind the field. A submit or click ends the
     // run, so a server-side reset after it does apply.
-    if (name === 'keydown') return;
+    if (name !== 'input' && name !== 'change' && name !== 'click' && name !== 'submit') return;
     const typed = payload && payload.value;
     if (typed === undefined || this.echoEl !== target) {
       this.echoEl = typed === undefined ? null : target;
@@ -914,6 +1069,114 @@ class Client {
     if (typed === undefined) return;
     this.echoes.add(typed);
     if (this.echoes.size > ECHO_MAX) this.echoes.delete(this.echoes.values().next().value);
+  }
+}
+
+// ------------------------------------------------------------ JS interop
+// What page scripts and the server say outside the patches (vango_mp/interop.py):
+// hooks (data-hook="Name", registered with vango.hook), CALLS from the
+// server (emit, commands, hook reverts, island messages), islands'
+// messages (a `vango:island` CustomEvent from inside data-island="id"), and
+// data-js-<event> commands that run with no round trip.
+class Interop {
+  constructor(client) {
+    this.c = client;
+    this.defs = Object.create(null); // hook name -> definition
+    this.live = new Map(); // element -> hook instance
+  }
+
+  define(name, def) {
+    this.defs[name] = def;
+    this.scan(null);
+  }
+
+  // After each applied frame: destroy hooks whose element left, mount new
+  // ones, `updated` those around an element the frame touched (all: FULL).
+  scan(touched) {
+    const c = this.c, root = c.g.document.getElementById(ROOT_ID);
+    for (const [el, h] of this.live) {
+      if (root && root.contains(el) && el.getAttribute(A_HOOK) === h.hook) continue;
+      this.live.delete(el);
+      this.call(h, 'destroyed');
+    }
+    if (!root) return;
+    for (const el of root.querySelectorAll('[' + A_HOOK + ']')) {
+      let h = this.live.get(el);
+      if (h) {
+        if (touched === true || (touched && touched.some((t) => el.contains(t)))) this.call(h, 'updated');
+        continue;
+      }
+      // window.VangoHooks: for page scripts that run before this one (any order works).
+      const name = el.getAttribute(A_HOOK), def = this.defs[name] || (c.g.VangoHooks || {})[name];
+      if (!def) continue;
+      h = Object.assign(Object.create(def), {
+        el, hook: name, handlers: [],
+        pushEvent: (event, data) => c.pushHook(el, event, data),
+        handleEvent: (event, cb) => h.handlers.push([event, cb]),
+      });
+      this.live.set(el, h);
+      this.call(h, 'mounted');
+    }
+  }
+
+  call(h, what, arg) { // a page's hook failing must not stop the patches
+    if (typeof h[what] !== 'function') return;
+    try { h[what](arg); } catch (err) { this.c.g.console.error('[vango] hook ' + h.hook + '.' + what, err); }
+  }
+
+  run(calls) { // a CALLS frame: [kind, ...] each
+    const g = this.c.g, d = g.document;
+    for (const [kind, a, b, x] of calls) {
+      try {
+        if (kind === 'e') {
+          g.dispatchEvent(new g.CustomEvent(a, { detail: b }));
+          for (const h of this.live.values()) for (const [n, cb] of h.handlers) if (n === a) cb(b);
+        } else if (kind === 'c') runCommand(d, a, b, x);
+        else if (kind === 'r') {
+          const h = this.live.get(this.c.dom().find(a));
+          if (h) this.call(h, 'reverted');
+        } else if (kind === 'i') {
+          const el = d.querySelector('[' + A_ISLAND + '="' + a + '"]');
+          if (el) el.dispatchEvent(new g.CustomEvent('vango:message', { detail: b }));
+        }
+      } catch (err) { g.console.error('[vango] call failed', kind, a, err); }
+    }
+  }
+
+  listen(d) {
+    d.addEventListener('vango:island', (e) => { // from inside an island: its message to the server
+      const el = e.target.closest && e.target.closest('[' + A_ISLAND + ']');
+      if (el) this.c.send([ISLAND, el.getAttribute(A_ISLAND), e.detail === undefined ? null : e.detail]);
+    });
+    for (const type of JS_EVENTS) d.addEventListener(type, (e) => this.onJs(e), true);
+  }
+
+  onJs(e) { // data-js-<event>: commands that need no server
+    let t = e.target;
+    if (t && t.nodeType !== ELEMENT_NODE) t = t.parentNode;
+    const a = A_JS + e.type, el = t && t.closest && t.closest('[' + a + ']');
+    if (!el) return;
+    try { for (const op of JSON.parse(el.getAttribute(a))) runCommand(this.c.g.document, ...op); }
+    catch (err) { this.c.g.console.error('[vango] ' + a, err); }
+  }
+}
+
+// One client command (vango_mp.interop.JS) on the elements `sel` matches.
+function runCommand(d, op, sel, arg) {
+  const all = [...d.querySelectorAll(sel)], el = all[0], cls = { add_class: 'add', remove_class: 'remove',
+    toggle_class: 'toggle' }[op];
+  if (cls) return all.forEach((e) => arg.split(' ').forEach((n) => e.classList[cls](n)));
+  if (op === 'show' || op === 'hide' || op === 'toggle') {
+    return all.forEach((e) => e.toggleAttribute('hidden', op === 'toggle' ? undefined : op === 'hide'));
+  }
+  if (op === 'blur') return all.forEach((e) => e.blur());
+  if (!el) return;
+  if (op === 'focus') el.focus();
+  else if (op === 'select') { el.focus(); if (el.select) el.select(); }
+  else if (op === 'scroll') el.scrollIntoView(arg ? { behavior: 'smooth' } : undefined);
+  else if (op === 'copy') {
+    const text = el.matches('input, textarea, select') ? el.value : el.textContent, clip = navigator.clipboard;
+    if (clip) clip.writeText(text).catch(() => {});
   }
 }
 
@@ -932,6 +1195,7 @@ function publicApi(client) { // window.vango: what tests and devtools may touch
     },
     disconnect() { client.disconnect(); },
     navigate(url, opts) { client.navigate(url, opts && opts.replace ? NAV_REPLACE : NAV_PUSH); },
+    hook(name, def) { client.interop.define(name, def); }, // data-hook="name": {mounted, updated, ...}
   };
 }
 
@@ -941,7 +1205,7 @@ const exported = {
   Patcher, Client, closeAction, showNotice, hideNotice,
   PROTOCOL: {
     VERSION, FLAG_RAW, FLAG_LZ4, HELLO, EVENT, ACK, RESYNC, PING, PONG,
-    WELCOME, PATCHES, FULL, S_PING, S_PONG, NAVIGATE, PREFETCH, NAV, NAV_PUSH, NAV_REPLACE, NAV_POP, NAV_LOAD,
+    WELCOME, PATCHES, FULL, S_PING, S_PONG, NAVIGATE, PREFETCH, NAV, EVENT_DONE, ERROR, HOOK, ISLAND, CALLS, NAV_PUSH, NAV_REPLACE, NAV_POP, NAV_LOAD,
     SET_TEXT, SET_ATTR, REMOVE_ATTR, INSERT, REMOVE, MOVE, REPLACE, EVENT_NAMES, Close,
   },
 };

@@ -100,6 +100,8 @@ class Page:
         self.last_frame: list[Any] | None = None  # and its decoded frame
         #: Oddities from the server (undecodable message, failed patch, unknown frame).
         self.errors: list[str] = []
+        self.app_errors: list[tuple[str, str | None]] = []  # ERROR frames: (text, detail: only with --dev)
+        self.events_done: list[int] = []  # EVENT_DONE frames: the cseqs whose handlers finished
         self._ws: tornado.websocket.WebSocketClientConnection | None = None
         self._welcome: asyncio.Future[list[Any]] | None = None
         self._waiters: list[asyncio.Future[None]] = []
@@ -522,8 +524,14 @@ class Page:
     async def press(self, selector: str, key: str, *, ctrl: bool = False, shift: bool = False,
                     alt: bool = False, meta: bool = False, wait: bool = True, timeout: float | None = None) -> None:
         """Send a keydown EVENT with the key and modifiers."""
-        payload = {"key": key, "ctrl": ctrl, "shift": shift, "alt": alt, "meta": meta}
+        payload = {"key": key, "code": "", "repeat": False, "ctrl": ctrl, "shift": shift, "alt": alt, "meta": meta}
         await self._fire(self.query(selector), "keydown", payload, selector, wait=wait, timeout=timeout)
+
+    async def fire(self, selector: str, name: str, payload: dict[str, Any] | None = None, *, wait: bool = True,
+                   timeout: float | None = None) -> None:
+        """Send any event (``mousemove``, ``scroll``, ``keyup``...) with the payload the browser would (docs/PROTOCOL.md)
+        to the nearest listener, as :meth:`click` does; listener options (debounce...) are the browser's, not applied here."""
+        await self._fire(self.query(selector), name, payload, selector, wait=wait, timeout=timeout)
 
     async def _submit_form(self, form: dom.DomNode, *, wait: bool, timeout: float | None) -> None:
         payload = {"form": dom.form_fields(form)}
@@ -726,6 +734,14 @@ class Page:
     def _on_ping(self, f: list[Any]) -> None:
         self._send_quietly([protocol.PONG, f[1]])
 
+    def _on_event_done(self, f: list[Any]) -> None:
+        self.events_done.append(int(f[1]))
+        self._notify()
+
+    def _on_error(self, f: list[Any]) -> None:
+        self.app_errors.append((str(f[1]), None if f[2] is None else str(f[2])))
+        self._notify()
+
     def _on_pong(self, f: list[Any]) -> None:
         fut = self._pongs.get(f[1])
         if fut is not None and not fut.done():
@@ -738,6 +754,8 @@ class Page:
         protocol.NAV: _on_nav,
         protocol.S_PING: _on_ping,
         protocol.S_PONG: _on_pong,
+        protocol.EVENT_DONE: _on_event_done,
+        protocol.ERROR: _on_error,
     }
 
     def _applied(self, seq: int) -> None:

@@ -21,7 +21,7 @@ from ..reactive import Computed, Owner, Reaction, Signal, computed, rendering
 from .nodes import ComponentNode, Node, normalize
 
 __all__ = [
-    "component", "use_signal", "use_memo", "use_effect", "use_context",
+    "component", "use_signal", "use_memo", "use_effect", "use_context", "use_held",
     "ComponentInstance", "Scope", "HookError", "current_instance",
 ]
 
@@ -31,6 +31,7 @@ T = TypeVar("T")
 SIGNAL = "signal"
 MEMO = "memo"
 EFFECT = "effect"
+HELD = "held"  # an object a hook keeps for the instance's life (not persisted): use_held
 
 
 class HookError(RuntimeError):
@@ -45,6 +46,7 @@ class RootLike(Protocol):
 
     def queue_effect(self, inst: ComponentInstance, index: int, fn: Callable[[], Any]) -> None: ...
     def mark_dirty(self) -> None: ...
+    def record(self, kind: str, exc: BaseException, what: str) -> None: ...
 
 
 _current: ContextVar[ComponentInstance | None] = ContextVar("vango_current_instance", default=None)
@@ -100,7 +102,7 @@ class ComponentInstance(Scope):
     """One mounted component: its hooks, Owner, Reaction, props and last output."""
 
     __slots__ = ("fn", "key", "node", "props", "root", "reaction", "hooks", "hook_index", "renders",
-                 "dirty", "disposed")
+                 "dirty", "disposed", "boundary")
 
     def __init__(self, node: ComponentNode, path: str, parent: Scope, root: RootLike) -> None:
         super().__init__(path, parent, Owner(parent.owner))
@@ -115,6 +117,7 @@ class ComponentInstance(Scope):
         self.renders = 0
         self.dirty = True
         self.disposed = False
+        self.boundary: Any = None  # an ErrorBoundary's state (vdom.boundary); None for other components
 
     @property
     def name(self) -> str:
@@ -122,7 +125,39 @@ class ComponentInstance(Scope):
         return getattr(self.fn, "__name__", "component")
 
     def render(self) -> list[Node]:
-        """Run the component (tracked, inside its Owner and ``rendering()``); return normalised nodes."""
+        """Run the component (tracked, inside its Owner and ``rendering()``); return normalised nodes.
+
+        Hooks called in another order than on the first render leave the
+        instance's state unusable: it is reset (hooks, effects, children
+        dropped) and rendered afresh; the :class:`HookError` is recorded in the
+        root's ``errors`` for the session to report. A fresh render that fails
+        again raises.
+        """
+        try:
+            return self._render()
+        except HookError as err:
+            if not self.renders or self.disposed:
+                raise
+            self.reset()
+            record = getattr(self.root, "record", None)
+            if record is not None:
+                record("hook", err, f"{self.path} was reset: its hooks changed order")
+            return self._render()
+
+    def reset(self) -> None:
+        """Forget every hook and child: the next render is a first render (its state starts over)."""
+        children, self.children = self.children, {}
+        for child in children.values():
+            child.dispose()
+        self.owner.dispose()
+        self.owner = Owner(self.parent.owner)
+        self.reaction = self.owner.run(lambda: Reaction(self._invalidate))
+        self.hooks = []
+        self.renders = 0
+        self.raw = self.output = []
+        self.plan = None
+
+    def _render(self) -> list[Node]:
         self.dirty = False
         self.hook_index = 0
         token = _current.set(self)
@@ -137,7 +172,8 @@ class ComponentInstance(Scope):
         if self.renders and self.hook_index != len(self.hooks):
             self.dirty = True
             raise HookError(
-                f"{self.path} called {self.hook_index} hooks, {len(self.hooks)} on its first render: "
+                f"component {self.name} ({self.path}) called {self.hook_index} hooks, {len(self.hooks)} on its "
+                f"first render (hook #{min(self.hook_index, len(self.hooks))} is the first missing or new one): "
                 "hooks must be called unconditionally, in the same order"
             )
         self.renders += 1
@@ -199,14 +235,24 @@ def _slot(hook: str, kind: str) -> tuple[ComponentInstance, int, Any]:
     if i < len(hooks):
         have, value = hooks[i]
         if have != kind:
-            raise HookError(f"{inst.path}: hook #{i} was {have} on the first render, now {kind}")
+            raise HookError(f"component {inst.name} ({inst.path}): hook #{i} was {have} on the first render, "
+                            f"now {kind} (a conditional hook?)")
         return inst, i, value
     if inst.renders:
-        raise HookError(f"{inst.path}: {hook}() is a new hook #{i} after the first render (conditional hook?)")
+        raise HookError(f"component {inst.name} ({inst.path}): {hook}() is a new hook #{i} after the first "
+                        "render (a conditional hook?)")
     return inst, i, _NEW
 
 
 _NEW = object()
+_TYPED_RESTORE = False  # --dev: a restored value must have its initial's type (the code may have changed)
+
+
+def check_restored_types(on: bool) -> None:
+    """Restore a ``use_signal`` value only if its type matches the initial one (``--dev``, where a
+    session may resume under edited code: state is kept where the component shapes still match)."""
+    global _TYPED_RESTORE
+    _TYPED_RESTORE = on
 
 
 def use_signal(initial: T) -> Signal[T]:
@@ -233,11 +279,34 @@ def use_memo(fn: Callable[[], T]) -> Computed[T]:
 
 
 def use_effect(fn: Callable[[], Any]) -> None:
-    """Start ``effect(fn)`` once, after the first render is committed; it is disposed on unmount."""
+    """Start ``effect(fn)`` once, after the first render is committed; it is disposed on unmount.
+
+    An ``async def`` fn runs as a task of the session (vango_mp.tasks), once,
+    cancelled on unmount; what it reads is not tracked (use ``use_resource``
+    for async work that follows signals). A server render starts no task.
+    """
     inst, i, value = _slot("use_effect", EFFECT)
     if value is _NEW:
         inst.hooks.append((EFFECT, None))
-        inst.root.queue_effect(inst, i, fn)
+        inst.root.queue_effect(inst, i, _async_effect(inst, fn) if inspect.iscoroutinefunction(fn) else fn)
+
+
+def _async_effect(inst: ComponentInstance, fn: Callable[[], Any]) -> Callable[[], Any]:
+    def start() -> Callable[[], Any] | None:
+        session = inst.root.context.get("session")
+        if session is None:  # a stateless server render: no session to own the task
+            return None
+        return session.spawn(fn(), f"async effect of {inst.path}").cancel
+    return start
+
+
+def use_held(factory: Callable[[], T]) -> T:
+    """An object made by ``factory()`` on the first render and kept (never persisted) for the instance's life."""
+    inst, _, value = _slot("use_held", HELD)
+    if value is _NEW:
+        value = factory()
+        inst.hooks.append((HELD, value))
+    return value
 
 
 def current_instance() -> ComponentInstance:
@@ -247,14 +316,6 @@ def current_instance() -> ComponentInstance:
         raise HookError("current_instance() called outside a component render")
     return inst
 
-_TYPED_RESTORE = False  # --dev: a restored value must have its initial's type (the code may have changed)
-
-
-def check_restored_types(on: bool) -> None:
-    """Restore a ``use_signal`` value only if its type matches the initial one (``--dev``, where a
-    session may resume under edited code: state is kept where the component shapes still match)."""
-    global _TYPED_RESTORE
-    _TYPED_RESTORE = on
 
 def use_context(key: str, default: Any = None) -> Any:
     """A value from the Root's context dict (e.g. "worker", "session", "path", "params")."""

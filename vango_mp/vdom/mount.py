@@ -166,6 +166,9 @@ class Root:
         self._disposed = False
         # Offered every instance that leaves the tree; True: it was kept aside (see ``adopt``), not disposed.
         self.keeper: Callable[[ComponentInstance], bool] | None = None
+        # Errors handled without raising (an ErrorBoundary caught it, a component with broken hook
+        # order was reset, an effect failed): (kind, exception), drained by the session to report them.
+        self.errors: list[tuple[str, BaseException]] = []
 
     # -- public ----------------------------------------------------------------
 
@@ -318,6 +321,12 @@ class Root:
 
     # -- what instances call ---------------------------------------------------
 
+    def record(self, kind: str, exc: BaseException, what: str) -> None:
+        """Log an error handled without raising (traceback in the log) and keep it for the session to report."""
+        log.error("%s: %s", what, exc, exc_info=exc)
+        if len(self.errors) < 16:  # a storm of them is reported as its first few
+            self.errors.append((kind, exc))
+
     def mark_dirty(self) -> None:
         """An instance was invalidated: tell the session once per clean -> dirty transition."""
         if self._dirty or self._disposed:
@@ -423,11 +432,27 @@ class Root:
                 inst.dirty = True
         if new is not None:
             new[item.ident] = inst
-        if inst.dirty:
-            return self._render(inst)
-        if inst.subtree_dirty:
-            return self._reresolve(inst, False)
+        try:
+            if inst.dirty:
+                return self._render(inst)
+            if inst.subtree_dirty:
+                return self._reresolve(inst, False)
+        except Exception as exc:
+            if inst.boundary is None or inst.boundary.error is not None:
+                raise
+            return self._catch(inst, exc)
         return inst.output
+
+    def _catch(self, inst: ComponentInstance, exc: Exception) -> list[Node]:
+        """An ErrorBoundary's subtree raised: render the boundary again, now showing its fallback.
+
+        Its children are unmounted by that render (the fallback does not hold
+        them); ``reset()`` renders them afresh.
+        """
+        inst.boundary.error = exc
+        self.record("render", exc, f"{inst.path} caught an error; showing its fallback")
+        inst.dirty = True
+        return self._render(inst)
 
     def _render(self, inst: ComponentInstance) -> list[Node]:
         raw = inst.render()
@@ -465,5 +490,6 @@ class Root:
                 continue
             try:
                 inst.hooks[index] = (EFFECT, inst.owner.run(lambda fn=fn: effect(fn)))
-            except Exception:
-                log.exception("use_effect in %s raised on its first run", inst.path)
+            except Exception as exc:
+                exc.add_note(f"in use_effect #{index} of {inst.path}")
+                self.record("effect", exc, f"use_effect in {inst.path} raised on its first run")

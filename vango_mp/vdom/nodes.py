@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from types import GeneratorType
 from typing import Any, Union
 
+from .listeners import Listener, options_attr
 from .safety import UnsafeAttributeError, name_problem
 
 __all__ = [
@@ -26,8 +27,12 @@ __all__ = [
 VOID_TAGS = frozenset({
     "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
 })
-#: Events a handler may be registered for (``on_<name>=fn``); mirrors protocol.EVENT_NAMES.
-EVENT_NAMES = frozenset({"click", "input", "change", "submit", "keydown"})
+#: Events a handler may be registered for (``on_<name>=fn``); mirrors protocol.EVENT_NAMES (a test compares).
+EVENT_NAMES = frozenset({
+    "click", "dblclick", "mousedown", "mouseup", "mousemove", "mouseenter", "mouseleave", "contextmenu",
+    "keydown", "keyup", "input", "change", "submit", "focus", "blur", "scroll", "resize",
+    "touchstart", "touchmove", "touchend", "touchcancel",
+})
 _ATTR_NAME = re.compile(r"^[a-zA-Z_:][-a-zA-Z0-9_:.]*$")
 _EMPTY: dict[str, Any] = {}  # shared "no attrs / no events"; never mutated
 
@@ -170,7 +175,7 @@ def _kwarg(name: str, tag: str = "") -> tuple[str, str | None]:
         return kind
     if name.startswith("on_"):
         event = name[3:]
-        if event not in EVENT_NAMES:
+        if event not in EVENT_NAMES and event != "hook":  # on_hook: a client hook's pushEvent (interop)
             raise ValueError(f"unknown event {event!r} in {name}=: expected one of {sorted(EVENT_NAMES)}")
         kind = ("e", event)
     else:
@@ -179,6 +184,8 @@ def _kwarg(name: str, tag: str = "") -> tuple[str, str | None]:
         if not _ATTR_NAME.match(attr):
             raise ValueError(f"invalid attribute name {attr!r}")
         problem = name_problem(attr)  # on* handler text, data-hid/data-ve in any case: refused early too
+        if problem is None and attr.lower() == "data-vo":
+            problem = "'data-vo' is reserved for the runtime: give listener options with on(fn, ...)"
         if problem is not None:
             raise UnsafeAttributeError(f"<{tag or '?'}> attribute {problem}")
         kind = ("a", attr)
@@ -222,6 +229,10 @@ def _split_kwargs(
             events[target] = value  # type: ignore[index]
         else:
             key = value
+    if events is not None and any(type(fn) is Listener for fn in events.values()):
+        vo = options_attr(events)  # the client reads the options from the element (vdom.listeners)
+        if vo is not None:
+            attrs["data-vo"] = vo
     return attrs or _EMPTY, events or _EMPTY, key
 
 

@@ -283,15 +283,17 @@ test('debug logging is off by default and toggles from window.vango', () => {
 
 // ------------------------------------------------------------------ events
 
-test('click: EVENT for the nearest ancestor-or-self listening, nil payload, only when open', () => {
+test('click: EVENT for the nearest ancestor-or-self listening, mouse payload, only when open', () => {
   const t = setup({ inner: '<div data-hid="1" data-ve="click"><span data-hid="2">x</span></div><p data-hid="3">y</p>' });
   const span = t.root.childNodes[0].childNodes[0];
-  t.doc.dispatch('click', span); // not open yet: dropped
+  const at = { clientX: 10.4, clientY: 20, button: 0, buttons: 1, ctrlKey: true };
+  t.doc.dispatch('click', span, at); // not open yet: dropped
   const ws = open(t);
-  t.doc.dispatch('click', span);
-  t.doc.dispatch('click', span.childNodes[0]); // a text node target
-  t.doc.dispatch('click', t.root.childNodes[1]); // nobody listens
-  assert.deepEqual(sentOf(ws, P.EVENT), [[P.EVENT, 1, 1, 'click', null], [P.EVENT, 2, 1, 'click', null]]);
+  t.doc.dispatch('click', span, at);
+  t.doc.dispatch('click', span.childNodes[0], at); // a text node target
+  t.doc.dispatch('click', t.root.childNodes[1], at); // nobody listens
+  const mouse = { x: 10, y: 20, button: 0, buttons: 1, ctrl: true, shift: false, alt: false, meta: false };
+  assert.deepEqual(sentOf(ws, P.EVENT), [[P.EVENT, 1, 1, 'click', mouse], [P.EVENT, 2, 1, 'click', mouse]]);
 });
 
 test('data-ve lists several events; only listed ones are sent', () => {
@@ -304,7 +306,7 @@ test('data-ve lists several events; only listed ones are sent', () => {
   t.doc.dispatch('keydown', input, { key: 'Enter', shiftKey: true });
   assert.deepEqual(sentOf(ws, P.EVENT), [
     [P.EVENT, 1, 1, 'input', { value: 'ab' }],
-    [P.EVENT, 2, 1, 'keydown', { key: 'Enter', ctrl: false, shift: true, alt: false, meta: false }],
+    [P.EVENT, 2, 1, 'keydown', { key: 'Enter', code: '', repeat: false, ctrl: false, shift: true, alt: false, meta: false }],
   ]);
 });
 
@@ -345,7 +347,7 @@ test('click on a submit button whose form has no submit listener is sent, and th
   const ws = open(t);
   const click = t.doc.dispatch('click', t.root.childNodes[0].childNodes[0]);
   assert.equal(click.defaultPrevented, true);
-  assert.deepEqual(sentOf(ws, P.EVENT), [[P.EVENT, 1, 2, 'click', null]]);
+  assert.deepEqual(sentOf(ws, P.EVENT), [[P.EVENT, 1, 2, 'click', {}]]); // the fake event has no position
 });
 
 test('a late echo of typed text does not rewind the field; a reset after submit applies', (ctx) => {

@@ -119,7 +119,7 @@ test('a link with a click listener sends its EVENT, not NAVIGATE', () => {
   const t = page();
   const e = click(t, 'listening');
   assert.equal(e.defaultPrevented, true);
-  assert.deepEqual(sentOf(t.wsock, P.EVENT), [[P.EVENT, 1, 5, 'click', null]]);
+  assert.deepEqual(sentOf(t.wsock, P.EVENT), [[P.EVENT, 1, 5, 'click', {}]]);
   assert.deepEqual(navs(t), []);
 });
 
