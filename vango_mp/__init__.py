@@ -8,17 +8,25 @@ See README.md ("Write your first component") and docs/INTERNALS.md.
 """
 
 from .assets import asset
-from .events import Event
+from .errors import AppError
+from .events import (
+    Event, FocusEvent, FormData, FormEvent, KeyboardEvent, MouseEvent, ResizeEvent, ScrollEvent, TouchEvent, TouchPoint,
+)
 from .globals import GlobalSignal
 from .headers import CSPOptions, default_csp_options, hardened_csp_options
-from .reactive import batch, computed, effect, signal, untracked
+from .reactive import StormError, batch, computed, effect, signal, untracked
+from .resources import Resource, use_interval, use_resource
 from .routes import Request, Response, csrf_input, csrf_token, redirect, use_request, use_response
 from .router import App
 from .vdom import Node, component, fragment, h, use_context, use_effect, use_memo, use_signal
+from .vdom.boundary import ErrorBoundary
+from .vdom.listeners import on
 
 __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
     "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
     "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
     "Request", "Response", "redirect", "use_request", "use_response", "asset",
+    "on", "MouseEvent", "KeyboardEvent", "ScrollEvent", "ResizeEvent", "TouchEvent", "TouchPoint", "FocusEvent",
+    "FormEvent", "FormData", "use_resource", "use_interval", "Resource", "ErrorBoundary", "AppError", "StormError",
 ]
