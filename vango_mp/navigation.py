@@ -365,3 +365,8 @@ def acting(location: Location | None) -> contextvars.Token[Location | None]:
 
 def done_acting(token: contextvars.Token[Location | None]) -> None:
     _current.reset(token)
+
+
+def acting_location() -> Location | None:
+    """The Location a running handler or effect acts on (None outside a live session's step)."""
+    return _current.get()
