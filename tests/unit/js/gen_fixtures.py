@@ -133,7 +133,7 @@ def constants():
         "WELCOME", "PATCHES", "FULL", "S_PING", "S_PONG",
         "SET_TEXT", "SET_ATTR", "REMOVE_ATTR", "INSERT", "REMOVE", "MOVE", "REPLACE",
         "NAVIGATE", "PREFETCH", "NAV", "NAV_PUSH", "NAV_REPLACE", "NAV_POP", "NAV_LOAD",
-        "EVENT_DONE", "ERROR",
+        "EVENT_DONE", "ERROR", "HOOK", "ISLAND", "CALLS",
     ]
     return {
         "values": {n: getattr(protocol, n) for n in names},
