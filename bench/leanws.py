@@ -283,6 +283,7 @@ class EchoPeer(Peer):
     def __init__(self, host: str, port: int) -> None:
         super().__init__(host, port, "/ws")
         self.waiter: asyncio.Future[bytes] | None = None
+        self.count = 0
 
     def on_message(self, payload: bytes) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -296,8 +297,12 @@ class EchoPeer(Peer):
         self.waiter = asyncio.get_running_loop().create_future()
         t0 = time.perf_counter()
         self.send(b"click", text=True)
-        await asyncio.wait_for(self.waiter, timeout)
-        return time.perf_counter() - t0
+        answer = await asyncio.wait_for(self.waiter, timeout)
+        elapsed = time.perf_counter() - t0
+        self.count += 1
+        if answer != b"Count: %d" % self.count:
+            raise ConnectionError(f"echo answered {answer!r} to click {self.count}")
+        return elapsed
 
 
 class Refusal(Exception):

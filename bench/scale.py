@@ -102,7 +102,9 @@ async def _scale_client(conn: Any, index: int, url: str, path: str, sources: int
                 peers.append(peer)
 
         await asyncio.gather(*(one(k) for k in range(n)))
-        return {"opened": len(peers), "failures": dict(failures), "seconds": time.monotonic() - t0}
+        used = {p.transport.get_extra_info("sockname")[0] for p in peers if p.transport is not None}
+        return {"opened": len(peers), "failures": dict(failures), "seconds": time.monotonic() - t0,
+                "sources": sorted(used)}
 
     while True:
         if not await loop.run_in_executor(None, conn.poll, CMD_TIMEOUT):
@@ -191,9 +193,11 @@ async def ramp(server: Server, args: argparse.Namespace) -> dict[str, Any]:
             for r in replies:
                 failures.update(r["failures"])
             opened = sum(r["opened"] for r in replies)
+            sources = {a for r in replies for a in r["sources"]}
             step: dict[str, Any] = {
                 "target": target, "sessions": opened, "new": opened - total, "failures": dict(failures),
                 "open_seconds": wall, "open_rate_per_s": (opened - total) / wall if wall > 0 else None,
+                "source_addresses": len(sources),
             }
             total = opened
             await asyncio.sleep(args.settle)
