@@ -8,7 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 
 def free_port() -> int:
@@ -20,8 +19,9 @@ def free_port() -> int:
 class RedisServer:
     """``redis-server`` on 127.0.0.1 and a port nobody used; :meth:`restart` keeps the port (and loses the data)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, durable: bool = False) -> None:
         self.workdir = workdir
+        self.durable = durable  # an append-only file: a restart keeps the data
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -31,7 +31,7 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes" if self.durable else "no",
              "--dir", str(self.workdir), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -68,8 +68,7 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, db=0)
 
 
-def redis_server(tmp_path: Path) -> RedisServer:
-    """Start one (skips the test when redis-server is not installed: tests/run.sh installs it)."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (bash tests/run.sh installs it)")
-    return RedisServer(tmp_path).start()
+def redis_server(tmp_path: Path, *, durable: bool = False) -> RedisServer:
+    """Start one; redis-server must be installed (tests/run.sh installs it), so a missing one fails the test."""
+    assert shutil.which("redis-server"), "redis-server is not installed: run the tests through bash tests/run.sh"
+    return RedisServer(tmp_path, durable=durable).start()

@@ -50,18 +50,27 @@ BACKOFF_MIN, BACKOFF_MAX = 0.05, 5.0
 PING_INTERVAL = 1.0  # how often the connection is checked (health says redis: up/down)
 CLAIM_TRIES = 3
 
-# KEYS: blob, lease. ARGV: machine, blob, ttl ms. Written only while the lease names us (or nobody).
+# KEYS: blob, lease, fence. ARGV: machine, blob, ttl ms. Written only while the lease names us (or nobody).
 _SAVE = """
 local owner = redis.call('GET', KEYS[2])
 if owner and string.match(owner, '^%d+|(.*)$') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-if owner then redis.call('PEXPIRE', KEYS[2], ARGV[3]) else redis.call('SET', KEYS[2], '1|' .. ARGV[1], 'PX', ARGV[3]) end
+if owner then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+else
+  redis.call('SET', KEYS[2], redis.call('INCR', KEYS[3]) .. '|' .. ARGV[1], 'PX', ARGV[3])
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 """
-# KEYS: lease. ARGV: machine, ttl ms. A new session: ours, unless someone holds it already.
+# KEYS: lease, fence. ARGV: machine, ttl ms. A new session: ours (next fence), unless someone holds it already.
 _OPEN = """
-if redis.call('SET', KEYS[1], '1|' .. ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
 local owner = redis.call('GET', KEYS[1])
+if not owner then
+  redis.call('SET', KEYS[1], redis.call('INCR', KEYS[2]) .. '|' .. ARGV[1], 'PX', ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
 if string.match(owner, '^%d+|(.*)$') == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 return 0
 """
@@ -113,6 +122,7 @@ class RedisStore(SessionStore):
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._up: bool | None = None
+        self._inflight: set[str] = set()  # sessions whose writes taken from the queue, not yet answered by Redis
         self.on_stale: Callable[[list[str]], None] = lambda ids: None  # sessions whose lease is another's now
 
     # -- the background tasks --------------------------------------------------------
@@ -152,6 +162,7 @@ class RedisStore(SessionStore):
             while self._pending:
                 batch = list(self._pending.items())
                 self._pending.clear()
+                self._inflight = {sid for sid, _ in batch}
                 try:
                     await self._write(batch)
                     backoff = BACKOFF_MIN
@@ -163,15 +174,17 @@ class RedisStore(SessionStore):
                             self._pending.move_to_end(sid, last=False)
                     await asyncio.sleep(backoff * (1 + random.random()))
                     backoff = min(backoff * 2, BACKOFF_MAX)
+                finally:
+                    self._inflight = set()
 
     async def _write(self, batch: list[tuple[str, tuple[str, bytes]]]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for sid, (op, blob) in batch:
             if op == "save":
-                await self._save(keys=[session_key(sid), lease_key(sid)], args=[self.machine, blob, self.ttl_ms],
+                await self._save(keys=[session_key(sid), lease_key(sid), fence_key(sid)], args=[self.machine, blob, self.ttl_ms],
                                  client=pipe)
             elif op == "open":
-                await self._open(keys=[lease_key(sid)], args=[self.machine, self.ttl_ms], client=pipe)
+                await self._open(keys=[lease_key(sid), fence_key(sid)], args=[self.machine, self.ttl_ms], client=pipe)
             elif op == "touch":
                 await self._touch(keys=[lease_key(sid)], args=[self.machine, self.ttl_ms], client=pipe)
             else:
@@ -200,11 +213,10 @@ class RedisStore(SessionStore):
         """Wait (at most ``timeout``) until every queued write is in Redis; whether it is."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._pending and loop.time() < deadline:
+        while (self._pending or self._inflight) and loop.time() < deadline:
             self._wake.set()
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
-        return not self._pending
+        return not (self._pending or self._inflight)
 
     # -- SessionStore -------------------------------------------------------------------
 
@@ -233,7 +245,7 @@ class RedisStore(SessionStore):
         gone = ""
         try:
             for _ in range(CLAIM_TRIES):
-                if session_id in self._pending:  # our own last word on it must be in Redis first
+                if session_id in self._pending or session_id in self._inflight:  # our own last word on it must be in Redis first
                     await self.drain(self.timeout)
                 result = await asyncio.wait_for(self._claim(
                     keys=[session_key(session_id), lease_key(session_id), fence_key(session_id)],

@@ -1,0 +1,281 @@
+"""Several machines on one Redis: two supervisors on two ports act as one cluster (issue 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import lz4.block
+import msgpack
+import pytest
+
+from tests.conftest import Server, start_server
+from tests.integration.redisserver import RedisServer, redis_server
+from vango_mp.protocol import Close
+from vango_mp.testing import Page, SessionClosed, TestClient
+
+pytestmark = pytest.mark.timeout(150)
+
+APP = "tests.apps.clusterapp:app"
+
+
+def start_machine(redis: RedisServer, secret: str, *, workers: int = 2, **env: str) -> Server:
+    """One machine of the cluster: a supervisor with ``workers`` workers on its own port."""
+    return start_server("--workers", str(workers), "--app", APP,
+                        env={"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secret, **env})
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, Server, Server, str]]:
+    redis = redis_server(tmp_path)
+    secret = secrets.token_hex(32)
+    machines: list[Server] = []
+    try:
+        machines = [start_machine(redis, secret, VANGO_PERSIST_INTERVAL="200ms") for _ in range(2)]
+        yield redis, machines[0], machines[1], secret
+    finally:
+        for machine in machines:
+            machine.stop()
+        redis.stop()
+
+
+def story(*machines: Server) -> str:
+    return "".join(f"\n--- machine {i}:\n{m.output()[-4000:]}" for i, m in enumerate(machines))
+
+
+def checkpoint_seq(redis: RedisServer, session_id: str | None) -> int | None:
+    """The seq a session's checkpoint in Redis was sealed at (the blob opened without checking: the test reads)."""
+    blob = redis.client().get(f"vango:s:{session_id}")
+    if blob is None:
+        return None
+    return int(msgpack.unpackb(lz4.block.decompress(blob[3 + 32:]), raw=False)["seq"])
+
+
+def test_a_session_moves_to_the_other_machine_live_and_back(cluster: tuple[RedisServer, Server, Server, str]) -> None:
+    redis, a, b, _ = cluster
+
+    async def go() -> None:
+        page = await TestClient(a.url).open("/counter")
+        for _ in range(3):
+            await page.click("#inc")
+        await page.disconnect()  # detached, still live on machine A
+        page.client = TestClient(b.url)
+        await page.resume()
+        assert page.text("#count") == "Count: 3"
+        a.wait_output(r"handing session \S+ to worker -2")  # A's owner gave it up: a live hand-over
+        await page.click("#inc")
+        assert page.text("#count") == "Count: 4"
+        await page.disconnect()
+        page.client = TestClient(a.url)
+        await page.resume()
+        assert page.text("#count") == "Count: 4"
+        await page.click("#inc")
+        assert page.text("#count") == "Count: 5"
+        lease = redis.client().get(f"vango:own:{page.session_id}").decode()
+        assert re.fullmatch(r"\d+\|.+", lease) and int(lease.split("|")[0]) >= 2  # fenced twice: A->B->A
+        assert lease.split("|", 1)[1] == a.health()["machine"]
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+
+
+async def _pages_on_both_workers(url: str, path: str) -> list[Page]:
+    """Two pages of ``path`` on different workers of one machine."""
+    client = TestClient(url)
+    pages = [await client.open(path)]
+    for _ in range(40):
+        extra = await client.open(path)
+        if extra.worker != pages[0].worker:
+            return [pages[0], extra]
+        await extra.disconnect()
+    raise AssertionError("40 pages never landed on the second worker")
+
+
+def test_global_increments_are_exact_on_two_machines_with_two_workers_each(
+        cluster: tuple[RedisServer, Server, Server, str]) -> None:
+    redis, a, b, _ = cluster
+
+    async def go() -> None:
+        pages = await _pages_on_both_workers(a.url, "/shared") + await _pages_on_both_workers(b.url, "/shared")
+
+        async def clicks(page: Page) -> None:
+            for _ in range(50):
+                await page.click("#add")
+
+        await asyncio.gather(*(clicks(p) for p in pages))
+        for page in pages:
+            await page.wait_for_text("#shared", "200", timeout=20)
+            assert page.text("#error") == ""
+        client = redis.client()
+        assert msgpack.unpackb(client.hget("vango:g:v", "cluster.shared")) == 200
+        assert int(client.hget("vango:g:s", "cluster.shared")) == 200  # one sequence number per write
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+
+
+def test_sessions_of_a_killed_machine_resume_on_the_other_from_checkpoints(
+        cluster: tuple[RedisServer, Server, Server, str]) -> None:
+    redis, a, b, _ = cluster
+    workers = a.per_worker("pid")
+
+    async def go() -> None:
+        client = TestClient(a.url)
+        pages = [await client.open("/counter") for _ in range(6)]
+        for i, page in enumerate(pages):
+            for _ in range(i + 1):
+                await page.click("#inc")
+        await pages[0].disconnect()  # one detached, the others attached when the machine dies
+        deadline = time.monotonic() + 10
+        while not all(checkpoint_seq(redis, p.session_id) == p.last_seq for p in pages):
+            assert time.monotonic() < deadline, "no up-to-date checkpoint of every session in 10 s"
+            await asyncio.sleep(0.05)
+        for pid in [a.pid, *workers.values()]:
+            os.kill(pid, signal.SIGKILL)
+        a.proc.wait(10)
+        for pid in workers.values():
+            _wait_gone(pid)
+        other = TestClient(b.url)
+        for i, page in enumerate(pages):
+            if page.state.value == "open":
+                page.drop()
+                await page.wait_closed(5)
+            page.client = other
+            await _resume(page)
+            assert page.text("#count") == f"Count: {i + 1}"
+            await page.click("#inc")
+            assert page.text("#count") == f"Count: {i + 2}"
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    assert "does not listen: resuming from its checkpoint" in b.output()
+
+
+def _wait_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"worker {pid} still alive")
+
+
+async def _resume(page: Page, attempts: int = 40) -> None:
+    """Resume as the browser would: again after 1013 (the owner could not be asked yet)."""
+    for attempt in range(attempts):
+        try:
+            await page.resume(timeout=5)
+            return
+        except SessionClosed as err:
+            if err.code not in (None, 1006, Close.SERVER_BUSY) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def test_redis_restarted_mid_test(tmp_path: Path) -> None:
+    """Down: live sessions go on, global writes fail with a clear error, health says so. Back: all catch up."""
+    redis = redis_server(tmp_path, durable=True)
+    secret = secrets.token_hex(32)
+    a = start_machine(redis, secret)
+    b = start_machine(redis, secret)
+
+    def redis_state(machine: Server) -> set[str]:
+        return set(machine.per_worker("redis").values())
+
+    async def go() -> None:
+        pa = await TestClient(a.url).open("/shared")
+        pb = await TestClient(b.url).open("/shared")
+        await pa.click("#add")
+        await pb.wait_for_text("#shared", "1")
+        redis.stop()
+        for machine in (a, b):
+            deadline = time.monotonic() + 15
+            while redis_state(machine) != {"down"}:
+                assert time.monotonic() < deadline, f"health never said redis: down: {machine.health()}"
+                await asyncio.sleep(0.1)
+        await pa.click("#add")
+        await pa.wait_for(lambda p: "redis is down" in p.text("#error"), timeout=10)
+        assert pa.text("#shared") == "1"
+        await pa.click("#local-inc")  # the live session keeps working on its machine
+        assert pa.text("#local") == "1"
+        redis.start()
+        for machine in (a, b):
+            deadline = time.monotonic() + 20
+            while redis_state(machine) != {"up"}:
+                assert time.monotonic() < deadline, f"health never said redis: up again: {machine.health()}"
+                await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 20
+        while True:  # the hub's link reconnects with backoff: a write may still fail once
+            await pb.click("#add")
+            try:
+                await pa.wait_for_text("#shared", "2", timeout=2)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, f"writes never worked again: {pb.text('#error')}"
+        await pb.wait_for_text("#shared", "2")
+        assert pb.text("#error") == ""
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
+def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
+        cluster: tuple[RedisServer, Server, Server, str]) -> None:
+    redis, a, b, _ = cluster
+    client = redis.client()
+
+    async def go() -> None:
+        page = await TestClient(a.url).open("/counter")
+        await page.click("#inc")
+        honest = await TestClient(a.url).open("/counter")
+        await honest.click("#inc")
+        a.stop()  # the whole machine stops: its sessions wait in Redis
+        key = f"vango:s:{page.session_id}"
+        blob = client.get(key)
+        assert blob is not None and client.get(f"vango:s:{honest.session_id}") is not None
+        client.set(key, blob[:-1] + bytes([blob[-1] ^ 1]), px=60_000)
+        await page.wait_closed(5)  # 1001 from the stopping machine
+        await honest.wait_closed(5)
+        page.client = honest.client = TestClient(b.url)
+        with pytest.raises(SessionClosed) as closed:
+            await page.resume()
+        assert closed.value.code == Close.SESSION_EXPIRED
+        await honest.resume()  # the untouched one resumes: the refusal was the tampering
+        assert honest.text("#count") == "Count: 1"
+        # Garbage on the update channel and an unsigned request to B's hub: refused, nothing breaks.
+        machine = b.health()["machine"]
+        assert client.publish("vango:g", b"\x93junk") >= 1
+        assert client.publish(f"vango:req:{machine}", msgpack.packb({"rid": "x", "id": page.session_id,
+                                                                        "reply": "vango:rep:x"})) == 1
+        b.wait_output(r"refused a message on vango:req:")
+        b.wait_output(r"refused a message on vango:g")
+        shared = await TestClient(b.url).open("/shared")
+        await shared.click("#add")
+        await shared.wait_for_text("#shared", "1")
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    metrics = b.get("/_vango/metrics")[2].decode()
+    assert re.search(r'vango_blobs_rejected_total\{[^}]*reason="tampered"', metrics), metrics[-2000:]
