@@ -6,6 +6,7 @@ the live socket is :mod:`vango_mp.live`.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 from collections.abc import Awaitable, Callable

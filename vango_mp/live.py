@@ -30,7 +30,7 @@ from .census import HANDSHAKES, Census
 from .fdlimit import SocketBudget
 from .settings import Settings
 from .wsout import OutputWatch, frame, limit_send_buffer, pending_bytes
-from .observability import prom
+from .observability import devtools, logs, prom
 
 log = logging.getLogger("vango_mp.live")
 
@@ -182,6 +182,8 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         stream = conn.stream
         stream.write(frame(data))  # see vango_mp.wsout: quiet, and no Task per frame
         prom.record_bytes(sent=len(data))
+        if self.vango_settings.dev and self.session is not None:
+            devtools.note_frame(self.session.id, data)
         pending = pending_bytes(stream)
         if pending:
             self.output.wrote(self, pending)
@@ -234,6 +236,8 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
 
     def _frame(self, session: Session, frame: protocol.ClientFrame) -> None:
         if isinstance(frame, protocol.ClientEvent):
+            if self.vango_settings.dev:
+                devtools.note_event(session.id, frame.name, frame.hid, frame.payload)
             session.queue_event(frame)
         elif isinstance(frame, protocol.Ack):
             session.acked(frame.seq)
@@ -349,6 +353,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         client (browser or test client) knows to wait for that frame.
         """
         self._end_handshake()
+        logs.bind_session(session.id)  # this socket's later lines name its session (short id)
         if not self.owner.attach(session, self):
             raise Refused(Close.SESSION_EXPIRED, "session expired", "attach_refused")
         self.session = session

@@ -24,7 +24,7 @@ import tornado.ioloop
 import tornado.web
 
 from . import assets, auth, cluster, fdlimit, navigation, reactive
-from .observability import exposition, logs
+from .observability import devtools, exposition, logs
 from .observability.status import StatusService
 from . import login
 from .authlife import AuthLife
@@ -101,7 +101,7 @@ class Worker:
     def bus_handlers(self) -> dict[str, Any]:
         """Bus request/broadcast handlers this worker answers, by kind."""
         return {**self.handover.handlers(), **self.auth.handlers(), **self.uploads.handlers(), "memory.pressure": self.memory.on_notice,
-                "metrics.samples": exposition.answer_samples, **self.status.handlers()}
+                "metrics.samples": exposition.answer_samples, **self.status.handlers(), **devtools.handlers(self)}
 
     async def join(self, bus_path: str) -> BusClient:
         self.bus = await cluster.join(bus_path, self.slot, self.settings, report=self.health,
@@ -131,6 +131,7 @@ class Worker:
                 (r"/_vango/assets/(.*)", AssetHandler, {"manifest": self.app.assets}),
                 (r"/_vango/upload", UploadHandler, self.upload_route()),
                 *self.status.routes(page, live),
+                *devtools.routes(self),
                 (r"/(.*)", AppHandler, page),
             ],
             # Tornado aborts (the peer sees 1006, not 1009) past its limit: ours is checked
