@@ -287,8 +287,9 @@ class Registry:
         try:
             upload.limits.check(files)
         except UploadRefused as refused:
-            session.dispatch(lambda: upload._set("refused", error=refused.message, progress=(0, 0)))
-            return {"refused": refused.message, "status": refused.status}
+            message = refused.message
+            session.dispatch(lambda: upload._set("refused", error=message, progress=(0, 0)))
+            return {"refused": message, "status": refused.status}
         if upload.active is not None:
             self.cancel(upload.active)  # a new choice replaces the transfer in flight
         uid = secrets.token_urlsafe(12)
