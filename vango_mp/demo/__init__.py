@@ -13,11 +13,14 @@ all, titles ``<Page> · vango-mp``, and #not-found with 404 for anything else.
 
 from ..router import App
 from . import account
+from .shell import Shell
 from .pages import APP_NAME, Counter, GlobalCounter, Home, Item, Items, Todos
 from .widgets import Widgets
 
 app = App({"/": Home, "/counter": Counter, "/todos": Todos, "/global": GlobalCounter, "/items": Items,
            "/items/{id:int}": Item, "/widgets": Widgets, **account.PAGES}, title=APP_NAME,
+          static_dir="static",  # demo/static: the page scripts (CSP: no inline script)
+          layouts={"/": Shell},  # demo.css around every page (demo/shell.py)
           auth_func=account.current_user, auth_check=account.AUTH_CHECK, route_middleware=[account.guard])
 account.install(app)  # POST /login, POST /logout
 

@@ -39,8 +39,10 @@ def worker_badge() -> Node:
 @component
 def Home() -> Node:
     title("Home")
-    return h.main(h.h1("vango-mp demo"), nav(), h.p(h.a("Log in", href="/login"), " · ", h.a("Profile", href="/profile")),
-                  worker_badge())
+    from .shell import intro
+
+    return h.main(h.h1("vango-mp demo"), nav(), intro(),
+                  h.p(h.a("Log in", href="/login"), " · ", h.a("Profile", href="/profile")), worker_badge())
 
 
 @component

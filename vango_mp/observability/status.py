@@ -43,6 +43,7 @@ from .status_page import SNAPSHOT, status_app
 if TYPE_CHECKING:
     from ..worker import Worker
 
+SHOWN = False  # --dev: the demo's home page links the status page
 COOKIE = "vango_status"
 PATH = "/_vango/status"
 REFRESH = 1.0  # seconds between snapshots while someone watches
@@ -126,8 +127,10 @@ class StatusService:
     """The status page of one worker: its sessions, its history ring, its feed."""
 
     def __init__(self, worker: Worker) -> None:
+        global SHOWN
         self.worker = worker
         s = worker.settings
+        SHOWN = s.dev
 
         def mount(path: str, session: Any, values: dict[str, Any] | None, render: bool = True) -> Any:
             return navigation.mount(status_app, path, worker=worker.slot, session=session,
