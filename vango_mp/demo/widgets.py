@@ -19,6 +19,7 @@ from ..vdom import Node, component, h, use_signal
 from ..vdom.boundary import ErrorBoundary
 from ..vdom.listeners import on
 from .pages import ITEMS, nav, title, worker_badge
+from .interop import interop_section
 
 SLOW_SECONDS = 0.5
 
@@ -117,11 +118,8 @@ def boom() -> None:
 
 
 def toast_section() -> Node | None:
-    """``#toast-btn`` / ``#toast-text``: the server emits ``toast`` (vango_mp.interop); see the JS-interop demo.
-
-    TOAST: the other half of issue 10 (emit) fills this in; until then nothing is shown.
-    """
-    return None
+    """``#toast-btn`` / ``#toast-text`` (the server emits ``toast``) and the hook-drawn chart: :mod:`.interop`."""
+    return interop_section()
 
 
 @component

@@ -1092,6 +1092,7 @@ class Interop {
 
   // After each applied frame: destroy hooks whose element left, mount new
   // ones, `updated` those around an element the frame touched (all: FULL).
+  // Only while connected (as LiveView): a hook's first pushEvent must arrive.
   scan(touched) {
     const c = this.c, root = c.g.document.getElementById(ROOT_ID);
     for (const [el, h] of this.live) {
@@ -1150,6 +1151,8 @@ class Interop {
     });
     for (const type of JS_EVENTS) d.addEventListener(type, (e) => this.onJs(e), true);
   }
+    // A page script a navigation inserted runs after the patches: its VangoHooks may be new.
+    d.addEventListener('load', (e) => e.target.localName === 'script' && this.scan(null), true);
 
   onJs(e) { // data-js-<event>: commands that need no server
     let t = e.target;
