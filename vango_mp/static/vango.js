@@ -1095,6 +1095,7 @@ class Interop {
   // Only while connected (as LiveView): a hook's first pushEvent must arrive.
   scan(touched) {
     const c = this.c, root = c.g.document.getElementById(ROOT_ID);
+    if (c.state !== 'open') return;
     for (const [el, h] of this.live) {
       if (root && root.contains(el) && el.getAttribute(A_HOOK) === h.hook) continue;
       this.live.delete(el);
