@@ -987,7 +987,7 @@ class Client {
     this.pushEvent(el, name, payload, target);
     if (!o.l || this.cseq === before) return;
     const text = o.w && el.childNodes.length === 1 && el.firstChild.nodeType === TEXT_NODE ? el.firstChild : null;
-    this.busy.set(this.cseq, [el, text && text.data, o.w]);
+    this.busy.set(this.cseq, [el, text && text.data, o.w, !!el.disabled]);
     el.setAttribute('aria-busy', 'true');
     el.classList.add(BUSY_CLASS);
     if (text) text.data = o.w;
@@ -998,10 +998,10 @@ class Client {
     const b = this.busy.get(cseq);
     if (!b) return;
     this.busy.delete(cseq);
-    const [el, text, w] = b;
+    const [el, text, w, was] = b;
     el.removeAttribute('aria-busy');
     el.classList.remove(BUSY_CLASS);
-    if (w && 'disabled' in el) el.disabled = el.hasAttribute('disabled');
+    if (w && 'disabled' in el) el.disabled = was;
     const t = el.firstChild; // a patch changed the text meanwhile: the server's text stays
     if (text != null && t && t.nodeType === TEXT_NODE && t.data === w) t.data = text;
   }
@@ -1151,9 +1151,9 @@ class Interop {
       if (el) this.c.send([ISLAND, el.getAttribute(A_ISLAND), e.detail === undefined ? null : e.detail]);
     });
     for (const type of JS_EVENTS) d.addEventListener(type, (e) => this.onJs(e), true);
-  }
     // A page script a navigation inserted runs after the patches: its VangoHooks may be new.
     d.addEventListener('load', (e) => e.target.localName === 'script' && this.scan(null), true);
+  }
 
   onJs(e) { // data-js-<event>: commands that need no server
     let t = e.target;
