@@ -44,3 +44,31 @@ def test_first_component_example(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         srv.stop()
+
+
+def readme_fence(lang: str, marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    for block in re.findall(rf"```{lang}\n(.*?)```", text, re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"no README {lang} block containing {marker!r}")
+
+
+def test_several_machines_example(tmp_path: Path) -> None:
+    """The "Several machines" config loads and validates as printed (with a secret pasted in); the balancer
+    snippet has no stickiness and passes WebSockets through."""
+    import secrets
+
+    from supervisor.config import ConfigError, load_settings
+
+    toml = readme_fence("toml", "store_url")
+    config = tmp_path / "vango-mp.toml"
+    config.write_text(toml.replace("PASTE-64-HEX-DIGITS", secrets.token_hex(32)))
+    settings, sources = load_settings(env={}, config_file=str(config))
+    assert settings.store_url == "redis://10.0.0.5:6379/0" and str(config) in sources["store_url"]
+    config.write_text(toml.replace('persistence_secret = "PASTE-64-HEX-DIGITS"', ""))
+    with pytest.raises(ConfigError, match="store_url.*persistence_secret"):
+        load_settings(env={}, config_file=str(config))  # a cluster without a shared secret does not start
+    nginx = readme_fence("nginx", "upstream")
+    assert "Upgrade $http_upgrade" in nginx and not re.search(r"\b(ip_hash|sticky|hash)\b", nginx)
+
