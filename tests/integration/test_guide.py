@@ -223,3 +223,101 @@ def test_navigation_example(example) -> None:
             assert page.url.endswith("/people") and page.title == "People"
 
     asyncio.run(go())
+
+
+def test_events_example(example) -> None:
+    import asyncio
+
+    from vango_mp.testing import TestClient
+
+    srv = example("guide_events")
+
+    async def go() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/")
+            await page.fire("#pad", "click", {"x": 12, "y": 34, "button": 0, "shift": True})
+            assert page.text("#where") == "12,34 with shift"
+            await page.press("#cmd", "Enter", ctrl=True)
+            assert page.text("#command") == "ran with ctrl=True"
+            await page.press("#cmd", "Escape")
+            assert page.text("#command") == "cancelled"
+            await page.fill("#search", "abc")
+            assert page.text("#where") == "abc"
+            assert json.loads(page.attr("#cmd", "data-vo") or "{}") == {"keydown": {"k": ["Enter", "Escape"]}}
+            assert json.loads(page.attr("#search", "data-vo") or "{}") == {"input": {"d": 300}}
+
+    asyncio.run(go())
+
+
+def test_forms_example(example) -> None:
+    import asyncio
+
+    from vango_mp.testing import TestClient
+
+    srv = example("guide_forms")
+
+    async def go() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/")
+            await page.change("#plan", "pro")
+            assert page.text("#problem") == "name is required"
+            await page.fill("#name", "Ada", wait=False)
+            await page.change("#name")
+            assert page.text("#problem") == ""
+            await page.check("#python", wait=False)
+            await page.check("#rust", wait=False)
+            await page.submit("form")
+            assert page.text("#saved") == "Ada (pro) likes python and rust"
+
+    asyncio.run(go())
+
+
+def test_async_example(example) -> None:
+    import asyncio
+
+    from vango_mp.testing import TestClient
+
+    srv = example("guide_async")
+
+    async def go() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/", connect=False)
+            assert page.text("#entry") == "…"  # the first load renders the resource loading
+            await page.connect()
+            await page.wait_for_text("#entry", "HELLO")
+            await page.fill("#word", "nope")
+            await page.wait_for_text("#entry", "error: no entry for 'nope'")
+            await page.click("#save", wait=False)
+            await page.wait_for(lambda p: p.events_done)  # disable_with: EVENT_DONE ends the busy state
+            assert page.text("#saves") == "saved 1 times"
+            await page.wait_for_text("#ticks", "alive")
+
+    asyncio.run(go())
+
+
+def test_errors_example(example) -> None:
+    import asyncio
+
+    from vango_mp.errors import GENERIC_NOTICE
+    from vango_mp.testing import TestClient
+
+    srv = example("guide_errors")
+
+    async def go() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/")
+            assert page.text("#chart") == "average 3.5"
+            await page.click("#clear")
+            assert page.text("#fallback") == "Chart failed: ZeroDivisionError"
+            await page.click("#retry")
+            assert page.text("#chart") == "average 1.0"
+            await page.click("#save", wait=False)
+            await page.wait_for(lambda p: p.app_errors)
+            assert page.app_errors[-1] == (GENERIC_NOTICE, None)
+            await page.click("#clear")  # the page goes on
+            assert page.exists("#fallback")
+
+    asyncio.run(go())
+    status, _, body = fetch(srv.url + "/broken")
+    assert status == 500 and b"Sorry, this page is broken" in body
+    assert "the save failed" in srv.output()

@@ -341,6 +341,20 @@ def test_form_fields_follow_formdata_rules() -> None:
     assert dom.form_fields(form)["f"] == "p"
 
 
+def test_form_fields_keep_every_value_of_a_repeated_name() -> None:
+    root = dom.extract_root(
+        '<div id="vango-root" data-hid="0"><form data-hid="1">'
+        '<input type="checkbox" name="t" value="x" checked data-hid="2">'
+        '<input type="checkbox" name="t" value="y" data-hid="3">'
+        '<input type="checkbox" name="t" value="z" checked data-hid="4">'
+        '<select name="m" multiple data-hid="5"><option value="a" selected>A</option><option value="b">B</option>'
+        '<option value="c" selected>C</option></select></form></div>'
+    )
+    form = dom.select_one(root, "form")
+    assert form is not None
+    assert dom.form_fields(form) == {"t": ["x", "z"], "m": ["a", "c"]}  # as vango.js's formFields
+
+
 # -- live navigation on the demo ------------------------------------------------
 
 

@@ -103,9 +103,10 @@ def field_value(node: DomNode) -> str:
     return node.attrs.get("value", "")
 
 
-def form_fields(form: DomNode) -> dict[str, str]:
-    """``new FormData(form)`` flattened to name -> value (the last of repeated names wins, as vango.js)."""
-    out: dict[str, str] = {}
+def form_fields(form: DomNode) -> dict[str, Any]:
+    """``new FormData(form)`` as vango.js sends it: name -> value; a repeated name (a checkbox group,
+    a multi-select) -> every value, in order."""
+    out: dict[str, Any] = {}
     for node in form.elements():
         name = node.attrs.get("name")
         if not name or node.tag not in ("input", "textarea", "select") or "disabled" in node.attrs:
@@ -113,7 +114,14 @@ def form_fields(form: DomNode) -> dict[str, str]:
         kind = _type(node) if node.tag == "input" else node.tag
         if kind in _NOT_FORM_DATA or (kind in ("checkbox", "radio") and not _checked(node)):
             continue
-        out[name] = field_value(node)
+        if node.tag == "select" and "multiple" in node.attrs:
+            values = [o.attrs.get("value", o.text_content()) for o in node.elements()
+                      if o.tag == "option" and o.props.get("selected", "selected" in o.attrs)]
+        else:
+            values = [field_value(node)]
+        for value in values:
+            have = out.get(name)
+            out[name] = value if have is None else [*have, value] if isinstance(have, list) else [have, value]
     return out
 
 

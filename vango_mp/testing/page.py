@@ -102,6 +102,9 @@ class Page:
         self.errors: list[str] = []
         self.app_errors: list[tuple[str, str | None]] = []  # ERROR frames: (text, detail: only with --dev)
         self.events_done: list[int] = []  # EVENT_DONE frames: the cseqs whose handlers finished
+        #: CALLS frames' calls (vango_mp.interop), in order: ["e", name, detail] an emit, ["c", op, selector, arg?]
+        #: a client command, ["r", hid] a hook revert, ["i", island_id, payload] an island message.
+        self.calls: list[list[Any]] = []
         self._ws: tornado.websocket.WebSocketClientConnection | None = None
         self._welcome: asyncio.Future[list[Any]] | None = None
         self._waiters: list[asyncio.Future[None]] = []
@@ -278,6 +281,23 @@ class Page:
         if wait:
             await self.wait_for(lambda p: p.frames_applied >= target, timeout,
                                 what=f"a PATCHES/FULL frame after {name} on hid {hid}")
+
+    def emitted(self, name: str) -> list[Any]:
+        """The payloads of every ``emit(name, ...)`` this page received, oldest first."""
+        return [c[2] for c in self.calls if c[0] == "e" and c[1] == name]
+
+    async def push_hook(self, selector: str, name: str, data: dict[str, Any] | None = None, *,
+                        wait: bool = True, timeout: float | None = None) -> None:
+        """What a client hook's ``this.pushEvent(name, data)`` on ``selector`` sends; with ``wait``, its patches."""
+        hid = int(self.attr(selector, "data-hid") or 0)
+        target = self.frames_applied + 1
+        self.send_frame([protocol.HOOK, hid, name, data])
+        if wait:
+            await self.wait_for(lambda p: p.frames_applied >= target, timeout, what=f"a frame after hook {name}")
+
+    def send_island(self, island_id: str, payload: Any) -> None:
+        """What an island's ``vango:island`` event sends (answers arrive in :attr:`calls`)."""
+        self.send_frame([protocol.ISLAND, island_id, payload])
 
     async def ping(self, timeout: float | None = None) -> float:
         """Send PING, await the PONG; the round trip in seconds."""
@@ -545,6 +565,9 @@ class Page:
         if self.state is not PageState.OPEN:
             raise SessionClosed(f"{name} on {selector!r}: page is {self.state.value}", self.closed_code,
                                 self.closed_reason)
+        if listener.tag == "form" and listener is not el and name in ("input", "change", "focus", "blur"):
+            # vango.js: a listener on the form hears the whole form, and which field changed
+            payload = {**(payload or {}), "form": dom.form_fields(listener), "field": el.attrs.get("name", "")}
         await self.send_event(dom.hid_of(listener), name, payload, wait=wait, timeout=timeout)
 
     def handler_hid(self, selector: str, event: str = "click") -> int:
@@ -742,6 +765,10 @@ class Page:
         self.app_errors.append((str(f[1]), None if f[2] is None else str(f[2])))
         self._notify()
 
+    def _on_calls(self, f: list[Any]) -> None:
+        self.calls.extend(c for c in f[1] if isinstance(c, list) and c)
+        self._notify()
+
     def _on_pong(self, f: list[Any]) -> None:
         fut = self._pongs.get(f[1])
         if fut is not None and not fut.done():
@@ -756,6 +783,7 @@ class Page:
         protocol.S_PONG: _on_pong,
         protocol.EVENT_DONE: _on_event_done,
         protocol.ERROR: _on_error,
+        protocol.CALLS: _on_calls,
     }
 
     def _applied(self, seq: int) -> None:
