@@ -187,7 +187,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="vango-bench-redis-"))
     redis = redis_server(tmp)
     env = {"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32),
-           "VANGO_PERSIST_INTERVAL": "30s"}
+           "VANGO_PERSIST_INTERVAL": "30s", "VANGO_MAX_SESSIONS_PER_IP": "0"}  # every session from 127.0.0.1
     machines = [start_server("--workers", str(args.workers), "--app", APP, env=env) for _ in range(2)]
     a, b = machines
     try:

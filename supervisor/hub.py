@@ -37,6 +37,7 @@ from typing import Any
 
 from vango_mp import bus
 from vango_mp.globals import GlobalWriteError, apply_op
+from vango_mp.stores.wire import is_cluster_kind
 
 from .census import Census
 from vango_mp.memory import PressureLevel
@@ -278,7 +279,7 @@ class Hub:
     def handle_broadcast(self, peer: Peer, msg: bus.Broadcast) -> None:
         sink = self.sinks.get(msg.kind)
         if sink is None:
-            if self.redis is not None and msg.kind.startswith("cluster."):
+            if self.redis is not None and is_cluster_kind(msg.kind):
                 self.redis.broadcast(msg.kind, msg.body)  # and to every other machine's workers
             return self.broadcast(msg.kind, msg.body, source=peer)
         try:

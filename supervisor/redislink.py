@@ -11,16 +11,18 @@ line to Redis:
   ``update`` as a compare-and-set through the same script, retried on a
   concurrent write -- and the script publishes the update. The link hears
   every machine's updates on one subscription and the hub fans them out
-  over its bus, so every worker everywhere applies one key's values in
-  sequence order. The writer is answered as soon as Redis has applied the
-  write (nothing acknowledged is lost); while Redis is down a write fails at
+  over its bus. The writer is answered once Redis has applied the
+  write and its update came back on the subscription, so every machine's
+  workers get one key's updates in the same (sequence) order; nothing
+  acknowledged is lost. While Redis is down a write fails at
   once with :data:`DOWN`, and after a reconnect the hub sends every worker a
   fresh snapshot (they catch up).
 - **Hand-over requests.** Another machine that resumes a session this one
   owns asks on ``vango:req:<machine>``; the hub asks its workers (like a
   resume between workers) and the link pushes the signed answer back.
 - **Cluster broadcasts.** A bus broadcast whose kind starts with
-  ``cluster.`` also goes to every other machine's workers.
+  ``cluster.`` (or is ``auth.logout``: :func:`vango_mp.stores.wire.is_cluster_kind`)
+  also goes to every other machine's workers, as a broadcast from the hub.
 - **Liveness.** ``vango:m:<machine>`` is refreshed every second; a machine
   whose key expired is gone, and its sessions resume from checkpoints.
 
@@ -106,6 +108,10 @@ class RedisLink:
         self._writes: asyncio.Queue[tuple[Any, ...]] | None = None
         self._client: aioredis.Redis | None = None
         self._stopping = False
+        # Applied writes whose update has not come back on the subscription yet (answered from
+        # here if the connection drops first), and updates of ours that came before Redis's answer.
+        self._unacked: dict[tuple[int, int], Event] = {}
+        self._acked: set[tuple[int, int]] = set()
         self._thread = threading.Thread(target=self._run, name="vango-redis", daemon=True)
 
     # -- the hub's side (its thread) -----------------------------------------------------
@@ -121,7 +127,7 @@ class RedisLink:
         self._call(lambda: self._writes.put_nowait((pid, wid, key, op, args, default)))  # type: ignore[union-attr]
 
     def broadcast(self, kind: str, body: Any) -> None:
-        """Send a ``cluster.*`` broadcast to every other machine."""
+        """Send a cluster broadcast (``wire.is_cluster_kind``) to every other machine."""
         if self.status == "up":
             data = self.signer.pack({"from": self.machine, "kind": kind, "body": body})
             self._call(lambda: self._spawn(self._publish(wire.BROADCAST_CHANNEL, data)))
@@ -238,6 +244,10 @@ class RedisLink:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     def _fail_queued(self) -> None:
+        for update in self._unacked.values():  # applied in Redis: answered, even if out of order
+            self._post(update)
+        self._unacked.clear()
+        self._acked.clear()
         assert self._writes is not None
         while not self._writes.empty():
             pid, wid, key, *_ = self._writes.get_nowait()
@@ -270,13 +280,17 @@ class RedisLink:
             channel, data = message["channel"].decode(), message["data"]
             try:
                 if channel == wire.GLOBAL_CHANNEL:
-                    key, seq, machine, _, _, value = wire.decode_update(data)
-                    if machine != self.machine:  # our own writes were delivered when Redis answered them
-                        self._post(("update", key, seq, value, 0, 0))
+                    key, seq, machine, pid, wid, value = wire.decode_update(data)
+                    if machine == self.machine:  # one of ours: its writer is answered with it
+                        if self._unacked.pop((pid, wid), None) is None:
+                            self._acked.add((pid, wid))
+                    else:
+                        pid = wid = 0
+                    self._post(("update", key, seq, value, pid, wid))
                 elif channel == wire.BROADCAST_CHANNEL:
                     msg = self.signer.unpack(data)
                     if msg.get("from") != self.machine and isinstance(msg.get("kind"), str) \
-                            and msg["kind"].startswith(wire.CLUSTER_KIND_PREFIX):
+                            and wire.is_cluster_kind(msg["kind"]):
                         self._post(("broadcast", msg["kind"], msg.get("body")))
                 else:
                     msg = self.signer.unpack(data)
@@ -302,7 +316,10 @@ class RedisLink:
                 self._post(("error", pid, wid, key, DOWN))
                 self._fail_queued()
                 raise ConnectionError(f"global write failed: {err}") from None
-            self._post(("update", key, seq, value, pid, wid))
+            if (pid, wid) in self._acked:  # its update came first, on the subscription
+                self._acked.discard((pid, wid))
+            else:
+                self._unacked[(pid, wid)] = ("update", key, seq, value, pid, wid)
 
     async def _apply(self, client: aioredis.Redis, script: Any, pid: int, wid: int, key: str, op: str,
                      args: list[Any], default: Any) -> tuple[int, Any]:

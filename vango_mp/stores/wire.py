@@ -10,7 +10,7 @@ Everything vango-mp keeps in Redis lives under ``vango:``::
     vango:req:<machine>  channel: requests to one machine (session.adopt)
     vango:rep:<rid>      list: the answer to one request (BLPOP)
     vango:g              channel: global-signal updates, published by the Lua script
-    vango:bc             channel: cluster broadcasts (kinds starting with "cluster.")
+    vango:bc             channel: cluster broadcasts (is_cluster_kind: "cluster.*", "auth.logout")
 
 Requests, answers and broadcasts are signed (HMAC-SHA256, a key derived from
 ``persistence_secret``) and msgpack-encoded: a message that does not verify
@@ -31,10 +31,16 @@ PREFIX = "vango:"
 GLOBAL_VALUES, GLOBAL_SEQS = PREFIX + "g:v", PREFIX + "g:s"
 GLOBAL_CHANNEL = PREFIX + "g"
 BROADCAST_CHANNEL = PREFIX + "bc"
-CLUSTER_KIND_PREFIX = "cluster."  # bus broadcasts with such a kind reach every machine
+CLUSTER_KIND_PREFIX = "cluster."  # bus broadcasts with such a kind reach every machine ...
+CLUSTER_KINDS = frozenset({"auth.logout"})  # ... and these (vango_mp.authlife's logout everywhere)
 MACHINE_TTL_MS = 5000  # a machine that stops refreshing its heartbeat is gone after this
 MAX_MESSAGE = 16 * 1024 * 1024
 _MAC = 32
+
+
+def is_cluster_kind(kind: str) -> bool:
+    """Whether a bus broadcast of ``kind`` goes to every machine's workers, not only this machine's."""
+    return kind.startswith(CLUSTER_KIND_PREFIX) or kind in CLUSTER_KINDS
 
 
 def session_key(session_id: str) -> str:
