@@ -112,7 +112,8 @@ class Worker:
         return self.bus
 
     async def metrics_text(self) -> bytes:
-        return await exposition.cluster_exposition(self.slot, self.bus)
+        machine = self.store.machine if self.store is not None else ""  # set with a store shared by machines
+        return await exposition.cluster_exposition(self.slot, self.bus, machine)
 
     def application(self) -> tornado.web.Application:
         """The Tornado application of this worker."""

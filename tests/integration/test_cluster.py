@@ -278,4 +278,6 @@ def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
     except Exception as err:
         raise AssertionError(f"{err!r}{story(a, b)}") from err
     metrics = b.get("/_vango/metrics")[2].decode()
-    assert re.search(r'vango_blobs_rejected_total\{[^}]*reason="tampered"', metrics), metrics[-2000:]
+    rejected = re.search(r'vango_blobs_rejected_total\{[^}]*reason="tampered"[^}]*\}', metrics)
+    assert rejected, metrics[-2000:]
+    assert f'machine="{b.health()["machine"]}"' in rejected.group(0)  # /_vango/metrics labelled by machine

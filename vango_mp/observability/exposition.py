@@ -82,8 +82,9 @@ def answer_samples(body: Any, peer: int) -> Wire:
 
 
 class _Merged:
-    def __init__(self, per_worker: dict[str, Wire]) -> None:
+    def __init__(self, per_worker: dict[str, Wire], machine: str = "") -> None:
         self.per_worker = per_worker
+        self.machine = {"machine": machine} if machine else {}  # several machines: which one (store_url)
 
     def collect(self) -> Iterable[Metric]:
         merged: dict[str, Metric] = {}
@@ -93,14 +94,14 @@ class _Merged:
                 if fam is None:
                     fam = merged[name] = Metric(name, doc, typ)
                 for sample, labels, value in samples:
-                    fam.add_sample(sample, {**labels, "worker": worker}, value)
+                    fam.add_sample(sample, {**labels, "worker": worker, **self.machine}, value)
         return list(merged.values())
 
 
-def render(per_worker: dict[str, Wire]) -> bytes:
-    """Prometheus text exposition of every worker's samples, grouped by family."""
+def render(per_worker: dict[str, Wire], machine: str = "") -> bytes:
+    """Prometheus text exposition of every worker's samples, grouped by family (labelled by ``machine`` if set)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged(per_worker))  # type: ignore[arg-type]
+    registry.register(_Merged(per_worker, machine))  # type: ignore[arg-type]
     return generate_latest(registry)
 
 
@@ -126,7 +127,7 @@ def _stale(stale: bool) -> list[Any]:
     return [fam.name, fam.type, fam.documentation, [[s.name, {}, s.value] for s in fam.samples]]
 
 
-async def cluster_exposition(slot: int, bus: BusClient | None) -> bytes:
+async def cluster_exposition(slot: int, bus: BusClient | None, machine: str = "") -> bytes:
     """The text of ``/_vango/metrics``: ours live, each peer's live or from its last heartbeat."""
     per_worker: dict[str, Wire] = {str(slot): local_samples() + [_stale(False)]}
     if bus is not None:
@@ -139,7 +140,7 @@ async def cluster_exposition(slot: int, bus: BusClient | None) -> bytes:
         answers = await asyncio.gather(*(_ask(bus, p) for p in others))
         for peer, wire in zip(others, answers):
             per_worker[str(peer["slot"])] = wire
-    return render(per_worker)
+    return render(per_worker, machine)
 
 
 async def _ask(bus: BusClient, peer: dict[str, Any]) -> Wire:
