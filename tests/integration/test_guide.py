@@ -321,3 +321,55 @@ def test_errors_example(example) -> None:
     status, _, body = fetch(srv.url + "/broken")
     assert status == 500 and b"Sorry, this page is broken" in body
     assert "the save failed" in srv.output()
+
+
+def test_auth_example(example) -> None:
+    import urllib.parse
+
+    from tests.integration.accounts import page, request, set_cookies
+
+    srv = example("guide_auth")
+    status, headers, _ = request(srv, "GET", "/members")
+    assert (status, headers["Location"]) == (302, "/login")
+    form, _ = page(srv, "/login")
+
+    def post(path: str, cookie: str, **fields: str):
+        body = urllib.parse.urlencode({"_csrf": form.csrf, **fields}).encode()
+        return request(srv, "POST", path, cookie=cookie, body=body,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    status, headers, _ = post("/login", form.cookie, name="ada", password="wrong")
+    assert (status, headers["Location"]) == (303, "/login?failed=1")
+    status, headers, _ = post("/login", form.cookie, name="ada", password="lovelace")
+    assert (status, headers["Location"]) == (303, "/members")
+    line = set_cookies(headers)["vango_login"]
+    assert "HttpOnly" in line and "SameSite=Lax" in line
+    cookie = form.cookie + "; " + line.split(";", 1)[0]
+    members, status = page(srv, "/members", cookie)
+    assert status == 200 and "Hello ada" in members.html  # the first HTML has the user
+    status, headers, _ = post("/logout", cookie)
+    assert (status, headers["Location"]) == (303, "/login")
+    assert "expires=Thu, 01 Jan 1970" in set_cookies(headers)["vango_login"]
+
+
+def test_upload_example(example) -> None:
+    import asyncio
+
+    from tests.integration.accounts import hid_of, open_live, stream_upload, texts, upload_headers
+
+    srv = example("guide_upload")
+    sheet = b"a,b\n1,2\n3,4\n"
+
+    async def go() -> None:
+        live = await open_live(srv, "/", "")
+        path = f"/_vango/upload?hid={hid_of(live.page.html, 'sheet')}"
+        status, body = await asyncio.to_thread(stream_upload, srv, path, upload_headers(
+            live, [("data.csv", "text/csv", len(sheet))]), [sheet], len(sheet))
+        assert status == 200, body
+        await live.frames_until(lambda f: "3 rows" in texts([f]))
+        status, body = await asyncio.to_thread(stream_upload, srv, path, upload_headers(
+            live, [("notes.txt", "text/plain", 3)]), [], 3)
+        assert status == 415 and b"notes.txt: type text/plain is not allowed (allowed: .csv, text/csv)" in body
+        live.ws.close()
+
+    asyncio.run(go())
