@@ -51,8 +51,8 @@ from .reload import RollingReload
 from .slots import Slot, Worker
 from .template import SpawnRequest, Template
 from .wakeup import WakeupSignals
-
 from .watch import SourceWatch
+
 log = logging.getLogger("vango_mp.supervisor")
 
 Serve = Callable[..., None]
@@ -80,13 +80,13 @@ class Arbiter:
         serve: Serve,
         reload_settings: Callable[[], Settings] | None = None,
         notifier: Notifier | None = None,
-    ) -> None:
         watch: SourceWatch | None = None,
-        self.settings, self.app, self.serve = settings, app, serve
+    ) -> None:
         # ``app`` is None with ``--reload``: each worker imports it fresh (load_app in run_child).
-        self.reload_settings = reload_settings
+        self.settings, self.app, self.serve = settings, app, serve
         self.watch = watch  # --reload: the app's source files; a change reloads every slot
         self.reload_pending = False  # a change seen while a reload was under way
+        self.reload_settings = reload_settings
         self.notifier = notifier or Notifier()
         self.pid = os.getpid()
         self.secret = secrets.token_bytes(32)  # shared by all workers: CSRF and session blobs
@@ -134,8 +134,8 @@ class Arbiter:
         self.housekeeping_at, self.changed = now + HOUSEKEEPING, False
         self.murder_workers()
         self.manage_workers()
-        self.check_memory()
         self.check_sources()
+        self.check_memory()
         self.notify_systemd()
 
     def start(self) -> None:
@@ -173,12 +173,12 @@ class Arbiter:
         due = [s.respawn_at - now for s in self.slots if s.idle and not s.retiring]
         if self.stopping or self.rolling.busy:
             due.append(0.1)
+        if self.watch is not None:
+            due.append(self.watch.due_in())
         return min([MAX_WAIT, *due])
 
     def dispatch_signals(self) -> None:
         """Run ``handle_<name>`` for each queued signal; unknown ones are logged and skipped."""
-        if self.watch is not None:
-            due.append(self.watch.due_in())
         assert self.wakeup is not None
         for signum in self.wakeup.pop_all():
             name = self.SIG_NAMES.get(signum)
@@ -381,13 +381,13 @@ class Arbiter:
             if slot.successor == worker.pid:
                 slot.successor = None
                 self.rolling.abort(f"replacement in slot {slot.index} exited ({describe_exit(code)})")
+                # --reload: an edit that does not import is the author's work in progress,
+                # not a crash; the old worker serves on until the next change.
+                expected = expected or self.watch is not None
         if expected:
             log.info("worker pid %d (slot %d) exited: %s", worker.pid, worker.slot, describe_exit(code))
             return
         log.error("worker pid %d (slot %d) crashed: %s", worker.pid, worker.slot, describe_exit(code))
-                # --reload: an edit that does not import is the author's work in progress,
-                # not a crash; the old worker serves on until the next change.
-                expected = expected or self.watch is not None
         if slot is not None and not slot.retiring:
             self.record_crash(slot, worker)
 
@@ -491,12 +491,6 @@ class Arbiter:
             self.reap_workers()
             self.murder_workers()
 
-    # ------------------------------------------------------------ memory
-
-    def check_memory(self) -> None:
-        """Tell workers the machine-level memory pressure; recycle one that owns too much."""
-        if self.hub is None or self.stopping:
-            return
     # ------------------------------------------------------------ --reload
 
     def check_sources(self) -> None:
@@ -512,6 +506,12 @@ class Arbiter:
             self.reload_pending = False
             self.rolling.begin_reload(s.index for s in self.slots if not s.retiring)
 
+    # ------------------------------------------------------------ memory
+
+    def check_memory(self) -> None:
+        """Tell workers the machine-level memory pressure; recycle one that owns too much."""
+        if self.hub is None or self.stopping:
+            return
         slot = self.memwatch.check(self.hub, [s for s in self.slots if not s.retiring], time.monotonic(),
                                    can_recycle=not self.rolling.busy)
         if slot is not None:
