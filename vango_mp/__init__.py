@@ -14,6 +14,7 @@ from .events import (
 )
 from .globals import GlobalSignal
 from .headers import CSPOptions, default_csp_options, hardened_csp_options
+from .observability import MetricsSink, set_metrics_sink
 from .reactive import StormError, batch, computed, effect, signal, untracked
 from .resources import Resource, use_interval, use_resource
 from .routes import Request, Response, csrf_input, csrf_token, redirect, use_request, use_response
@@ -26,7 +27,7 @@ __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
     "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
     "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
-    "Request", "Response", "redirect", "use_request", "use_response", "asset",
+    "Request", "Response", "redirect", "use_request", "use_response", "asset", "MetricsSink", "set_metrics_sink",
     "on", "MouseEvent", "KeyboardEvent", "ScrollEvent", "ResizeEvent", "TouchEvent", "TouchPoint", "FocusEvent",
     "FormEvent", "FormData", "use_resource", "use_interval", "Resource", "ErrorBoundary", "AppError", "StormError",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +324,62 @@ def test_errors_example(example) -> None:
     assert "the save failed" in srv.output()
 
 
+def guide_code(lang: str, marker: str) -> str:
+    text = (ROOT / "docs" / "GUIDE.md").read_text()
+    for block in re.findall(rf"```{lang}\n(.*?)```", text, re.S):
+        if marker in block:
+            return block
+    raise AssertionError(f"no GUIDE {lang} block containing {marker!r}")
+
+
+def test_interop_example(example, tmp_path: Path) -> None:
+    import asyncio
+
+    from vango_mp.testing import TestClient
+
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "guide_interop.js").write_text(guide_code("js", "// static/guide_interop.js"))
+    srv = example("guide_interop")
+
+    async def go() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/")
+            status, _, script = fetch(srv.url + (page.attr("script", "src") or ""))
+            assert status == 200 and b"VangoHooks" in script  # the page script, an asset (no inline script)
+            await page.click("#save", wait=False)
+            await page.wait_for(lambda p: len(p.calls) >= 3)
+            assert page.emitted("toast") == [{"text": "Saved"}]
+            assert page.calls[1:] == [["c", "focus", "#title"], ["c", "add_class", "#form", "saved"]]
+            assert json.loads(page.attr("#help-btn", "data-js-click") or "") == [["toggle", "#help"]]
+            await page.push_hook("#chart", "pick", {"index": 2})
+            assert page.text("#picked") == "bar 2"
+            await page.push_hook("#chart", "pick", {"index": 12})
+            hid = int(page.attr("#chart", "data-hid") or 0)
+            await page.wait_for(lambda p: ["r", hid] in p.calls)  # revert: the hook undoes its change
+            page.send_island("map", {"zoom": 99})  # refused by the validator
+            page.send_island("map", {"zoom": 4})
+            await page.wait_for_text("#zoom", "zoom 4")
+            await page.click("#zoom-out", wait=False)
+            await page.wait_for(lambda p: ["i", "map", {"zoom": 1}] in p.calls)
+
+    asyncio.run(go())
+
+
+def test_reload_example(tmp_path: Path) -> None:
+    module = tmp_path / "guide_reload.py"
+    module.write_text(guide_block("# guide_reload.py"))
+    srv = start_server("--dev", "--reload", "--workers", "1", "--app", "guide_reload:app", cwd=tmp_path)
+    try:
+        assert b">Hello<" in srv.get("/")[2]
+        module.write_text(module.read_text().replace('"Hello"', '"Hello again"'))
+        deadline = time.monotonic() + 10
+        while b"Hello again" not in srv.get("/")[2]:
+            assert time.monotonic() < deadline, srv.output()
+            time.sleep(0.05)
+    finally:
+        srv.stop()
+
+
 def test_auth_example(example) -> None:
     import urllib.parse
 
@@ -373,3 +430,59 @@ def test_upload_example(example) -> None:
         live.ws.close()
 
     asyncio.run(go())
+
+
+# -- operating it: the metrics sink, the status page, JSON logs ----------------------
+
+
+def test_metrics_sink_example(example) -> None:
+    import asyncio
+
+    from vango_mp.testing import TestClient
+
+    srv = example("guide_sink")
+
+    async def clicks() -> None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/")
+            for _ in range(3):
+                await page.click("#click")
+            assert page.text("#click") == "3 clicks"
+
+    asyncio.run(clicks())
+    tally = json.loads(fetch(srv.url + "/tally")[2])
+    assert tally["events"] == 3 and tally["slowest_event_s"] > 0
+
+
+def test_status_page_example(tmp_path: Path) -> None:
+    config = tmp_path / "guide-status.toml"
+    config.write_text(guide_toml("# guide-status.toml"))
+    token = re.search(r'status_token = "([^"]+)"', config.read_text()).group(1)  # type: ignore[union-attr]
+    srv = start_server("--workers", "2", "--config", str(config), env={"VANGO_TRUSTED_PROXIES": "127.0.0.1"})
+    try:
+        status, _, body = fetch(srv.url + "/_vango/status")
+        assert status == 200 and body.count(b"data-worker=") == 2
+        outside = {"X-Forwarded-For": "203.0.113.5"}
+        assert fetch(srv.url + "/_vango/status", headers=outside)[0] == 403
+        assert fetch(srv.url + "/_vango/status", headers={**outside, "Authorization": f"Bearer {token}"})[0] == 200
+    finally:
+        srv.stop()
+
+
+def test_json_logs_example(tmp_path: Path) -> None:
+    config = tmp_path / "guide-logs.toml"
+    config.write_text(guide_toml("# guide-logs.toml"))
+    srv = start_server("--workers", "1", "--config", str(config))
+    try:
+        assert fetch(srv.url + "/counter", headers={"X-Request-Id": "guide-1"})[0] == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = [json.loads(line) for line in srv.output().splitlines() if line.strip()]
+            access = [r for r in lines if r.get("request_id") == "guide-1" and r["logger"] == "vango_mp.access"]
+            if access:
+                break
+            time.sleep(0.05)
+        assert access and access[0]["path"] == "/counter" and access[0]["status"] == 200
+        assert access[0]["worker"] == 0
+    finally:
+        srv.stop()
