@@ -137,3 +137,28 @@ def test_a_revoked_user_is_logged_out_within_the_interval(srv: Server) -> None:
     asyncio.run(run())
     cookie, status, _ = login(srv, "alice", "wonderland")  # logging in again lifts it
     assert request(srv, "GET", "/profile", cookie=cookie)[0] == 200
+
+
+def test_a_resume_on_the_other_worker_keeps_the_users_guarded_page(srv: Server) -> None:
+    from .rawws import Raw
+
+    cookie, _, _ = login(srv, "bob", "builder")
+
+    async def run() -> None:
+        live = await open_live(srv, "/profile", cookie)
+        live.ws.close()
+        for _ in range(60):
+            ws = await Raw.connect(srv.url, cookie=live.page.cookie)
+            welcome = await ws.hello(live.page, sid=live.sid, last_seq=0)
+            assert welcome[0] == protocol.WELCOME and welcome[1] == live.sid, welcome
+            if welcome[4] != live.worker:
+                break
+            ws.close()
+        else:
+            pytest.fail("never resumed on the other worker")
+        # Remounted there with Bob already known: the same page, nothing to patch (no login form).
+        await ws.send([protocol.PING, 3])
+        assert (await ws.recv())[0] == protocol.S_PONG
+        ws.close()
+
+    asyncio.run(run())

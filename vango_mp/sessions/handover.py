@@ -207,7 +207,7 @@ class Handover:
         if isinstance(found, Session):
             self._check(Binding.of(found), creds, in_memory=found.alive)
             if found.state is State.COLD:
-                thawed = self._remounted(lambda: self.owner.thaw(found, csrf_token=creds.token))
+                thawed = self._remounted(lambda: self.owner.thaw(found, csrf_token=creds.token, user=creds.user))
                 prom.record_resume("same_worker", time.perf_counter() - started)  # from its own cold blob
                 return found, False, thawed
             found.csrf_token = creds.token
@@ -224,7 +224,9 @@ class Handover:
             if stored:
                 self.store.save(session_id, str(payload.get("ip", ip)), blob)  # type: ignore[union-attr]
             raise
-        session, exact = self._remounted(lambda: self.owner.take_in(session_id, payload, ip, csrf_token=creds.token))
+        # The vetted user before the remount: route guards render the page it left, not the login page.
+        session, exact = self._remounted(lambda: self.owner.take_in(session_id, payload, ip, csrf_token=creds.token,
+                                                                    user=creds.user))
         self.tombstones.discard(session_id)
         metrics.inc("vango_sessions_resumed_total", kind="adopted")
         prom.record_resume("restored" if stored else "adopted", time.perf_counter() - started)

@@ -207,14 +207,19 @@ class SessionOwner:
         return session
 
     def take_in(self, session_id: str, payload: dict[str, Any], ip: str, *,
-                csrf_token: str = "") -> tuple[Session, bool]:
-        """Remount a session moved here from its opened blob (LookupError: no route); (session, DOM known)."""
+                csrf_token: str = "", user: Any = None) -> tuple[Session, bool]:
+        """Remount a session moved here from its opened blob (LookupError: no route); (session, DOM known).
+
+        ``user``: the one the resuming request authenticated (vetted against the
+        blob's binding), known before the remount so route guards see it.
+        """
         self.before_admit()  # a remount grows this worker like a new session
         old = self._sessions.get(session_id)
         if old is not None:  # a stale cold copy (ours, from before it moved): the blob is newer
             self.transition(old, State.CLOSED, "superseded")
         session = Session(session_id, None, settings=self.settings, ip=ip, path=str(payload["path"]))
         session.csrf_token = csrf_token
+        session.user = user
         exact = self.sealer.remount(session, payload)
         session.saved_seq = -1  # any stored copy was taken, or is older: checkpoint it afresh
         self._register(session)
@@ -286,11 +291,15 @@ class SessionOwner:
         session.blob = blob
         return True
 
-    def thaw(self, session: Session, *, csrf_token: str = "") -> bool:
-        """COLD -> DETACHED: remount from the blob (BlobRejected / LookupError: it is closed); DOM still matches?"""
+    def thaw(self, session: Session, *, csrf_token: str = "", user: Any = None) -> bool:
+        """COLD -> DETACHED: remount from the blob (BlobRejected / LookupError: it is closed); DOM still matches?
+
+        ``user`` as for :meth:`take_in`.
+        """
         assert session.blob is not None
         self.before_admit()
         session.csrf_token = csrf_token
+        session.user = user
         try:
             exact = self.sealer.remount(session, self.sealer.open(session.id, session.blob))
         except Exception:
