@@ -62,6 +62,10 @@ class Census:
             return sum(self._totals[kind].values())
         return sum(n for (_, addr), n in self._by_ip[kind].items() if addr == ip)
 
+    def ips(self, kind: str) -> set[str]:
+        """Every client IP with something of ``kind`` counted."""
+        return {addr for (_, addr) in self._by_ip[kind]}
+
     def _add(self, kind: str, pid: int, ip: str, delta: int) -> None:
         self._totals[kind][pid] += delta
         self._by_ip[kind][(pid, ip)] += delta

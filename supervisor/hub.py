@@ -113,7 +113,7 @@ class Hub:
         self.census = Census()
         # Broadcasts addressed to the hub itself: handled here, never forwarded.
         self.sinks: dict[str, Callable[[Any, Peer], None]] = {
-            "census.change": lambda body, peer: self.census.change(peer.pid, body),
+            "census.change": self._census_change,
         }
         self.listener = self._listen(path)
 
@@ -217,6 +217,7 @@ class Hub:
         log.info("bus: dropping worker pid %d (slot %d): %s", peer.pid, peer.slot, reason)
         peer.closed = True
         self.census.forget(peer.pid)
+        self._mirror_census(None)
         peer.outq.clear()
         peer.queued = 0
         self.peers.pop(peer.sock.fileno(), None)
@@ -344,6 +345,41 @@ class Hub:
         elif kind == "status":
             log.info("redis link %s", event[1])
 
+    def _census_change(self, body: Any, peer: Peer) -> None:
+        self.census.change(peer.pid, body)
+        if self.redis is not None and isinstance(body, dict) and body.get("kind") == "sessions":
+            self._mirror_census(str(body.get("ip", "")))
+
+    def _census_enter_cluster(self, peer: Peer, msg: bus.Request) -> None:
+        """Session limits over every machine: counted here, then checked against the others' in Redis."""
+        try:
+            reason = self.census.enter(peer.pid, msg.body)
+        except (TypeError, ValueError) as exc:
+            return self.send(peer, bus.Response(msg.rid, False, f"{type(exc).__name__}: {exc}"))
+        body = msg.body
+        if reason is not None or body.get("kind") != "sessions" or not (body.get("total") or body.get("per_ip")):
+            return self.send(peer, bus.Response(msg.rid, True, reason))
+        ip = str(body.get("ip", ""))
+
+        def done(refusal: str | None) -> None:
+            if refusal is not None:  # another machine holds the rest: undo our count
+                self.census.change(peer.pid, {"kind": "sessions", "ip": ip, "delta": -1})
+                self._mirror_census(ip)
+            if not peer.closed:
+                self.send(peer, bus.Response(msg.rid, True, refusal))
+
+        self.redis.census_enter(ip, int(body.get("total") or 0), int(body.get("per_ip") or 0),
+                                self.census.count("sessions"), self.census.count("sessions", ip), done)
+
+    def _mirror_census(self, ip: str | None) -> None:
+        """Tell Redis this machine's session counts (one IP's, or every IP's when ``ip`` is None)."""
+        if self.redis is None:
+            return
+        ips = [ip] if ip is not None else None
+        self.redis.census_mirror(self.census.count("sessions"),
+                                 {a: self.census.count("sessions", a) for a in (ips or self.census.ips("sessions"))},
+                                 full=ip is None)
+
     def ask_any(self, kind: str, body: Any, done: Callable[[bool, Any], None]) -> None:
         """The hub's own request to ANY worker (routing rules as for a worker's); ``done(ok, body)``."""
         targets = set(self.live_peers())
@@ -375,6 +411,8 @@ class Hub:
             self.send(target, bus.Request(rid, peer.slot, msg.kind, msg.body))
 
     def _answer_locally(self, peer: Peer, msg: bus.Request) -> None:
+        if msg.kind == "census.enter" and self.redis is not None and self.redis.status == "up":
+            return self._census_enter_cluster(peer, msg)
         handler = self.handlers.get(msg.kind)
         if handler is None:
             return self.send(peer, bus.Response(msg.rid, False, f"hub has no handler for {msg.kind!r}"))

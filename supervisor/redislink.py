@@ -23,6 +23,12 @@ line to Redis:
 - **Cluster broadcasts.** A bus broadcast whose kind starts with
   ``cluster.`` (or is ``auth.logout``: :func:`vango_mp.stores.wire.is_cluster_kind`)
   also goes to every other machine's workers, as a broadcast from the hub.
+- **Session limits over every machine.** ``max_sessions`` and
+  ``max_sessions_per_ip`` count every machine's sessions: the hub counts
+  its own (:mod:`supervisor.census`), mirrors them into Redis, and admits a
+  new session only if a Lua script finds room after adding the other live
+  machines' counts (while Redis is down, each machine enforces the limits
+  alone).
 - **Liveness.** ``vango:m:<machine>`` is refreshed every second; a machine
   whose key expired is gone, and its sessions resume from checkpoints.
 
@@ -86,6 +92,30 @@ redis.call('PUBLISH', ARGV[6], cmsgpack.pack(ARGV[1], seq) .. ARGV[7] .. new)
 return {seq, new}
 """
 
+# Session limits over every machine. KEYS: machines set, our counts hash. ARGV: machine, ip, total limit,
+# per-IP limit, our total, our count for ip (both with the new session), census hash prefix, machine key
+# prefix, ttl ms. Returns 0 (admitted: our counts are stored), 1 (max sessions), 2 (per IP).
+_CENSUS_ENTER = """
+local total, ipcount = tonumber(ARGV[5]), tonumber(ARGV[6])
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if m ~= ARGV[1] then
+    if redis.call('EXISTS', ARGV[8] .. m) == 1 then
+      total = total + tonumber(redis.call('HGET', ARGV[7] .. m, 'total') or '0')
+      ipcount = ipcount + tonumber(redis.call('HGET', ARGV[7] .. m, 'ip:' .. ARGV[2]) or '0')
+    else
+      redis.call('SREM', KEYS[1], m)
+    end
+  end
+end
+if tonumber(ARGV[3]) > 0 and total > tonumber(ARGV[3]) then return 1 end
+if tonumber(ARGV[4]) > 0 and ipcount > tonumber(ARGV[4]) then return 2 end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'total', ARGV[5], 'ip:' .. ARGV[2], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[9])
+return 0
+"""
+CENSUS_REASONS = {1: "max sessions reached", 2: "too many sessions from this IP address"}  # as on one machine
+
 Event = tuple[Any, ...]
 
 
@@ -124,7 +154,22 @@ class RedisLink:
         if self.status != "up" or self._loop is None:
             self.deliver(("error", pid, wid, key, DOWN))
             return
-        self._call(lambda: self._writes.put_nowait((pid, wid, key, op, args, default)))  # type: ignore[union-attr]
+        self._call(lambda: self._writes.put_nowait(("global", pid, wid, key, op, args, default)))  # type: ignore[union-attr]
+
+    def census_enter(self, ip: str, total: int, per_ip: int, mine: int, mine_ip: int,
+                     done: Callable[[str | None], None]) -> None:
+        """Whether one more session from ``ip`` fits every machine's limits; ``done(None | reason)`` in the hub."""
+        if self.status != "up" or self._loop is None:
+            done(None)  # Redis is down: each machine enforces its own limits
+            return
+        item = ("census", ip, total, per_ip, mine, mine_ip, done)
+        self._call(lambda: self._writes.put_nowait(item))  # type: ignore[union-attr]
+
+    def census_mirror(self, total: int, by_ip: dict[str, int], *, full: bool) -> None:
+        """Store this machine's session counts (``full``: replace them all) for the other machines' checks."""
+        if self.status == "up" and self._loop is not None:
+            item = ("mirror", total, dict(by_ip), full)
+            self._call(lambda: self._writes.put_nowait(item))  # type: ignore[union-attr]
 
     def broadcast(self, kind: str, body: Any) -> None:
         """Send a cluster broadcast (``wire.is_cluster_kind``) to every other machine."""
@@ -174,6 +219,9 @@ class RedisLink:
             if event[0] == "status":
                 self.status = event[1]
             try:
+                if event[0] == "call":  # a callback the hub gave us, run in its thread
+                    event[1](*event[2:])
+                    continue
                 self.deliver(event)
             except Exception:
                 log.exception("hub: handling redis event %s failed", event[0])
@@ -250,11 +298,17 @@ class RedisLink:
         self._acked.clear()
         assert self._writes is not None
         while not self._writes.empty():
-            pid, wid, key, *_ = self._writes.get_nowait()
-            self._post(("error", pid, wid, key, DOWN))
+            item = self._writes.get_nowait()
+            if item[0] == "global":
+                self._post(("error", item[1], item[2], item[3], DOWN))
+            elif item[0] == "census":
+                self._post(("call", item[-1], None))
 
     async def _beat(self, client: aioredis.Redis) -> None:
-        await asyncio.wait_for(client.set(wire.machine_key(self.machine), "1", px=wire.MACHINE_TTL_MS), OP_TIMEOUT)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(wire.machine_key(self.machine), "1", px=wire.MACHINE_TTL_MS)
+        pipe.pexpire(wire.census_key(self.machine), wire.MACHINE_TTL_MS)  # our session counts live as long as we do
+        await asyncio.wait_for(pipe.execute(), OP_TIMEOUT)
 
     async def _heartbeat(self, client: aioredis.Redis) -> None:
         while True:
@@ -304,22 +358,54 @@ class RedisLink:
 
     async def _writer(self, client: aioredis.Redis, script: Any) -> None:
         assert self._writes is not None
+        census = client.register_script(_CENSUS_ENTER)
         while True:
-            write = await self._writes.get()
-            pid, wid, key = write[:3]
+            item = await self._writes.get()
             try:
-                seq, value = await asyncio.wait_for(self._apply(client, script, *write), OP_TIMEOUT)
-            except GlobalWriteError as err:
-                self._post(("error", pid, wid, key, str(err)))
-                continue
+                if item[0] == "global":
+                    await self._global(client, script, *item[1:])
+                elif item[0] == "census":
+                    await self._census_enter(census, *item[1:])
+                else:
+                    await self._census_mirror(client, *item[1:])
             except (RedisError, OSError, asyncio.TimeoutError) as err:
-                self._post(("error", pid, wid, key, DOWN))
+                if item[0] == "global":
+                    self._post(("error", item[1], item[2], item[3], DOWN))
+                elif item[0] == "census":
+                    self._post(("call", item[-1], None))
                 self._fail_queued()
-                raise ConnectionError(f"global write failed: {err}") from None
-            if (pid, wid) in self._acked:  # its update came first, on the subscription
-                self._acked.discard((pid, wid))
-            else:
-                self._unacked[(pid, wid)] = ("update", key, seq, value, pid, wid)
+                raise ConnectionError(f"redis write failed: {err}") from None
+
+    async def _global(self, client: aioredis.Redis, script: Any, pid: int, wid: int, key: str, op: str,
+                      args: list[Any], default: Any) -> None:
+        try:
+            seq, value = await asyncio.wait_for(self._apply(client, script, pid, wid, key, op, args, default),
+                                                OP_TIMEOUT)
+        except GlobalWriteError as err:
+            self._post(("error", pid, wid, key, str(err)))
+            return
+        if (pid, wid) in self._acked:  # its update came first, on the subscription
+            self._acked.discard((pid, wid))
+        else:
+            self._unacked[(pid, wid)] = ("update", key, seq, value, pid, wid)
+
+    async def _census_enter(self, census: Any, ip: str, total: int, per_ip: int, mine: int, mine_ip: int,
+                            done: Callable[[str | None], None]) -> None:
+        verdict = await asyncio.wait_for(census(
+            keys=[wire.CENSUS_MACHINES, wire.census_key(self.machine)],
+            args=[self.machine, ip, total, per_ip, mine, mine_ip, wire.census_key(""), wire.machine_key(""),
+                  wire.MACHINE_TTL_MS]), OP_TIMEOUT)
+        self._post(("call", done, CENSUS_REASONS.get(int(verdict))))
+
+    async def _census_mirror(self, client: aioredis.Redis, total: int, by_ip: dict[str, int], full: bool) -> None:
+        key = wire.census_key(self.machine)
+        pipe = client.pipeline(transaction=True)
+        if full:
+            pipe.delete(key)
+        pipe.hset(key, mapping={"total": total, **{f"ip:{ip}": n for ip, n in by_ip.items()}})
+        pipe.pexpire(key, wire.MACHINE_TTL_MS)
+        pipe.sadd(wire.CENSUS_MACHINES, self.machine)
+        await asyncio.wait_for(pipe.execute(), OP_TIMEOUT)
 
     async def _apply(self, client: aioredis.Redis, script: Any, pid: int, wid: int, key: str, op: str,
                      args: list[Any], default: Any) -> tuple[int, Any]:

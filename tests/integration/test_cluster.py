@@ -281,3 +281,40 @@ def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
     rejected = re.search(r'vango_blobs_rejected_total\{[^}]*reason="tampered"[^}]*\}', metrics)
     assert rejected, metrics[-2000:]
     assert f'machine="{b.health()["machine"]}"' in rejected.group(0)  # /_vango/metrics labelled by machine
+
+
+def test_session_limits_count_every_machine(tmp_path: Path) -> None:
+    """max_sessions_per_ip = 3 over two machines: a fourth session from one IP is refused wherever it lands."""
+    redis = redis_server(tmp_path)
+    secret = secrets.token_hex(32)
+    limits = {"VANGO_MAX_SESSIONS_PER_IP": "3", "VANGO_EVICT_ON_IP_LIMIT": "false", "VANGO_RESUME_WINDOW": "1s"}
+    a = start_machine(redis, secret, **limits)
+    b = start_machine(redis, secret, **limits)
+
+    async def go() -> None:
+        ca, cb = TestClient(a.url), TestClient(b.url)
+        pages = [await ca.open("/counter"), await ca.open("/counter"), await cb.open("/counter")]
+        for client in (cb, ca):
+            with pytest.raises(SessionClosed) as refused:
+                await client.open("/counter")
+            assert refused.value.code == Close.RATE_LIMITED
+            assert "too many sessions from this IP address" in str(refused.value)
+        await pages[0].disconnect()  # detached: it expires after the (short) resume window ...
+        deadline = time.monotonic() + 15
+        while True:  # ... and its place comes free on every machine
+            try:
+                extra = await cb.open("/counter")
+                break
+            except SessionClosed as err:
+                assert err.code == Close.RATE_LIMITED and time.monotonic() < deadline, f"never came free: {err}"
+                await asyncio.sleep(0.2)
+        assert extra.text("#count") == "Count: 0"
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()

@@ -9,6 +9,7 @@ Everything vango-mp keeps in Redis lives under ``vango:``::
     vango:g:v / vango:g:s  global signals: msgpack value / sequence number, by key
     vango:req:<machine>  channel: requests to one machine (session.adopt)
     vango:rep:<rid>      list: the answer to one request (BLPOP)
+    vango:census         set: machines with session counts; vango:census:m:<machine> hash: "total", "ip:<addr>"
     vango:g              channel: global-signal updates, published by the Lua script
     vango:bc             channel: cluster broadcasts (is_cluster_kind: "cluster.*", "auth.logout")
 
@@ -41,6 +42,13 @@ _MAC = 32
 def is_cluster_kind(kind: str) -> bool:
     """Whether a bus broadcast of ``kind`` goes to every machine's workers, not only this machine's."""
     return kind.startswith(CLUSTER_KIND_PREFIX) or kind in CLUSTER_KINDS
+
+
+CENSUS_MACHINES = PREFIX + "census"
+
+
+def census_key(machine: str) -> str:
+    return f"{PREFIX}census:m:{machine}"
 
 
 def session_key(session_id: str) -> str:
