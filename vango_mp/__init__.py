@@ -8,6 +8,10 @@ See README.md ("Write your first component") and docs/INTERNALS.md.
 """
 
 from .assets import asset
+from .authcheck import AuthCheckConfig, AuthExpiredAction, AuthExpiredConfig, AuthFailureMode, AuthRevoked
+from .authlife import broadcast_auth_logout, revalidate_auth, use_user
+from .login import login_response, logout_response, read_login
+from .uploads import UploadedFile, use_upload
 from .errors import AppError
 from .events import (
     Event, FocusEvent, FormData, FormEvent, KeyboardEvent, MouseEvent, ResizeEvent, ScrollEvent, TouchEvent, TouchPoint,
@@ -29,5 +33,7 @@ __all__ = [
     "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
     "Request", "Response", "redirect", "use_request", "use_response", "asset", "MetricsSink", "set_metrics_sink",
     "on", "MouseEvent", "KeyboardEvent", "ScrollEvent", "ResizeEvent", "TouchEvent", "TouchPoint", "FocusEvent",
-    "FormEvent", "FormData", "use_resource", "use_interval", "Resource", "ErrorBoundary", "AppError", "StormError",
+    "FormEvent", "FormData", "use_user", "broadcast_auth_logout", "revalidate_auth", "AuthCheckConfig",
+    "AuthExpiredAction", "AuthExpiredConfig", "AuthFailureMode", "AuthRevoked", "login_response", "logout_response",
+    "read_login", "use_upload", "UploadedFile", "use_resource", "use_interval", "Resource", "ErrorBoundary", "AppError", "StormError",
 ]
