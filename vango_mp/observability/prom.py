@@ -36,7 +36,7 @@ prometheus_client.disable_created_metrics()  # *_created series double the outpu
 REFUSAL_CODES = frozenset({
     "origin", "fd_limit", "handshakes", "handshake_timeout", "protocol_error", "resync_rate", "slow_reader", "stopping",
     "csrf", "auth", "auth_resume", "no_route", "attach_refused", "unknown_session", "ip_limit",
-    "adoption_moving", "adoption_unanswered", "max_sessions_reached", "server_busy",
+    "adoption_moving", "adoption_unanswered", "max_sessions_reached", "server_busy", "store_busy",
     "blob_malformed", "blob_tampered", "blob_foreign_id", "blob_stale_schema", "blob_too_old",
     "fd_limit",
 })
