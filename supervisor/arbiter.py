@@ -17,7 +17,9 @@ template process (:mod:`supervisor.template`), forked once right after the
 preload, and re-parented to us (we are a child subreaper).
 
 The supervisor never runs app code after the preload and starts no threads
-(PR_SET_PDEATHSIG fires when the forking *thread* exits).
+(PR_SET_PDEATHSIG fires when the forking *thread* exits) but one: with
+``store_url``, the hub's Redis link (:mod:`supervisor.redislink`), started
+after the template is forked; this thread never forks.
 """
 
 from __future__ import annotations
