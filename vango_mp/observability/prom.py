@@ -45,7 +45,7 @@ EVICTION_CODES = frozenset({
     "memory_critical",
 })
 CLOSE_CODES = EVICTION_CODES | frozenset({
-    "stopping", "auth", "resume_disabled", "unsealable", "dispatch_overflow", "taken", "handed_over",
+    "stopping", "auth", "resume_disabled", "unsealable", "dispatch_overflow", "lease_lost", "logout",
 })
 RESUME_KINDS = ("same_worker", "adopted", "restored")
 OTHER = "other"
