@@ -312,6 +312,7 @@ class Patcher {
     if (o.nodeType !== ELEMENT_NODE) { if (o.data !== n.data) o.data = n.data; return; }
     for (const a of o.getAttributeNames()) if (!n.hasAttribute(a)) o.removeAttribute(a);
     for (const a of n.getAttributeNames()) if (o.getAttribute(a) !== n.getAttribute(a)) o.setAttribute(a, n.getAttribute(a));
+    if (o.hasAttribute(A_ISLAND)) return; // an island's inside belongs to the page's script
     this.morphKids(o, n, focus);
     if (o === focus) return; // the user is typing here: value and caret stay theirs
     const tag = o.localName; // form state lives in properties: set them from the attributes
