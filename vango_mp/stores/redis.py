@@ -49,6 +49,7 @@ MAX_PENDING = 100_000  # queued writes kept while Redis is down (the oldest go f
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 5.0
 PING_INTERVAL = 1.0  # how often the connection is checked (health says redis: up/down)
 CLAIM_TRIES = 3
+GONE_WAITS, GONE_WAIT = 10, 0.1  # a resume waits this long for the checkpoint of an owner that just went
 
 # KEYS: blob, lease, fence. ARGV: machine, blob, ttl ms. Written only while the lease names us (or nobody).
 _SAVE = """
@@ -81,7 +82,8 @@ if owner and string.match(owner, '^%d+|(.*)$') == ARGV[1] then return redis.call
 return 0
 """
 # KEYS: blob, lease, fence. ARGV: machine, ttl ms, machine key prefix, machine known to be gone ('' if none).
-# Another live machine's lease: {'owned', machine}. Else the blob is taken (deleted) and the lease moves here.
+# Another live machine's lease: {'owned', machine}. Else the blob, if any, is taken (deleted) and the lease
+# moves here; without a blob nothing changes (a stopping owner's last write may be on its way).
 _CLAIM = """
 local owner = redis.call('GET', KEYS[2])
 if owner then
@@ -89,12 +91,12 @@ if owner then
   if m and m ~= ARGV[1] and m ~= ARGV[4] and redis.call('EXISTS', ARGV[3] .. m) == 1 then return {'owned', m} end
 end
 local blob = redis.call('GET', KEYS[1])
+if not blob then return {'none'} end
 redis.call('DEL', KEYS[1])
 local fence = redis.call('INCR', KEYS[3])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
 redis.call('SET', KEYS[2], fence .. '|' .. ARGV[1], 'PX', ARGV[2])
-if blob then return {'blob', blob, fence} end
-return {'none', '', fence}
+return {'blob', blob, fence}
 """
 
 
@@ -242,9 +244,9 @@ class RedisStore(SessionStore):
 
     async def claim(self, session_id: str, creds: list[object] | None = None) -> bytes | None:
         """Take the session for a resume here: from its live owner on another machine, else its checkpoint."""
-        gone = ""
+        gone, waits = "", 0
         try:
-            for _ in range(CLAIM_TRIES):
+            for _ in range(CLAIM_TRIES + GONE_WAITS):
                 if session_id in self._pending or session_id in self._inflight:  # our own last word on it must be in Redis first
                     await self.drain(self.timeout)
                 result = await asyncio.wait_for(self._claim(
@@ -256,6 +258,10 @@ class RedisStore(SessionStore):
                     metrics.inc("vango_redis_claims_total", source="checkpoint")
                     return bytes(result[1])
                 if kind == "none":
+                    if gone and waits < GONE_WAITS:  # its owner just stopped: its last checkpoint may be on its way
+                        waits += 1
+                        await asyncio.sleep(GONE_WAIT)
+                        continue
                     return None
                 owner = result[1].decode("utf-8", "replace")
                 answer = await self._ask(owner, session_id, creds)
