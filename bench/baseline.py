@@ -41,9 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from bench import flame  # noqa: E402
 from bench.leanws import EchoPeer, PageInfo, connect, failure_reason, fetch_page, open_vango  # noqa: E402
 from bench.load import RESULTS, ClientPool, Server, _host_busy, _pct, _split, _stamp, start_server  # noqa: E402
-from bench.load import vango_base  # noqa: E402
+from bench.load import finish_profiler, start_profiler, vango_base  # noqa: E402
 
 SYSTEMS: dict[str, tuple[list[str], str]] = {
     "echo": ([sys.executable, str(ROOT / "bench" / "echo_server.py")], "echo"),
@@ -157,12 +158,14 @@ def load(server: Server, kind: str, sessions: int, args: argparse.Namespace) -> 
             conn.send(("go", start, end, args.max_clicks))
         time.sleep(max(0.0, start - time.monotonic()))
         cpu0, host0, t0 = server.cpu_seconds(), _host_busy(), time.monotonic()
+        profilers = start_profilers(server, kind, sessions, args)
         replies = []
         for conn in pool.conns:
             if not conn.poll(args.seconds + 60):
                 raise SystemExit("a load process never finished clicking")
             replies.append(conn.recv())
         cpu, host = server.cpu_seconds() - cpu0, _host_busy() - host0
+        profile = finish_profilers(profilers)
         elapsed = max(r["finished"] for r in replies) - t0
         lat = array("d")
         errors: Counter[str] = Counter()
@@ -178,9 +181,35 @@ def load(server: Server, kind: str, sessions: int, args: argparse.Namespace) -> 
             "server_cpu_us_per_click": cpu / len(ms) * 1e6 if ms and cpu > 0 else None,
             "server_cpu_util": cpu / elapsed if elapsed > 0 else None,
             "host_cpu_util": host / elapsed if elapsed > 0 else None, "errors": dict(errors),
+            **({"profile": profile} if profile else {}),
         }
     finally:
         pool.close()
+
+
+def start_profilers(server: Server, kind: str, sessions: int, args: argparse.Namespace) -> list[Any]:
+    """With ``--profile``: py-spy on the vango server during its largest load phase; the collapsed stacks
+    (summarised) and their flame graph (bench/flame.py) go to bench/results/."""
+    if not args.profile or kind != "vango" or sessions != max(args.session_counts) or server.pid is None:
+        return []
+    return [start_profiler(server.pid, args.seconds, args.name, sessions)]
+
+
+def finish_profilers(profilers: list[Any]) -> dict[str, Any] | None:
+    if not profilers:
+        return None
+    summary = finish_profiler(profilers[0])
+    stacks = Path(summary.get("path", ""))
+    if stacks.is_file():
+        svg = stacks.with_suffix(".svg")
+        svg.write_text(flame.svg(stacks.read_text(), stacks.name))
+        summary["flamegraph"] = str(svg)
+    for title, key in (("by innermost vango_mp function (incl. what it called)", "vango_pct"),
+                       ("by innermost frame", "self_pct")):
+        print(f"  profile {title}:")
+        for frame, pct in summary.get(key, [])[:12]:
+            print(f"    {pct:5.1f}%  {frame}")
+    return summary
 
 
 def run_system(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -260,6 +289,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=1.0)
     p.add_argument("--path", default="/counter")
     p.add_argument("--selector", default="#inc")
+    p.add_argument("--profile", action="store_true", help="py-spy the vango servers during the largest load phase")
     p.add_argument("--results-dir", default=str(RESULTS))
     p.add_argument("--name", default="baseline")
     args = p.parse_args(argv)

@@ -21,9 +21,12 @@ from . import assets
 SOURCE = Path(__file__).parent / "static" / "vango.js"
 
 
+BANNER = "/*! vango.js, minified from vango_mp/static/vango.js (the readable source) */\n"
+
+
 def minify(source: str) -> str:
-    """``source`` without comments and needless whitespace (rjsmin; ``/*! ... */`` notices kept)."""
-    return rjsmin.jsmin(source, keep_bang_comments=True).strip() + "\n"
+    """``source`` without comments and needless whitespace (rjsmin; ``/*! ... */`` notices kept), under a banner."""
+    return BANNER + rjsmin.jsmin(source, keep_bang_comments=True).strip() + "\n"
 
 
 def build(source: str | None = None) -> tuple[assets.Asset, str]:

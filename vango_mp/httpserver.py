@@ -8,6 +8,8 @@ from typing import Any
 
 import tornado.httpserver
 
+from . import fdlimit
+
 log = logging.getLogger("vango_mp.worker")
 
 
@@ -23,6 +25,12 @@ class DrainingHTTPServer(tornado.httpserver.HTTPServer):
         super().initialize(*args, **kwargs)
         self.open_connections = 0
         self._all_closed = asyncio.Event()
+
+    def add_sockets(self, sockets: Any) -> None:
+        """Tornado's, with an accept loop that rests through EMFILE instead of logging a traceback per try."""
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = fdlimit.add_accept_handler(sock, self._handle_connection)
 
     def handle_stream(self, stream: Any, address: tuple[Any, ...]) -> None:
         self.open_connections += 1

@@ -39,6 +39,7 @@ from .vdom.mount import Root
 log = logging.getLogger("vango_mp.session")
 
 YIELD_EVERY = 16  # items a session applies before letting other sessions run
+_inline: list[Session | None] = [None]  # the session applying an event inline (Session._step_inline), if any
 
 
 class State(enum.Enum):
@@ -203,8 +204,34 @@ class Session:
             return False
         events.append(item)  # type: ignore[arg-type]
         self.last_active = time.monotonic()
-        self._wake()
+        if (self._task is None and _inline[0] is None and len(events) == 1 and not self._dispatches
+                and self.alive and self._loop is not None and asyncio._get_running_loop() is self._loop):
+            self._step_inline()
+        else:
+            self._wake()
         return True
+
+    def _step_inline(self) -> None:
+        """The session is idle: apply the one queued item now, in the socket's read callback.
+
+        The step the task would take, without a Task and a loop turn per click
+        (bench/baseline.py: issue 15). What the step leaves behind (a dispatch
+        it queued, a component dirtied again) goes to the task as before, so
+        the order holds; one inline step at a time (no nesting). A wake asked
+        for during the step (a component dirtied again, a dispatch) is left to
+        the check after it, as the task's loop re-checks after each step.
+        """
+        _inline[0] = self
+        token = logs.session_id.set(redact(self.id))
+        try:
+            self._step()
+        except Exception:  # a fault of ours, not the app's (those are reported in _apply/flush): keep the socket
+            log.exception("session %s: applying an event failed", redact(self.id))
+        finally:
+            logs.session_id.reset(token)
+            _inline[0] = None
+        if self.alive and (self._dispatches or self._events or self.root.dirty):
+            self._wake()
 
     def dispatch(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on the session loop; safe from any thread."""
@@ -241,7 +268,8 @@ class Session:
 
     def _wake(self) -> None:
         """Make sure the session's task is running (it exits when the work is done)."""
-        if self._task is None and self._loop is not None and self.alive:
+        # While it applies an event inline, the check after the step takes the place of a wake.
+        if self._task is None and self._loop is not None and self.alive and _inline[0] is not self:
             self._task = self._loop.create_task(self._run())
 
     # -- the loop ------------------------------------------------------------

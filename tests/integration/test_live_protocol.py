@@ -63,8 +63,8 @@ def test_script_is_cacheable_under_its_version(server) -> None:
     assert status == 200 and "immutable" in headers["Cache-Control"]
     assert headers["Content-Type"].startswith("application/javascript")
     assert {k.lower(): v for k, v in headers.items()}["etag"] == f'"{version}"'  # the version names this content
-    # The body is the thin client itself: its header and the line that exposes window.vango.
-    assert body.startswith(b"/* vango.js") and b"window.vango = client.api" in body
+    # The body is the thin client itself, minified: its banner and the line that exposes window.vango.
+    assert body.startswith(b"/*! vango.js") and b"window.vango=client.api" in body
     # Another version (a stale page's link) must not be cached for good.
     _, stale, _ = server.get("/_vango/vango.js?v=0" + version)
     assert "immutable" not in stale["Cache-Control"] and "no-cache" in stale["Cache-Control"]

@@ -37,7 +37,7 @@ def test_the_version_follows_the_served_bytes() -> None:
     client, version = client_js.build("const A = 1; // one\n")
     other, other_version = client_js.build("const A = 2; // one\n")
     same, same_version = client_js.build("const A = 1;   /* the same code */\n")
-    assert client.body == b"const A=1;\n"
+    assert client.body == client_js.BANNER.encode() + b"const A=1;\n"
     assert version != other_version and version == same_version == client.digest
     assert handlers.JS_VERSION == handlers._CLIENT.digest
 
