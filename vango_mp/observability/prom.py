@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 log = logging.getLogger("vango_mp.refusal")
@@ -128,20 +128,54 @@ PATCHES_PER_EVENT = Histogram("vango_patches_per_event", "Patch operations sent 
                               buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=REGISTRY)
 GC_PAUSE = Histogram("vango_gc_pause_seconds", "Garbage collector pauses, by generation.",
                      ["generation"], buckets=_FAST, registry=REGISTRY)
-BYTES_IN = Counter("vango_bytes_received", "WebSocket payload bytes received from clients.", registry=REGISTRY)
-BYTES_OUT = Counter("vango_bytes_sent", "WebSocket payload bytes sent to clients.", registry=REGISTRY)
+
+
+class _Bytes:
+    """Bytes in and out as two plain ints (a locked Counter.inc per frame cost ~1 µs each way)."""
+
+    def __init__(self) -> None:
+        self.received = self.sent = 0
+
+    def collect(self) -> Iterable[Metric]:
+        for name, doc, value in (("vango_bytes_received", "WebSocket payload bytes received from clients.",
+                                  self.received),
+                                 ("vango_bytes_sent", "WebSocket payload bytes sent to clients.", self.sent)):
+            fam = CounterMetricFamily(name, doc)
+            fam.add_metric([], value)
+            yield fam
+
+
+BYTES = _Bytes()
+REGISTRY.register(BYTES)  # type: ignore[arg-type]
+
+
+_children: dict[tuple[str, str], Any] = {}  # (histogram, label value) -> its child: labels() costs ~5 µs a call
+
+
+def _child(hist: Histogram, name: str, key: str, value: str) -> Any:
+    child = _children.get((name, value))
+    if child is None:
+        child = _children[(name, value)] = hist.labels(**{key: value})
+    return child
 
 
 def _observe(hist: Histogram, name: str, value: float, **labels: str) -> None:
-    (hist.labels(**labels) if labels else hist).observe(value)
+    if labels:
+        ((key, label),) = labels.items()
+        _child(hist, name, key, label).observe(value)
+    else:
+        hist.observe(value)
     if _sink is not None:
         _to_sink("observe", name, value, labels)
 
 
 def record_event(route: str, seconds: float, patches: int) -> None:
-    """One client event handled: its latency and how many patch ops it produced."""
-    _observe(EVENT_LATENCY, "vango_event_latency_seconds", seconds, route=route)
-    _observe(PATCHES_PER_EVENT, "vango_patches_per_event", patches)
+    """One client event handled: its latency and how many patch ops it produced (on the hot path: ~6 µs)."""
+    _child(EVENT_LATENCY, "vango_event_latency_seconds", "route", route).observe(seconds)
+    PATCHES_PER_EVENT.observe(patches)
+    if _sink is not None:
+        _to_sink("observe", "vango_event_latency_seconds", seconds, {"route": route})
+        _to_sink("observe", "vango_patches_per_event", patches, {})
 
 
 def record_navigation(route: str, seconds: float) -> None:
@@ -166,10 +200,8 @@ def record_store_write(seconds: float) -> None:
 
 
 def record_bytes(received: int = 0, sent: int = 0) -> None:
-    if received:
-        BYTES_IN.inc(received)
-    if sent:
-        BYTES_OUT.inc(sent)
+    BYTES.received += received  # one event loop per worker: no lock needed
+    BYTES.sent += sent
     if _sink is not None:
         if received:
             _to_sink("count", "vango_bytes_received_total", received, {})
