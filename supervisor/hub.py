@@ -344,6 +344,8 @@ class Hub:
             self.ask_any("session.adopt", body, lambda ok, answer: self.redis.answer(reply, rid, answer if ok else None))
         elif kind == "status":
             log.info("redis link %s", event[1])
+            if event[1] == "up":
+                self._mirror_census(None)  # our session counts, for the other machines' limits
 
     def _census_change(self, body: Any, peer: Peer) -> None:
         self.census.change(peer.pid, body)

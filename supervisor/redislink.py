@@ -142,6 +142,8 @@ class RedisLink:
         # here if the connection drops first), and updates of ours that came before Redis's answer.
         self._unacked: dict[tuple[int, int], Event] = {}
         self._acked: set[tuple[int, int]] = set()
+        self._mirror: dict[str, Any] | None = None  # session counts not yet written (link thread only)
+        self._mirror_queued = False
         self._thread = threading.Thread(target=self._run, name="vango-redis", daemon=True)
 
     # -- the hub's side (its thread) -----------------------------------------------------
@@ -168,8 +170,18 @@ class RedisLink:
     def census_mirror(self, total: int, by_ip: dict[str, int], *, full: bool) -> None:
         """Store this machine's session counts (``full``: replace them all) for the other machines' checks."""
         if self.status == "up" and self._loop is not None:
-            item = ("mirror", total, dict(by_ip), full)
-            self._call(lambda: self._writes.put_nowait(item))  # type: ignore[union-attr]
+            by_ip = dict(by_ip)
+            self._call(lambda: self._merge_mirror(total, by_ip, full))
+
+    def _merge_mirror(self, total: int, by_ip: dict[str, int], full: bool) -> None:
+        """(Link thread.) Coalesce count changes: a burst of session ends is one write, not one each."""
+        pending = self._mirror if self._mirror is not None and not full else {"full": full, "ips": {}}
+        pending["ips"].update(by_ip)
+        pending["total"] = total
+        self._mirror = pending
+        if not self._mirror_queued:
+            self._mirror_queued = True
+            self._writes.put_nowait(("mirror",))  # type: ignore[union-attr]
 
     def broadcast(self, kind: str, body: Any) -> None:
         """Send a cluster broadcast (``wire.is_cluster_kind``) to every other machine."""
@@ -296,6 +308,7 @@ class RedisLink:
             self._post(update)
         self._unacked.clear()
         self._acked.clear()
+        self._mirror, self._mirror_queued = None, False  # the hub writes every count again when we are back
         assert self._writes is not None
         while not self._writes.empty():
             item = self._writes.get_nowait()
@@ -367,7 +380,7 @@ class RedisLink:
                 elif item[0] == "census":
                     await self._census_enter(census, *item[1:])
                 else:
-                    await self._census_mirror(client, *item[1:])
+                    await self._census_mirror(client)
             except (RedisError, OSError, asyncio.TimeoutError) as err:
                 if item[0] == "global":
                     self._post(("error", item[1], item[2], item[3], DOWN))
@@ -397,12 +410,19 @@ class RedisLink:
                   wire.MACHINE_TTL_MS]), OP_TIMEOUT)
         self._post(("call", done, CENSUS_REASONS.get(int(verdict))))
 
-    async def _census_mirror(self, client: aioredis.Redis, total: int, by_ip: dict[str, int], full: bool) -> None:
+    async def _census_mirror(self, client: aioredis.Redis) -> None:
+        pending, self._mirror, self._mirror_queued = self._mirror, None, False
+        if pending is None:
+            return
         key = wire.census_key(self.machine)
         pipe = client.pipeline(transaction=True)
-        if full:
+        if pending["full"]:
             pipe.delete(key)
-        pipe.hset(key, mapping={"total": total, **{f"ip:{ip}": n for ip, n in by_ip.items()}})
+        counts = {f"ip:{ip}": n for ip, n in pending["ips"].items() if n > 0}
+        gone = [f"ip:{ip}" for ip, n in pending["ips"].items() if n <= 0]
+        pipe.hset(key, mapping={"total": pending["total"], **counts})
+        if gone:
+            pipe.hdel(key, *gone)
         pipe.pexpire(key, wire.MACHINE_TTL_MS)
         pipe.sadd(wire.CENSUS_MACHINES, self.machine)
         await asyncio.wait_for(pipe.execute(), OP_TIMEOUT)
