@@ -189,3 +189,52 @@ def test_logout_expires_attached_ends_detached_and_cold_and_tells_the_other_work
     life.on_logout({"user": identity("bob"), "reason": "logout"}, 1)
     assert attached.expired == [AuthExpiredReason.LOGOUT]
     life.on_logout({"bogus": 1}, 1)  # malformed: logged, ignored
+
+
+def test_expiry_rerenders_what_read_the_user_and_sends_the_configured_navigation() -> None:
+    from vango_mp import protocol
+    from vango_mp.navigation import mount
+    from vango_mp.router import App
+    from vango_mp.session import Session
+    from vango_mp.settings import Settings
+    from vango_mp.authlife import use_user
+    from vango_mp.vdom import component, h
+
+    @component
+    def Who() -> Any:
+        return h.p(f"user={use_user()}", id="who")
+
+    class Conn:
+        def __init__(self) -> None:
+            self.frames: list[Any] = []
+
+        def send(self, data: bytes) -> None:
+            self.frames.append(protocol.unpack_message(data, 1 << 20))
+
+    def live(app: App) -> tuple[Session, Conn]:
+        session = Session("sid", None, settings=Settings(), ip="127.0.0.1", path="/")
+        session.set_user("alice")  # before the mount, as a new live session does
+        session.root = mount(app, "/", worker=0, session=session, on_dirty=session.notify_dirty)
+        conn = Conn()
+        session.conn = conn  # type: ignore[assignment]
+        return session, conn
+
+    seen: list[Any] = []
+    custom = AuthCheckConfig(on_expired=AuthExpiredConfig(AuthExpiredAction.CUSTOM, handler=seen.append))
+    session, conn = live(App({"/": Who}))
+    assert "user=alice" in session.root.html()
+    AuthLife(FakeOwner([]), custom).expire_now(session, AuthExpiredReason.LOGOUT)
+    session.flush()
+    assert "user=None" in session.root.html() and seen == [session]  # reactive: re-rendered, handler ran
+    assert conn.frames and conn.frames[-1][0] == protocol.PATCHES
+
+    navigate = AuthCheckConfig(on_expired=AuthExpiredConfig(AuthExpiredAction.NAVIGATE_TO, "/login"))
+    session, conn = live(App({"/": Who}))
+    AuthLife(FakeOwner([]), navigate).expire_now(session, AuthExpiredReason.LOGOUT)
+    session.flush()
+    assert conn.frames[-1][:4] == [protocol.NAV, 1, "/login", protocol.NAV_LOAD]
+
+    session, conn = live(App({"/": Who}))
+    AuthLife(FakeOwner([]), None).expire_now(session, AuthExpiredReason.LOGOUT)  # default: force reload
+    session.flush()
+    assert conn.frames[-1][:4] == [protocol.NAV, 1, "/", protocol.NAV_LOAD]
