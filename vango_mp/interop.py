@@ -38,6 +38,7 @@ from weakref import WeakKeyDictionary
 from . import metrics, navigation, protocol
 from .events import call_handler
 from .security import redact
+from .vdom.listeners import Listener
 
 __all__ = ["JS", "js", "HookEvent", "BrowserCalls", "emit", "run_js", "use_browser", "use_island",
            "register_island_handler", "HOOK_EVENT"]
@@ -282,7 +283,7 @@ class HookEvent:
     name: str
     data: dict[str, Any] = field(default_factory=dict)
     hid: int = 0
-    session: Any = None
+    session: Any = field(default=None, repr=False, compare=False)  # for revert()
 
     def get(self, key: str) -> Any:
         return self.data.get(key)
@@ -327,7 +328,9 @@ def receive_hook(app: Any, session: Any, frame: protocol.HookPush) -> None:
         if handler is None:
             metrics.inc("vango_events_dropped_total", reason="no_handler")
             return None
-        return call_handler(handler, event)  # type: ignore[arg-type]
+        if type(handler) is Listener:  # on_hook=on(fn, ...): the options are the browser's business
+            handler = handler.fn
+        return call_handler(handler, event)  # type: ignore[arg-type]  # an async one becomes a session task
 
     session.dispatch(run)
 

@@ -1136,7 +1136,7 @@ class Interop {
           for (const h of this.live.values()) for (const [n, cb] of h.handlers) if (n === a) cb(b);
         } else if (kind === 'c') runCommand(d, a, b, x);
         else if (kind === 'r') {
-          const h = this.live.get(this.c.dom().find(a));
+          const h = this.live.get(d.querySelector('[' + A_HID + '="' + (a | 0) + '"]')); // gone: nothing to undo
           if (h) this.call(h, 'reverted');
         } else if (kind === 'i') {
           const el = d.querySelector('[' + A_ISLAND + '="' + a + '"]');
