@@ -167,9 +167,12 @@ class AuthLife:
             if not session.authenticated or session.user_key != user_key:
                 continue
             if session.state is State.ATTACHED:
-                if session.user is None:
+                if session._user.peek() is None:
                     continue  # expired already
-                self.expire(session, reason)
+                try:
+                    self.expire(session, reason)
+                except Exception:  # one session's trouble must not spare the others
+                    log.exception("session %s: could not expire its auth", redact(session.id))
             else:
                 self.owner.end(session, Close.NOT_AUTHORIZED, "logged out", "logout")
             hit += 1

@@ -193,3 +193,37 @@ def test_twenty_megabytes_stream_through_without_the_worker_holding_them(srv: Se
     print(f"RSS growth per process during a {len(data)} byte upload: {growth}")
     assert max(growth.values()) < len(data) // 4, growth  # streamed to disk: never the whole file in memory
     wait_clean(tmp)
+
+
+def test_an_upload_received_by_another_worker_reaches_the_session(srv: Server, cookie: str, tmp: Path) -> None:
+    import http.client
+
+    async def run() -> None:
+        live = await open_live(srv, "/files", cookie)
+        path = f"/_vango/upload?hid={hid_of(live.page.html, 'files')}"
+
+        def send(n: int) -> tuple[int, str]:
+            conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+            try:
+                body = f"try {n}".encode()
+                conn.request("POST", path, body=body, headers=upload_headers(live, [(f"{n}.txt", "text/plain",
+                                                                                      len(body))]))
+                resp = conn.getresponse()
+                resp.read()
+                return resp.status, resp.headers["X-Vango-Worker"]
+            finally:
+                conn.close()
+
+        for n in range(40):  # each connection lands on a worker the kernel picks
+            status, worker = await asyncio.to_thread(send, n)
+            assert status == 200
+            if int(worker) != live.worker:
+                break
+        else:
+            pytest.fail("no upload landed on the other worker")
+        # Begin, progress and finish went over the bus to the session's worker; the handler ran there.
+        await live.frames_until(text_is(f"{n}.txt:text/plain:{len(f'try {n}')}:{len(f'try {n}')}"))
+        live.ws.close()
+
+    asyncio.run(run())
+    wait_clean(tmp)
