@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -70,3 +71,15 @@ def test_merged_exposition_labels_each_worker_once_per_family() -> None:
     assert lat.type == "histogram"
     assert {s.labels["worker"] for s in lat.samples} == {"0", "1"}
     assert text.count("# TYPE vango_event_latency_seconds histogram") == 1
+
+
+def test_gc_pauses_are_timed_by_generation() -> None:
+    def count() -> float:
+        return sum(s.value for m in prom.REGISTRY.collect() if m.name == "vango_gc_pause_seconds"
+                   for s in m.samples if s.name.endswith("_count") and s.labels.get("generation") == "2")
+
+    prom.watch_gc()
+    prom.watch_gc()  # idempotent: one callback
+    before = count()
+    gc.collect()
+    assert count() == before + 1
