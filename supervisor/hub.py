@@ -333,8 +333,9 @@ class Hub:
             if peer is not None:
                 self.send(peer, bus.GlobalError(wid, key, error))
         elif kind == "snapshot":
+            lost = {key: [0, None] for key in self.globals if key not in event[1]}  # Redis lost them: reset
             self.globals = dict(event[1])
-            snapshot = bus.Snapshot({k: list(v) for k, v in self.globals.items()})
+            snapshot = bus.Snapshot({**lost, **{k: list(v) for k, v in self.globals.items()}})
             for other in self.live_peers():
                 self.send(other, snapshot)
         elif kind == "broadcast":

@@ -192,6 +192,12 @@ class BusBackend:
     def apply_snapshot(self, values: dict[str, Any]) -> None:
         with reactive.batch():
             for key, (seq, value) in values.items():
+                if seq == 0:  # the key is gone (Redis came back without its data): back to the default
+                    lost = _cells.get(key)
+                    if lost is not None:
+                        lost.seq = 0
+                        lost.signal.set(lost.default)
+                    continue
                 cell = _cell(key, None)
                 if seq < cell.seq:
                     cell.seq = 0  # the hub restarted: its numbering wins

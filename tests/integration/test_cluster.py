@@ -318,3 +318,39 @@ def test_session_limits_count_every_machine(tmp_path: Path) -> None:
         a.stop()
         b.stop()
         redis.stop()
+
+
+def test_redis_restarted_without_its_data(tmp_path: Path) -> None:
+    """A Redis that comes back empty: the globals it lost go back to their defaults everywhere and count again."""
+    redis = redis_server(tmp_path)  # no append-only file: a restart loses everything
+    secret = secrets.token_hex(32)
+    a = start_machine(redis, secret)
+    b = start_machine(redis, secret)
+
+    async def go() -> None:
+        pa = await TestClient(a.url).open("/shared")
+        pb = await TestClient(b.url).open("/shared")
+        for _ in range(3):
+            await pa.click("#add")
+        await pb.wait_for_text("#shared", "3")
+        redis.restart()
+        await pa.wait_for_text("#shared", "0", timeout=20)  # reset to the default, not stuck at 3
+        await pb.wait_for_text("#shared", "0", timeout=20)
+        deadline = time.monotonic() + 20
+        while True:  # the link may still be on its way back: a write can fail once
+            await pb.click("#add")
+            try:
+                await pa.wait_for_text("#shared", "1", timeout=2)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, f"writes never worked again: {pb.text('#error')}"
+        await pb.wait_for_text("#shared", "1")
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
