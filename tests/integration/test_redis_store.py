@@ -163,3 +163,22 @@ def test_signed_messages_and_updates_refuse_foreign_data() -> None:
     for bad in (b"\x93junk", good + b"\x01", good[:-2], b"".join(msgpack.packb(v) for v in (1, 3, "m", 1, 2, 0))):
         with pytest.raises(Rejected):
             decode_update(bad)
+
+
+def test_a_checkpoint_tick_writes_lost_leases_again_and_finds_stolen_ones(redis: RedisServer) -> None:
+    async def go() -> None:
+        a = store(redis, "A")
+        stale: list[list[str]] = []
+        a.on_stale = stale.append
+        a.on_open("s1")
+        a.on_open("s2")
+        assert await a.drain(2)
+        redis.client().flushdb()  # Redis came back without its data
+        redis.client().set("vango:own:s2", "7|B")  # ... and s2 was claimed by machine B meanwhile
+        a.touch(["s1", "s2"])
+        assert await a.drain(2)
+        assert redis.client().get("vango:own:s1").decode().endswith("|A")  # resumable elsewhere again
+        assert stale == [["s2"]]  # ours is stale: closed here
+        await a.aclose()
+
+    asyncio.run(go())

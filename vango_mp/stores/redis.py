@@ -64,7 +64,8 @@ end
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 """
-# KEYS: lease, fence. ARGV: machine, ttl ms. A new session: ours (next fence), unless someone holds it already.
+# KEYS: lease, fence. ARGV: machine, ttl ms. A session that lives here: a new one, or one whose lease is
+# refreshed (or written again: Redis lost it) at a checkpoint tick. 0 when another machine holds the lease.
 _OPEN = """
 local owner = redis.call('GET', KEYS[1])
 if not owner then
@@ -73,12 +74,6 @@ if not owner then
   return 1
 end
 if string.match(owner, '^%d+|(.*)$') == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0
-"""
-# KEYS: lease. ARGV: machine, ttl ms. Refresh the leases of sessions that live here.
-_TOUCH = """
-local owner = redis.call('GET', KEYS[1])
-if owner and string.match(owner, '^%d+|(.*)$') == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
 # KEYS: blob, lease, fence. ARGV: machine, ttl ms, machine key prefix, machine known to be gone ('' if none).
@@ -119,7 +114,7 @@ class RedisStore(SessionStore):
         self.signer = Signer(secret)
         self.client = aioredis.Redis.from_url(url, socket_timeout=timeout + 2, socket_connect_timeout=timeout)
         self._save, self._open = self.client.register_script(_SAVE), self.client.register_script(_OPEN)
-        self._touch, self._claim = self.client.register_script(_TOUCH), self.client.register_script(_CLAIM)
+        self._claim = self.client.register_script(_CLAIM)
         self._pending: OrderedDict[str, tuple[str, bytes]] = OrderedDict()  # sid -> (op, blob), oldest first
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -185,15 +180,13 @@ class RedisStore(SessionStore):
             if op == "save":
                 await self._save(keys=[session_key(sid), lease_key(sid), fence_key(sid)], args=[self.machine, blob, self.ttl_ms],
                                  client=pipe)
-            elif op == "open":
+            elif op in ("open", "touch"):
                 await self._open(keys=[lease_key(sid), fence_key(sid)], args=[self.machine, self.ttl_ms], client=pipe)
-            elif op == "touch":
-                await self._touch(keys=[lease_key(sid)], args=[self.machine, self.ttl_ms], client=pipe)
             else:
                 pipe.delete(session_key(sid), lease_key(sid), fence_key(sid))
         results = await asyncio.wait_for(pipe.execute(), self.timeout)
         self._mark(True)
-        stale = [sid for (sid, (op, _)), ok in zip(batch, results) if op in ("save", "open") and ok == 0]
+        stale = [sid for (sid, (op, _)), ok in zip(batch, results) if op != "delete" and ok == 0]
         if stale:
             log.warning("%d sessions are owned by another machine now: closing the copies here", len(stale))
             metrics.inc("vango_redis_stale_writes_total", len(stale))
