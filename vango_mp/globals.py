@@ -16,6 +16,10 @@ installed *backend*:
   concurrent ``incr`` from any number of sessions on any number of workers
   lose nothing. A (re)connecting worker first receives a snapshot of every
   key. A write is visible locally only once the hub's update comes back.
+  With ``store_url`` (several machines) the hub passes writes to Redis,
+  which is the sequencer for every machine (``supervisor/redislink.py``);
+  workers see no difference, except that a write fails with
+  :class:`GlobalWriteError` while Redis is down.
 
 Every op returns an awaitable that resolves to the write's sequence number
 (already resolved for the local backend); awaiting it is optional. A rejected
