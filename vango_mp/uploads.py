@@ -53,6 +53,7 @@ log = logging.getLogger("vango_mp.uploads")
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_FILES = 10
 HARD_MAX_FILES = 100  # files in one request whatever an input allows (they travel in one header)
+MAX_ACTIVE_PER_SESSION = 4  # transfers in flight into one session (each input has at most one)
 MAX_NAME = 255
 DIR_PREFIX = "vango-uploads-"  # temporary directories of upload bodies (one per worker)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -292,6 +293,8 @@ class Registry:
             return {"refused": message, "status": refused.status}
         if upload.active is not None:
             self.cancel(upload.active)  # a new choice replaces the transfer in flight
+        if sum(1 for e in self.active.values() if e.session is session and not e.cancelled) >= MAX_ACTIVE_PER_SESSION:
+            return {"refused": f"Too many uploads at once (at most {MAX_ACTIVE_PER_SESSION})", "status": 429}
         uid = secrets.token_urlsafe(12)
         total = sum(f.size for f in files)
         self.active[uid] = Active(session, upload, files, total)

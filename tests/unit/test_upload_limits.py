@@ -186,3 +186,17 @@ def test_only_upload_files_are_ever_removed(tmp_path: Path) -> None:
     keep.write_text("x")
     remove([str(keep)])
     assert keep.exists()
+
+
+def test_a_session_takes_a_bounded_number_of_transfers_at_once() -> None:
+    from vango_mp.uploads import MAX_ACTIVE_PER_SESSION
+
+    inputs = [Upload() for _ in range(MAX_ACTIVE_PER_SESSION + 1)]
+    session = FakeSession(inputs[0])
+    session.root = Root({10 + i: up for i, up in enumerate(inputs)})
+    registry = Registry(Owner(session), slot=0)  # type: ignore[arg-type]
+    for i in range(MAX_ACTIVE_PER_SESSION):
+        assert "id" in begin(registry, hid=10 + i)
+    assert begin(registry, hid=10 + MAX_ACTIVE_PER_SESSION) == {
+        "refused": f"Too many uploads at once (at most {MAX_ACTIVE_PER_SESSION})", "status": 429}
+    assert "id" in begin(registry, hid=10)  # the same input again: replaces its own transfer
