@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import Server, start_server
+from vango_mp.testing import TestClient
 
 from .test_http_security import request
 
@@ -44,3 +46,20 @@ def test_token_in_the_url_once_becomes_a_scoped_cookie(on: Server) -> None:
     jar = cookie.split(";", 1)[0]
     assert request(on, "/_vango/status", headers={**OUTSIDE, "Cookie": jar})[0] == 200
     assert request(on, "/_vango/status", headers={**OUTSIDE, "Cookie": jar[:-2] + "00"})[0] == 403
+
+
+def test_live_over_its_socket_with_csrf_and_origin_checks_on(on: Server) -> None:
+    """Not --dev: the page's socket passes the same CSRF and origin checks as any page, and patches arrive."""
+    async def go() -> None:
+        async with TestClient(on.url) as c:
+            page = await c.open("/_vango/status")
+            assert [n.attrs["data-worker"] for n in page.query_all("[data-worker]")] == ["0"]
+            before = int(page.text("[data-worker] .attached"))
+            counter = await c.open("/counter")
+            await page.wait_for(lambda p: int(p.text("[data-worker] .attached")) == before + 1, timeout=5)
+            await counter.disconnect()
+            await page.wait_for(lambda p: int(p.text("[data-worker] .detached")) >= 1, timeout=5)
+
+    asyncio.run(go())
+    assert request(on, "/_vango/status", method="POST")[0] == 405
+    assert request(on, "/_vango/status", method="HEAD")[0] == 200

@@ -97,6 +97,7 @@ class StatusPageHandler(StatusGate, AppHandler):  # type: ignore[misc]
     """The first load of ``/_vango/status`` (stateless SSR, like any page; its socket is ``/_vango/status/ws``)."""
 
     ws_path = PATH + "/ws"
+    SUPPORTED_METHODS = ("GET", "HEAD")  # not AppHandler's: the status page has no forms or app routes
 
     def initialize(self, service: StatusService, **page: Any) -> None:  # type: ignore[override]
         super().initialize(**page)
@@ -112,6 +113,8 @@ class StatusPageHandler(StatusGate, AppHandler):  # type: ignore[misc]
             return
         await self.service.refresh()  # the first HTML already shows the cluster
         await super().get(PATH.lstrip("/"))
+
+    head = get
 
 
 class StatusSocket(StatusGate, LiveSocket):  # type: ignore[misc]
