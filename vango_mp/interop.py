@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from . import metrics, navigation, protocol
 from .events import call_handler
@@ -154,6 +154,7 @@ js = JS()  # the empty chain every command starts from
 
 _pending: WeakKeyDictionary[Any, list[list[Any]]] = WeakKeyDictionary()
 _islands: WeakKeyDictionary[Any, dict[str, Callable[[Any], Any]]] = WeakKeyDictionary()
+_overflowed: WeakSet[Any] = WeakSet()  # sessions told (in the log) that this turn's calls overflowed
 
 
 class BrowserCalls:
@@ -199,7 +200,10 @@ class BrowserCalls:
             asyncio.get_running_loop().call_soon(_deliver, session)
         if len(pending) >= MAX_PENDING:
             metrics.inc("vango_client_calls_dropped_total")
-            log.warning("session %s: over %d client calls in one turn; dropping", redact(session.id), MAX_PENDING)
+            if session not in _overflowed:  # once per turn: a loop calling emit() must not flood the log too
+                _overflowed.add(session)
+                log.warning("session %s: over %d client calls in one turn; dropping the rest",
+                            redact(session.id), MAX_PENDING)
             return
         pending.append(call)
 
@@ -207,6 +211,7 @@ class BrowserCalls:
 def _deliver(session: Any) -> None:
     """Send what the session queued as one CALLS frame (after that turn's patches)."""
     calls = _pending.pop(session, None)
+    _overflowed.discard(session)
     conn = session.conn
     if calls and conn is not None:
         conn.send(protocol.encode([protocol.CALLS, calls]))

@@ -150,3 +150,20 @@ def test_island_messages_need_a_validator_and_pass_it() -> None:
         BrowserCalls(session).send_island("map", "four")
     with pytest.raises(ValueError, match="island_validator"):
         BrowserCalls(FakeSession(FakeApp())).send_island("map", 1)
+
+
+def test_a_runaway_loop_of_calls_is_cut_at_the_bound(caplog: pytest.LogCaptureFixture) -> None:
+    from vango_mp.interop import MAX_PENDING
+
+    async def scenario() -> FakeSession:
+        session = FakeSession(FakeApp())
+        calls = BrowserCalls(session)
+        for i in range(MAX_PENDING + 50):
+            calls.emit("tick", i)
+        await asyncio.sleep(0)
+        return session
+
+    session = asyncio.run(scenario())
+    [frame] = session.conn.frames
+    assert len(frame[1]) == MAX_PENDING and frame[1][-1] == ["e", "tick", MAX_PENDING - 1]
+    assert sum("client calls in one turn" in r.message for r in caplog.records) == 1
