@@ -23,9 +23,11 @@ does not take are removed here.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
+import shutil
 import tempfile
 from typing import Any
 from urllib.parse import unquote
@@ -98,9 +100,6 @@ class Spool:
 
 def upload_directory(slot: int) -> str:
     """This worker's private directory for upload bodies (removed when the process exits)."""
-    import atexit
-    import shutil
-
     path = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{slot}-")
     atexit.register(shutil.rmtree, path, True)
     return path
@@ -113,7 +112,9 @@ def parse_files(header: str) -> list[FileInfo]:
     raw = json.loads(unquote(header))
     if not isinstance(raw, list) or not 0 < len(raw) <= HARD_MAX_FILES:
         raise ValueError(f"X-Vango-Files must list 1..{HARD_MAX_FILES} files")
-    return [FileInfo.of(*f) if isinstance(f, list) and len(f) == 3 else FileInfo.of(None, None, None) for f in raw]
+    if not all(isinstance(f, list) and len(f) == 3 for f in raw):
+        raise ValueError("each file is [name, type, size]")
+    return [FileInfo.of(*f) for f in raw]
 
 
 @tornado.web.stream_request_body

@@ -334,12 +334,16 @@ class Registry:
         except BaseException:
             self._done(uid)
             raise  # the session logs it as a handler error
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            task.add_done_callback(lambda t: (self._done(uid), t.cancelled() or t.exception() and log.error(
-                "session %s: on_upload raised", redact(entry.session.id), exc_info=t.exception())))
-        else:
+        if not inspect.isawaitable(result):
             self._done(uid)
+            return
+
+        def finished(task: asyncio.Future[Any]) -> None:
+            self._done(uid)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("session %s: on_upload raised", redact(entry.session.id), exc_info=task.exception())
+
+        asyncio.ensure_future(result).add_done_callback(finished)
 
     def _done(self, uid: str) -> None:
         entry = self.handling.pop(uid, None)

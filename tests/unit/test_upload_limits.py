@@ -200,3 +200,29 @@ def test_a_session_takes_a_bounded_number_of_transfers_at_once() -> None:
     assert begin(registry, hid=10 + MAX_ACTIVE_PER_SESSION) == {
         "refused": f"Too many uploads at once (at most {MAX_ACTIVE_PER_SESSION})", "status": 429}
     assert "id" in begin(registry, hid=10)  # the same input again: replaces its own transfer
+
+
+def test_an_async_handler_keeps_its_files_until_it_ends(upload_dir: str) -> None:
+    import asyncio
+
+    up = Upload()
+    session = FakeSession(up)
+    registry = Registry(Owner(session), slot=0)  # type: ignore[arg-type]
+    path = os.path.join(upload_dir, "up-async")
+    Path(path).write_bytes(b"abcd")
+    seen: list[bool] = []
+
+    async def handler(files: list[Any]) -> None:
+        await asyncio.sleep(0.01)
+        seen.append(os.path.exists(files[0].path))  # still there while the handler runs
+
+    async def run() -> None:
+        up.on_upload = handler
+        uid = begin(registry)["id"]
+        assert registry.finish({"id": uid, "paths": [path]}) == {"ok": True}
+        assert os.path.exists(path)
+        while registry.handling:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    assert seen == [True] and not os.path.exists(path)
