@@ -264,18 +264,28 @@ class AuthLife:
 # -- what apps call --------------------------------------------------------------------
 
 
-def broadcast_auth_logout(user: Any) -> int:
+def broadcast_auth_logout(user: Any, reason: AuthExpiredReason = AuthExpiredReason.LOGOUT) -> int:
     """Log ``user`` (a user object, or a :class:`Session` whose user it is) out of every live session.
 
-    Call it from the logout route (after clearing the login cookie) or from a
+    The reference's BroadcastAuthLogout and ``Session.BroadcastAuth``: there
+    the page relays the message to the browser's other tabs; here the
+    server itself reaches every session of that user, in any browser, on
+    every worker. Call it from the logout route (after clearing the login
+    cookie: a live session cannot clear an HttpOnly cookie) or from a
     handler. On this worker it acts at once; other workers (and machines,
-    with a Redis transport) hear it within a bus round trip. Returns the
-    number of sessions hit on this worker; 0 outside a worker.
+    with a Redis transport) hear it within a bus round trip. ``reason`` is
+    the metric label. Returns the number of sessions hit on this worker; 0
+    outside a worker.
     """
     key = user.user_key if isinstance(user, Session) else identity(user)
     if _current is None or key is None:
         return 0
-    return _current.logout(key)
+    return _current.logout(key, reason)
+
+
+def broadcast_auth(session: Session, reason: AuthExpiredReason = AuthExpiredReason.LOGOUT) -> int:
+    """``Session.BroadcastAuth``: expire the auth of every session of ``session``'s user, this one included."""
+    return broadcast_auth_logout(session, reason)
 
 
 async def revalidate_auth(session: Session) -> bool:
@@ -285,4 +295,4 @@ async def revalidate_auth(session: Session) -> bool:
     return await _current.revalidate(session)
 
 
-__all__ = ["AuthLife", "Transport", "broadcast_auth_logout", "revalidate_auth", "use_user"]
+__all__ = ["AuthLife", "Transport", "broadcast_auth", "broadcast_auth_logout", "revalidate_auth", "use_user"]

@@ -238,3 +238,23 @@ def test_expiry_rerenders_what_read_the_user_and_sends_the_configured_navigation
     AuthLife(FakeOwner([]), None).expire_now(session, AuthExpiredReason.LOGOUT)  # default: force reload
     session.flush()
     assert conn.frames[-1][:4] == [protocol.NAV, 1, "/", protocol.NAV_LOAD]
+
+
+def test_broadcast_auth_from_a_session_reaches_its_users_sessions() -> None:
+    import vango_mp.authlife as authlife
+    from vango_mp.session import Session
+    from vango_mp.settings import Settings
+
+    mine = Session("sid", None, settings=Settings(), ip="127.0.0.1", path="/")
+    mine.set_user("carol")
+    tabs = [FakeSession("carol"), FakeSession("carol", State.DETACHED), FakeSession("dave")]
+    owner = FakeOwner(tabs)
+    life = Recording(owner, None)
+    before = authlife._current
+    try:
+        life.install()
+        assert authlife.broadcast_auth(mine, AuthExpiredReason.PASSIVE_EXPIRY) == 2
+    finally:
+        authlife._current = before
+    assert tabs[0].expired == [AuthExpiredReason.PASSIVE_EXPIRY] and owner.ended == [tabs[1]] and tabs[2].expired == []
+    assert authlife.broadcast_auth_logout("carol") == 0  # outside a worker: nothing to do
