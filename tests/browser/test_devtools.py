@@ -53,6 +53,8 @@ def test_inspect_shows_tree_signals_events_and_patches(dev: Server, page: Page) 
     assert [e["name"] for e in state["events"]][-2:] == ["click", "click"]
     assert state["patches"] and state["patches"][-1]["seq"] == state["seq"]
     assert "Count: 2" in state["patches"][-1]["frame"]
+    stats = state["stats"]
+    assert stats["events"] == 2 and stats["components"] >= 2 and stats["handlers"] >= 2 and stats["bytes_sent"] > 0
 
     page.click("#vango-devtools-toggle")
     page.wait_for_selector("#vango-devtools .vango-dt-component")

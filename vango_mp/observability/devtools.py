@@ -33,13 +33,24 @@ VALUE_CHARS = 200  # a signal value's repr is cut here
 
 _JS = assets.load((Path(__file__).parent.parent / "static" / "devtools.js").read_bytes(), "devtools.js",
                   "application/javascript")
-_recent: OrderedDict[str, tuple[deque[dict[str, Any]], deque[bytes]]] = OrderedDict()
+class _Recent:
+    """One session's last events and frames, and its totals (the reference's SessionStats counts)."""
+
+    __slots__ = ("events", "frames", "event_count", "frame_count", "bytes_sent")
+
+    def __init__(self) -> None:
+        self.events: deque[dict[str, Any]] = deque(maxlen=KEEP)
+        self.frames: deque[bytes] = deque(maxlen=KEEP)
+        self.event_count = self.frame_count = self.bytes_sent = 0
 
 
-def _rings(session_id: str) -> tuple[deque[dict[str, Any]], deque[bytes]]:
+_recent: OrderedDict[str, _Recent] = OrderedDict()
+
+
+def _rings(session_id: str) -> _Recent:
     rings = _recent.get(session_id)
     if rings is None:
-        rings = _recent[session_id] = (deque(maxlen=KEEP), deque(maxlen=KEEP))
+        rings = _recent[session_id] = _Recent()
         while len(_recent) > MAX_SESSIONS:
             _recent.popitem(last=False)
     _recent.move_to_end(session_id)
@@ -48,12 +59,17 @@ def _rings(session_id: str) -> tuple[deque[dict[str, Any]], deque[bytes]]:
 
 def note_event(session_id: str, name: str, hid: int, payload: Any) -> None:
     """Remember an event a session received (``--dev`` only; the socket calls it)."""
-    _rings(session_id)[0].append({"t": round(time.time(), 3), "name": name, "hid": hid, "payload": short(payload)})
+    rings = _rings(session_id)
+    rings.event_count += 1
+    rings.events.append({"t": round(time.time(), 3), "name": name, "hid": hid, "payload": short(payload)})
 
 
 def note_frame(session_id: str, frame: bytes) -> None:
     """Remember a frame a session sent (``--dev`` only; decoded when someone inspects)."""
-    _rings(session_id)[1].append(frame)
+    rings = _rings(session_id)
+    rings.frame_count += 1
+    rings.bytes_sent += len(frame)
+    rings.frames.append(frame)
 
 
 def short(value: Any) -> str:
@@ -64,15 +80,25 @@ def short(value: Any) -> str:
 def inspect_state(session: Session) -> dict[str, Any]:
     """InspectState: the tree with signal values, the last events and the last patch frames."""
     root = session.root
+    tree = [_component(c) for c in root._scope.children.values()] if root is not None else []
+    recent = _recent.get(session.id) or _Recent()
     return {
         "session": security.redact(session.id),
         "state": session.state.value,
         "path": session.path,
         "seq": session.seq,
-        "tree": [_component(c) for c in root._scope.children.values()] if root is not None else [],
-        "events": list(_recent[session.id][0]) if session.id in _recent else [],
-        "patches": _patches(session.id),
+        "stats": {"age_s": round(time.monotonic() - session.created, 1),
+                  "idle_s": round(time.monotonic() - session.last_active, 1),
+                  "components": _count(tree), "handlers": len(getattr(root, "_registry", ())),
+                  "events": recent.event_count, "frames": recent.frame_count, "bytes_sent": recent.bytes_sent},
+        "tree": tree,
+        "events": list(recent.events),
+        "patches": _patches(recent),
     }
+
+
+def _count(tree: list[dict[str, Any]]) -> int:
+    return sum(1 + _count(n["children"]) for n in tree)
 
 
 def _component(inst: Any) -> dict[str, Any]:
@@ -87,13 +113,13 @@ def _component(inst: Any) -> dict[str, Any]:
     }
 
 
-def _patches(session_id: str) -> list[dict[str, Any]]:
+def _patches(recent: _Recent) -> list[dict[str, Any]]:
     """The frames that carried patches (PATCHES, FULL, NAV), decoded, oldest first."""
     from .. import protocol
     from ..testing.wire import decode_server  # the client's decoder, generous bounds: dev only
 
     out = []
-    for frame in list(_recent[session_id][1]) if session_id in _recent else []:
+    for frame in list(recent.frames):
         try:
             decoded = decode_server(frame)
         except ValueError:

@@ -53,6 +53,7 @@
   function render(st) {
     panel.replaceChildren(
       el('div', 'session ' + st.session + ' · ' + st.state + ' · seq ' + st.seq + ' · ' + st.path, { opacity: '.8' }),
+      el('div', Object.entries(st.stats).map(([k, v]) => k + ' ' + v).join(' · '), { opacity: '.8' }),
       section('Components', [tree(st.tree)]),
       section('Last events', st.events.slice().reverse().map((e) => el('div', e.name + ' @' + e.hid + ' ' + e.payload))),
       section('Last patches', st.patches.slice().reverse().map((p) => el('div', '#' + p.seq + ' ' + p.bytes + ' B ' + p.frame))),
