@@ -110,6 +110,7 @@ async def ops_per_click(a: Server, monitor: Monitor, clicks: int) -> dict[str, o
             await pages[n % len(pages)].click("#inc")
     per_click = dict(counts)
     shared = await client.open("/shared")
+    await asyncio.sleep(0.5)  # its lease (written behind) lands before we count
     writes = 50
     with monitor.measure() as counts:
         for _ in range(writes):
