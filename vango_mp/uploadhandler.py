@@ -32,7 +32,7 @@ import tempfile
 from typing import Any
 from urllib.parse import unquote
 
-import tornado.iostream
+import tornado.ioloop
 import tornado.web
 
 from . import metrics, security
@@ -122,6 +122,7 @@ class UploadHandler(WorkerHeader, tornado.web.RequestHandler):
     """One upload request (see the module doc)."""
 
     SUPPORTED_METHODS = ("POST",)
+    IDLE_TIMEOUT = 60.0  # seconds a body may pause before the upload is dropped (a stalled or slowloris client)
 
     def initialize(self, registry: Registry, settings: Settings, csrf_secret: bytes, directory: str,
                    bus: Any) -> None:
@@ -133,6 +134,7 @@ class UploadHandler(WorkerHeader, tornado.web.RequestHandler):
         self.total = self.received = self.reported = 0
         self.reporting = False
         self.done = False
+        self.idle_timer: object | None = None
 
     # -- talking to the session's owner --
 
@@ -193,7 +195,21 @@ class UploadHandler(WorkerHeader, tornado.web.RequestHandler):
         self.uid, self.owner_slot, self.total = str(answer["id"]), int(answer["slot"]), total
         self.request.connection.set_max_body_size(total)  # type: ignore[attr-defined]
         self.spool = Spool(self.directory, [f.size for f in files])
+        self.arm_idle()
         metrics.inc("vango_uploads_total")
+
+    def arm_idle(self) -> None:
+        """(Re)start the idle deadline: a body that stops arriving for IDLE_TIMEOUT is dropped."""
+        loop = tornado.ioloop.IOLoop.current()
+        if self.idle_timer is not None:
+            loop.remove_timeout(self.idle_timer)  # type: ignore[arg-type]
+        self.idle_timer = loop.call_later(self.IDLE_TIMEOUT, self.idle) if self.spool is not None else None
+
+    def idle(self) -> None:
+        self.idle_timer = None
+        if self.spool is not None and not self.done:
+            log.info("upload %s: no data for %gs, dropped", self.uid, self.IDLE_TIMEOUT)
+            self.drop("Upload stalled")
 
     def data_received(self, chunk: bytes) -> None:
         if self.spool is None:
@@ -205,6 +221,7 @@ class UploadHandler(WorkerHeader, tornado.web.RequestHandler):
             self.drop(f"Upload failed: {err}")
             return
         self.received += len(chunk)
+        self.arm_idle()
         step = max(PROGRESS_MIN_STEP, self.total // PROGRESS_PARTS)
         if not self.reporting and self.received - self.reported >= step and self.received < self.total:
             self.reporting = True
@@ -260,6 +277,9 @@ class UploadHandler(WorkerHeader, tornado.web.RequestHandler):
             self.drop("Upload cancelled")
 
     def on_finish(self) -> None:
+        if self.idle_timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self.idle_timer)  # type: ignore[arg-type]
+            self.idle_timer = None
         if self.spool is not None:  # an error page replaced the answer
             self.spool.discard()
             self.spool = None

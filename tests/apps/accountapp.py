@@ -14,10 +14,12 @@ from vango_mp.demo import account
 from vango_mp.globals import GlobalSignal
 from vango_mp.router import App
 from vango_mp.routes import Request, Response
+from vango_mp.uploadhandler import UploadHandler
 from vango_mp.uploads import UploadedFile, use_upload
 from vango_mp.vdom import Node, component, h, use_signal
 
 INTERVAL = 1.0
+UploadHandler.IDLE_TIMEOUT = 2.0  # a stalled upload body is dropped sooner than the default 60 s
 REVOKED: GlobalSignal[dict[str, bool]] = GlobalSignal("test.revoked", {})
 
 

@@ -227,3 +227,23 @@ def test_an_upload_received_by_another_worker_reaches_the_session(srv: Server, c
 
     asyncio.run(run())
     wait_clean(tmp)
+
+
+def test_a_stalled_body_is_dropped_after_the_idle_timeout(srv: Server, cookie: str, tmp: Path) -> None:
+    import http.client
+
+    async def run() -> None:
+        live = await open_live(srv, "/files", cookie)
+        headers = upload_headers(live, [("stall.txt", "text/plain", MB)])
+        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+        conn.putrequest("POST", f"/_vango/upload?hid={hid_of(live.page.html, 'files')}")
+        for k, v in {**headers, "Content-Length": str(MB)}.items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        conn.send(b"z" * 1000)  # then nothing more: a stalled (or slowloris) client
+        await live.frames_until(text_is("Upload stalled"), timeout=15)  # accountapp: IDLE_TIMEOUT 2 s
+        conn.close()
+        live.ws.close()
+
+    asyncio.run(run())
+    wait_clean(tmp)
