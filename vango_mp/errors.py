@@ -11,12 +11,13 @@ The rule (docs/GUIDE.md, "Errors"):
   about the code.
 * A render raises: inside an ``ErrorBoundary`` the boundary shows its
   fallback; otherwise the page keeps its last good DOM and the failed
-  component re-renders on its next change. A component whose hooks changed
+  component re-renders on its next change. Three renders in a row that
+  raise (``session.MAX_RENDER_FAILURES``) make the page unusable: the
+  session ends with 4001 and the browser reloads into a fresh one. A component whose hooks changed
   order (a conditional hook) is reset -- its state starts over -- and reports
   the component and hook number.
-* State that cannot go on (a session's whole page fails on its first render
-  after a move, the dispatch queue overflows) ends the session with 4001:
-  the client reloads into a fresh one.
+* Other state that cannot go on (the dispatch queue overflows) ends the
+  session the same way.
 * A first load whose render raises answers 500 with the app's
   ``App(error_page=...)`` component, or a plain styled page.
 """

@@ -39,6 +39,9 @@ from .vdom.mount import Root
 log = logging.getLogger("vango_mp.session")
 
 YIELD_EVERY = 16  # items a session applies before letting other sessions run
+# Renders in a row that raised outside any ErrorBoundary after which the page counts as unusable:
+# the session ends (4001) and the browser reloads into a fresh one (vango_mp.errors).
+MAX_RENDER_FAILURES = 3
 _inline: list[Session | None] = [None]  # the session applying an event inline (Session._step_inline), if any
 
 
@@ -80,7 +83,7 @@ class Session:
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "owner", "_user", "authenticated", "__weakref__",
         "browser", "user_key", "csrf_token",
-        "history_bytes", "cost", "cost_stale", "saved_seq", "tasks",
+        "history_bytes", "cost", "cost_stale", "saved_seq", "tasks", "render_failures",
     )
 
     def __init__(self, session_id: str, root: Root | None, *, settings: Settings, ip: str, path: str) -> None:
@@ -120,6 +123,7 @@ class Session:
         # session has nothing worth saving.
         self.saved_seq = 0
         self.tasks: TaskGroup | None = None  # its async handlers, effects, resources, intervals (vango_mp.tasks)
+        self.render_failures = 0  # renders in a row that raised (MAX_RENDER_FAILURES)
 
     @property
     def user(self) -> Any:
@@ -384,9 +388,15 @@ class Session:
                 # The tree is unchanged and the failed component re-renders on its next change.
                 metrics.inc("vango_render_errors_total")
                 report(self, "render", exc)
+                self.render_failures += 1
+                if self.render_failures >= MAX_RENDER_FAILURES and self.owner is not None:
+                    log.error("session %s: %d renders in a row raised; ending it (the browser reloads)",
+                              redact(self.id), self.render_failures)
+                    self.owner.end(self, Close.SESSION_EXPIRED, "page cannot render", "render_errors")
                 return 0
             finally:
                 self.report_root_errors()
+            self.render_failures = 0
             self.cost_stale = True
         elif self.root.errors:
             self.report_root_errors()  # from the first render, or an effect outside a render

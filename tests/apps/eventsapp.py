@@ -87,7 +87,7 @@ def Events() -> Node:
 
 async def fetch_upper(text: str) -> str:
     try:
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(30 if text == "stale" else 0.1)  # "stale" ends only by being cancelled
     except asyncio.CancelledError:
         CANCELLED.append(text)
         raise
@@ -162,7 +162,9 @@ def Bomb(armed: bool) -> Node:
 def Boundaries() -> Node:
     armed = use_signal(False)
     outside = use_signal(False)
+    pokes = use_signal(0)
     return h.main(
+        h.p(f"pokes {pokes.get()}", id="pokes"),
         ErrorBoundary(Bomb(armed=armed.get()),
                       fallback=lambda err, reset: h.button(f"fallback: {err}", id="fallback",
                                                            on_click=lambda: (armed.set(False), reset()))),
@@ -170,6 +172,7 @@ def Boundaries() -> Node:
         h.button("arm", id="arm", on_click=lambda: armed.set(True)),
         h.button("arm outside", id="arm-outside", on_click=lambda: outside.set(True)),
         h.button("disarm outside", id="disarm-outside", on_click=lambda: outside.set(False)),
+        h.button("poke", id="poke", on_click=lambda: pokes.update(lambda k: k + 1)),
     )
 
 

@@ -191,6 +191,24 @@ def test_error_boundary_shows_its_fallback_and_resets(srv: Server) -> None:
     assert "render" in kinds
 
 
+def test_renders_failing_again_and_again_end_the_session_and_the_browser_reloads(srv: Server) -> None:
+    async def go() -> tuple[int | None, list]:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/boundaries")
+            await page.click("#arm-outside", wait=False)  # outside any boundary: this render raises ...
+            await page.wait_for(lambda p: len(p.app_errors) == 1)
+            await page.click("#poke", wait=False)  # ... and so does every render after it
+            await page.wait_for(lambda p: len(p.app_errors) == 2)
+            assert page.state.value == "open"
+            await page.click("#poke", wait=False)  # the third in a row
+            code, _ = await page.wait_closed()
+            return code, page.app_errors
+
+    code, errors = run(go())
+    assert code == protocol.Close.SESSION_EXPIRED  # the client reloads (docs/PROTOCOL.md)
+    assert len(errors) == 3
+
+
 def test_storm_budgets_stop_runaway_loops_with_a_clear_error(srv: Server) -> None:
     async def go() -> None:
         async with TestClient(srv.url) as client:

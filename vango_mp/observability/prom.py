@@ -46,6 +46,7 @@ EVICTION_CODES = frozenset({
 })
 CLOSE_CODES = EVICTION_CODES | frozenset({
     "stopping", "auth", "resume_disabled", "unsealable", "dispatch_overflow", "lease_lost", "logout",
+    "render_errors",
 })
 RESUME_KINDS = ("same_worker", "adopted", "restored")
 OTHER = "other"
