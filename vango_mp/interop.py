@@ -311,6 +311,20 @@ class HookEvent:
         BrowserCalls(self.session).revert_hook(self.hid)
 
 
+_warned_unvalidated = False
+
+
+def _warn_unvalidated(session: Any) -> None:
+    """Once per worker, outside --dev (as the reference warns at start): hook data reaches handlers as sent."""
+    global _warned_unvalidated
+    settings = getattr(session, "_settings", None)
+    if _warned_unvalidated or settings is None or settings.dev:
+        return
+    _warned_unvalidated = True
+    log.warning("hook events reach their on_hook handlers unvalidated: give App(hook_validator=...) "
+                "a function that checks each event's name and data (they come from page script)")
+
+
 def receive_hook(app: Any, session: Any, frame: protocol.HookPush) -> None:
     """A HOOK frame: validate, then run the element's ``on_hook`` handler in order on the session loop."""
     if not session._event_limit.allow():  # one budget with DOM events (DOMEventRateLimit)
@@ -318,7 +332,9 @@ def receive_hook(app: Any, session: Any, frame: protocol.HookPush) -> None:
         return
     event = HookEvent(frame.name, frame.data or {}, frame.hid, session)
     validator = getattr(app, "hook_validator", None)
-    if validator is not None:
+    if validator is None:
+        _warn_unvalidated(session)
+    else:
         try:
             ok = validator(event)
         except Exception as exc:

@@ -167,3 +167,23 @@ def test_a_runaway_loop_of_calls_is_cut_at_the_bound(caplog: pytest.LogCaptureFi
     [frame] = session.conn.frames
     assert len(frame[1]) == MAX_PENDING and frame[1][-1] == ["e", "tick", MAX_PENDING - 1]
     assert sum("client calls in one turn" in r.message for r in caplog.records) == 1
+
+
+def test_unvalidated_hook_events_are_warned_about_once_outside_dev(caplog: pytest.LogCaptureFixture,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from vango_mp import interop
+
+    monkeypatch.setattr(interop, "_warned_unvalidated", False)
+    seen: list[HookEvent] = []
+    dev = FakeSession(FakeApp(), {(3, "hook"): seen.append})
+    dev._settings = SimpleNamespace(dev=True)  # type: ignore[attr-defined]
+    receive_hook(FakeApp(), dev, HookPush(3, "a", None))
+    assert not any("unvalidated" in r.message for r in caplog.records)
+    prod = FakeSession(FakeApp(), {(3, "hook"): seen.append})
+    prod._settings = SimpleNamespace(dev=False)  # type: ignore[attr-defined]
+    for _ in range(3):
+        receive_hook(FakeApp(), prod, HookPush(3, "a", None))
+    assert sum("unvalidated" in r.message for r in caplog.records) == 1
+    assert len(seen) == 4  # warned, not refused
