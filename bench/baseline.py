@@ -212,8 +212,17 @@ def finish_profilers(profilers: list[Any]) -> dict[str, Any] | None:
     return summary
 
 
+def system(name: str) -> tuple[list[str], str]:
+    """The command and protocol of ``name``; ``vango@DIR`` is vango-mp from another checkout (a before/after in one run)."""
+    if name.startswith("vango@"):
+        tree = Path(name[len("vango@"):]).resolve()
+        script = f'cd "{tree}" && exec "{sys.executable}" -m supervisor --workers 1 "$@"'
+        return ["bash", "-c", script, "vango"], "vango"
+    return SYSTEMS[name]
+
+
 def run_system(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd, kind = SYSTEMS[name]
+    cmd, kind = system(name)
     server = start_server(cmd)
     try:
         out: dict[str, Any] = {"system": name, "cmd": " ".join(cmd)}
@@ -255,6 +264,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 def report(summary: dict[str, Any], sessions: list[int]) -> dict[str, Any]:
     ratios: dict[str, Any] = {}
     pairs = [("vango", "echo"), ("vango-uvloop", "vango"), ("echo-uvloop", "echo"), ("vango-uvloop", "echo-uvloop")]
+    pairs += [(n, "echo") for n in summary if n.startswith("vango@")] + [("vango", n) for n in summary
+                                                                          if n.startswith("vango@")]
     for name, fig in summary.items():
         print(f"{name:>13}: memory/session {_f(fig['rss_per_session_kib'], '.1f')} KiB")
         for n in sessions:
@@ -279,7 +290,8 @@ def _f(value: float | None, fmt: str) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python bench/baseline.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--systems", default="echo,vango", help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    p.add_argument("--systems", default="echo,vango", help=f"comma-separated, of {', '.join(SYSTEMS)}, or vango@DIR "
+                                                          "(vango-mp from another checkout, e.g. the commit before)")
     p.add_argument("--sessions", default="1,50", help="N of the load phases (default 1,50)")
     p.add_argument("--seconds", type=float, default=5.0, help="length of each load phase (default 5)")
     p.add_argument("--max-clicks", type=int, default=1_000_000, help="clicks per connection at most")
@@ -295,7 +307,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.system_names = [s.strip() for s in args.systems.split(",") if s.strip()]
     args.session_counts = [int(x) for x in args.sessions.split(",") if x.strip()]
-    unknown = set(args.system_names) - set(SYSTEMS)
+    unknown = {n for n in args.system_names if n not in SYSTEMS and not (n.startswith("vango@") and
+                                                                         Path(n[6:], "supervisor").is_dir())}
     if unknown or not args.system_names:
         p.error(f"--systems: unknown {sorted(unknown)}")
     if not args.session_counts or min(args.session_counts) < 1 or not 0 < args.seconds <= 600 \
