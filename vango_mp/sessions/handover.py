@@ -9,7 +9,10 @@ answers one request at a time, so of two racing adopters exactly one gets
 the blob; the owner remembers where it went (a tombstone) and the other is
 *forwarded* there. Nobody answering (the bus timed out) is not "nobody has
 it": the resume is refused with 1013 and retried, and the store is read only
-when every worker said no.
+when every worker said no. A store shared by several machines
+(:mod:`vango_mp.stores.redis`) then asks the machine whose lease names the
+session -- its hub puts the same ``session.adopt`` to its workers -- and
+reads the checkpoint only when that machine is gone or does not hold it.
 
 **Hand-over.** A stopping worker (rolling reload, recycle, TTOU, full stop)
 seals its sessions and deposits them with a peer -- its successor in the
