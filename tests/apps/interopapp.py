@@ -74,6 +74,9 @@ def Home():
         h.button("copy", id="copy-btn", data_js_click=js.copy("#field")),
         h.button("blur", id="blur-btn", on_click=lambda: run_js(js.blur("#field").show("#toast-text"))),
         Island(),
+        h.button("scroll", id="scroll-btn", data_js_click=js.scroll_into_view("#far")),
+        h.div(style="height: 3000px"),
+        h.p("far away", id="far"),
     )
 
 

@@ -89,6 +89,9 @@ def test_element_commands_need_no_server(interop: Server, page: Page) -> None:
     expect(page.locator("#box")).not_to_have_class("local")
     page.click("#copy-btn")
     page.wait_for_function("async () => (await navigator.clipboard.readText()) === 'hello world'")
+    assert page.evaluate("window.scrollY") == 0
+    page.click("#scroll-btn")
+    page.wait_for_function("() => window.scrollY > 1000")
     assert errors == []
 
 
