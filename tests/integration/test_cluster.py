@@ -354,3 +354,31 @@ def test_redis_restarted_without_its_data(tmp_path: Path) -> None:
         a.stop()
         b.stop()
         redis.stop()
+
+
+def test_an_attached_session_moves_and_its_old_socket_is_told(cluster: tuple[RedisServer, Server, Server, str]) -> None:
+    """The browser still attached on A (A has not seen its network go) reconnects through B: one live copy."""
+    import copy
+
+    _, a, b, _ = cluster
+
+    async def go() -> None:
+        page = await TestClient(a.url).open("/counter")
+        for _ in range(2):
+            await page.click("#inc")
+        again = copy.copy(page)  # the same tab's reconnect, while A still holds the old socket
+        again._ws = None
+        again.client = TestClient(b.url)
+        await again.connect()
+        code, _ = await page.wait_closed(5)
+        assert code == Close.SESSION_TAKEN  # A closed its socket: it no longer holds the session
+        assert again.text("#count") == "Count: 2"
+        await again.click("#inc")
+        assert again.text("#count") == "Count: 3"
+        attached = [sum(s["attached"] for s in m.per_worker("sessions").values()) for m in (a, b)]
+        assert attached == [0, 1]
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
