@@ -22,11 +22,12 @@ handler returns (sync) or its coroutine ends (async) -- ``file.save(dest)``
 keeps one -- and when the session ends first.
 
 Limits (:class:`UploadLimits`, per input): ``max_file_size`` 10 MiB,
-``max_files`` 10, ``max_total_size`` their product, ``accept`` any type --
-the reference's UploadHandler defaults where it states them (its example
-narrows them to 5 MiB of PNG/JPEG). A type is the browser's claim (or the
-name's extension when it makes none): check the content itself when it
-matters (e.g. decode the image).
+``max_files`` 10, ``max_total_size`` their product, ``accept`` any type.
+The reference text names UploadHandler's knobs (``MaxFileSize``,
+``AllowedTypes``) but not their defaults -- its example narrows them to
+5 MiB of PNG/JPEG -- so these are ours, chosen as the Vango upload
+package's. A type is the browser's claim (or the name's extension when it
+makes none): check the content itself when it matters (e.g. decode the image).
 """
 
 from __future__ import annotations
