@@ -25,8 +25,8 @@ Limits (:class:`UploadLimits`, per input): ``max_file_size`` 10 MiB,
 ``max_files`` 10, ``max_total_size`` their product, ``accept`` any type.
 The reference text names UploadHandler's knobs (``MaxFileSize``,
 ``AllowedTypes``) but not their defaults -- its example narrows them to
-5 MiB of PNG/JPEG -- so these are ours, chosen as the Vango upload
-package's. A type is the browser's claim (or the name's extension when it
+5 MiB of PNG/JPEG -- so these defaults are ours (common web-framework
+values), and each input sets its own. A type is the browser's claim (or the name's extension when it
 makes none): check the content itself when it matters (e.g. decode the image).
 """
 
