@@ -28,11 +28,12 @@ app = App({{"/": Page}})
 '''
 
 
-@pytest.fixture
-def hot(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+@pytest.fixture(params=[1, 2], ids=["one-worker", "two-workers"])
+def hot(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Path]]:
+    """Two workers: the session moves between old and new workers while the slots are replaced one by one."""
     module = tmp_path / f"hot_{uuid.uuid4().hex[:8]}.py"
     module.write_text(APP.format(initial="0", text="version one", extra=""))
-    server = start_server("--dev", "--reload", "--workers", "1", "--app", f"{module.stem}:app", cwd=tmp_path)
+    server = start_server("--dev", "--reload", "--workers", str(request.param), "--app", f"{module.stem}:app", cwd=tmp_path)
     yield server, module
     server.stop()
 
