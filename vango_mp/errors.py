@@ -130,6 +130,9 @@ def report(session: Any, kind: str, exc: BaseException, *, event: str = "", logg
     location = root.context.get("location") if root is not None else None
     call_on_error(getattr(location, "app", None), AppError(kind, exc, session.path, event, session))
     conn = session.conn
+    dev = bool(session._settings.dev)
+    if kind == "render" and logged and not dev:
+        return  # an ErrorBoundary caught it: its fallback is what the user sees
     if conn is not None:
-        text, detail = describe(exc, bool(session._settings.dev))
+        text, detail = describe(exc, dev)
         conn.send(protocol.encode_error(text, detail))

@@ -82,6 +82,7 @@ def Events() -> Node:
         h.a("prevented link", href="/elsewhere", id="link", on_click=on(record, prevent_default=True)),
         h.button("Save", id="busy", type="button", on_click=on(slow, disable_with="Saving…")),
         h.button("Busy", id="busy2", type="button", on_click=on(slow, loading=True)),
+        h.button("Stop", id="stopper", type="button", on_click=on(record, stop_propagation=True)),
     )
 
 

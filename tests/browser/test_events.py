@@ -215,6 +215,15 @@ def test_whole_form_change_and_submit_carry_every_field(srv: Server, page: Page,
     assert page.url.rstrip("/") == srv.url  # no native submit
 
 
+def test_stop_propagation_hides_the_event_from_the_pages_own_listeners(srv: Server, page: Page) -> None:
+    _, start = open_page(page, srv)
+    page.evaluate("() => { window.seen = []; window.addEventListener('click', (e) => window.seen.push(e.target.id)); }")
+    page.click("#stopper")
+    page.click("#clicker")
+    assert len(events_after(srv, start, "click", 2)) == 2  # the server got both
+    assert page.evaluate("window.seen") == ["clicker"]
+
+
 def test_prevent_default_keeps_the_link_on_the_page(srv: Server, page: Page) -> None:
     _, start = open_page(page, srv)
     page.click("#link")
