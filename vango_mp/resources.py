@@ -36,7 +36,6 @@ log = logging.getLogger("vango_mp.resources")
 
 T = TypeVar("T")
 MIN_INTERVAL = 0.01  # seconds: a shorter period would be a busy loop
-_UNSET: Any = object()
 
 
 class Resource(Generic[T]):
