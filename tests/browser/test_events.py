@@ -245,3 +245,18 @@ def test_loading_state_while_the_event_is_in_flight(srv: Server, page: Page) -> 
     expect(save).to_be_disabled()
     expect(save).to_have_text("Save")
     expect(save).to_be_enabled()
+
+
+def test_async_handler_and_resource_cancellation_in_the_browser(srv: Server, page: Page) -> None:
+    page.goto(srv.url + "/async")
+    page.wait_for_function("() => window.vango && window.vango.state === 'open'")
+    expect(page.locator("#res")).to_have_text("value A")
+    page.click("#run")
+    expect(page.locator("#done")).to_have_text("done 1")  # each step of the handler is patched
+    expect(page.locator("#done")).to_have_text("done 2")
+    page.fill("#q", "stale")  # a fetch that only ends by being cancelled
+    expect(page.locator("#res")).to_have_text("loading")
+    page.fill("#q", "fresh")
+    expect(page.locator("#res")).to_have_text("value FRESH")
+    with urllib.request.urlopen(srv.url + "/log", timeout=5) as resp:
+        assert "stale" in json.loads(resp.read())["cancelled"]
