@@ -226,3 +226,20 @@ def test_an_async_handler_keeps_its_files_until_it_ends(upload_dir: str) -> None
 
     asyncio.run(run())
     assert seen == [True] and not os.path.exists(path)
+
+
+def test_files_of_a_session_that_ends_before_its_handler_runs_are_removed(upload_dir: str) -> None:
+    up = Upload()
+    session = FakeSession(up)
+    registry = Registry(Owner(session), slot=0)  # type: ignore[arg-type]
+    uid = begin(registry)["id"]
+    path = os.path.join(upload_dir, "up-orphan")
+    Path(path).write_bytes(b"abcd")
+    held: list[Any] = []
+    session.dispatch = held.append  # type: ignore[method-assign]  # queued, not run yet
+    assert registry.finish({"id": uid, "paths": [path]}) == {"ok": True}
+    registry.sweep()
+    assert os.path.exists(path)  # the session is alive: its handler will run
+    session.state = State.CLOSED  # ...but it ends first (a closed session drops its queued dispatches)
+    registry.sweep()
+    assert not os.path.exists(path) and registry.handling == {}
