@@ -10,6 +10,7 @@ from .component import (
     component,
     use_context,
     use_effect,
+    use_held,
     use_memo,
     use_signal,
 )
@@ -20,6 +21,6 @@ from .nodes import VOID_TAGS, ComponentNode, Element, Fragment, Node, Text, frag
 
 __all__ = [
     "Node", "Element", "Text", "Fragment", "ComponentNode", "h", "fragment", "normalize", "VOID_TAGS",
-    "component", "use_signal", "use_memo", "use_effect", "use_context", "ComponentInstance", "HookError",
+    "component", "use_signal", "use_memo", "use_effect", "use_context", "use_held", "ComponentInstance", "HookError",
     "render_html", "vnode_wire", "diff", "assign_hids", "Root",
 ]
