@@ -21,7 +21,7 @@ class Settings:
     dev: bool = False  # turns off origin check, CSRF and secure cookies
     debug: bool = False  # signal writes during render raise; unserializable state fails loudly
     graceful_timeout: float = 30.0
-    uvloop: bool = False  # run workers on uvloop (the 'uvloop' extra); measured in bench/README.md
+    uvloop: bool = False  # run workers on uvloop (the 'uvloop' extra); off: no steady win measured (bench/README.md)
     allowed_origins: list[str] = field(default_factory=list)
     trusted_proxies: list[str] = field(default_factory=list)
     secure_cookies: bool = True
