@@ -382,3 +382,48 @@ def test_an_attached_session_moves_and_its_old_socket_is_told(cluster: tuple[Red
         asyncio.run(go())
     except Exception as err:
         raise AssertionError(f"{err!r}{story(a, b)}") from err
+
+
+def test_racing_resumes_on_two_machines_leave_one_live_copy(
+        cluster: tuple[RedisServer, Server, Server, str]) -> None:
+    """The session is live on A; the same tab's reconnects reach B and C at once: exactly one gets it."""
+    import copy
+
+    redis, a, b, secret = cluster
+    c = start_machine(redis, secret, workers=1)
+
+    async def go() -> None:
+        for _ in range(3):
+            page = await TestClient(a.url).open("/counter")
+            await page.click("#inc")
+            await page.disconnect()
+            racers = []
+            for machine in (b, c):
+                racer = copy.copy(page)
+                racer._ws, racer.client = None, TestClient(machine.url)
+                racers.append(racer)
+            results = await asyncio.gather(*(r.connect(timeout=10) for r in racers), return_exceptions=True)
+            won = [r for r, res in zip(racers, results) if not isinstance(res, BaseException)]
+            lost = [res for res in results if isinstance(res, BaseException)]
+            assert won and all(isinstance(e, SessionClosed) and e.code == Close.SERVER_BUSY for e in lost), results
+            # A second winner can only have taken it from the first, which is told 4009 (awaited below).
+            live = [r for r in won if r.state.value == "open"]
+            deadline = time.monotonic() + 5
+            while len(live) > 1:
+                assert time.monotonic() < deadline, "two live copies"
+                await asyncio.sleep(0.05)
+                live = [r for r in won if r.state.value == "open"]
+            assert len(live) == 1 and live[0].text("#count") == "Count: 1"
+            owner = b if live[0].client.base_url.endswith(f":{b.port}") else c
+            lease = redis.client().get(f"vango:own:{page.session_id}").decode()
+            assert lease.split("|", 1)[1] == owner.health()["machine"]
+            await live[0].disconnect()
+        held = [s["attached"] + s["detached"] + s["cold"] for s in a.per_worker("sessions").values()]
+        assert sum(held) == 0  # A gave every one of them up: no second copy stayed behind
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b, c)}") from err
+    finally:
+        c.stop()
