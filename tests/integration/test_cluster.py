@@ -427,3 +427,42 @@ def test_racing_resumes_on_two_machines_leave_one_live_copy(
         raise AssertionError(f"{err!r}{story(a, b, c)}") from err
     finally:
         c.stop()
+
+
+def test_a_logout_on_one_machine_reaches_the_users_sessions_on_the_other(tmp_path: Path) -> None:
+    """Issue 11's logout broadcast (bus kind auth.logout) crosses machines through the hub's Redis link."""
+    import urllib.parse
+
+    from tests.integration.accounts import login, open_live, page, request
+    from vango_mp import protocol
+
+    redis = redis_server(tmp_path)
+    env = {"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32),
+           "VANGO_TRUSTED_PROXIES": "127.0.0.1"}
+    machines = [start_server("--workers", "2", "--app", "tests.apps.accountapp:app", env=env) for _ in range(2)]
+    a, b = machines
+
+    async def go() -> None:
+        cookie, _, _ = login(a, "bob", "builder")
+        other, _, _ = login(b, "alice", "wonderland")
+        on_b = await open_live(b, "/profile", cookie)  # bob's login cookie works on either machine
+        bystander = await open_live(b, "/profile", other)
+        form, _ = page(a, "/profile", cookie)
+        status, headers, _ = request(a, "POST", "/logout", cookie=form.cookie,
+                                     body=urllib.parse.urlencode({"_csrf": form.csrf}).encode(),
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert (status, headers["Location"]) == (303, "/login")
+        await on_b.frames_until(lambda f: f[0] == protocol.NAV and f[3] == protocol.NAV_LOAD and f[2] == "/login")
+        await bystander.ws.send([protocol.PING, 7])  # alice is not bob: her page on B stays
+        assert (await bystander.ws.recv())[0] == protocol.S_PONG
+        for live in (on_b, bystander):
+            live.ws.close()
+
+    try:
+        asyncio.run(go())
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    finally:
+        for machine in machines:
+            machine.stop()
+        redis.stop()
