@@ -105,6 +105,9 @@ class TaskGroup:
             raise StormError(f"task storm: more than {self._starts.rate:g} task starts per second in one session "
                              f"({label} refused); a loop that keeps starting tasks?")
         task = self._loop.create_task(self._run(coro, label))
+        # Cancelled before its first step (its cancel came in the same loop turn): the
+        # coroutine never started; close it, or Python warns it was never awaited.
+        task.add_done_callback(lambda _: coro.close())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         if done is not None:

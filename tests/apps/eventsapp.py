@@ -23,6 +23,7 @@ from vango_mp.vdom import Node
 LOG: list[dict[str, Any]] = []
 ERRORS: list[dict[str, Any]] = []  # what on_error saw
 CANCELLED: list[str] = []  # fetches and tasks that were cancelled
+STARTED: list[str] = []  # fetches that started
 
 
 def fields(event: Event) -> dict[str, Any]:
@@ -87,6 +88,7 @@ def Events() -> Node:
 
 
 async def fetch_upper(text: str) -> str:
+    STARTED.append(text)
     try:
         await asyncio.sleep(30 if text == "stale" else 0.1)  # "stale" ends only by being cancelled
     except asyncio.CancelledError:
@@ -104,6 +106,13 @@ def Async() -> Node:
     ticks = use_signal(0)
     res = use_resource(fetch_upper, deps=q.get)
     use_interval(lambda: ticks.update(lambda k: k + 1), 0.05)
+    greeting = use_signal("")
+
+    async def greet() -> None:  # an async effect: once, after the first render
+        await asyncio.sleep(0.05)
+        greeting.set("effect ran")
+
+    use_effect(greet)
 
     async def run() -> None:
         await asyncio.sleep(0.1)
@@ -131,6 +140,7 @@ def Async() -> Node:
         h.p(state, id="res"),
         h.p(f"done {done.get()}", id="done"),
         h.p("ticking" if ticks.get() else "not yet", id="ticks"),
+        h.p(greeting.get(), id="greeting"),
         h.button("run", id="run", on_click=run),
         h.button("fail", id="fail", on_click=fail),
         h.button("forever", id="forever", on_click=forever),
@@ -241,4 +251,4 @@ error_app = App(PAGES, on_error=on_error, error_page=ErrorPage)
 for _app in (app, error_app):
     @_app.route("/log")
     def log(request: Any) -> dict[str, Any]:
-        return {"events": LOG, "errors": ERRORS, "cancelled": CANCELLED}
+        return {"events": LOG, "errors": ERRORS, "cancelled": CANCELLED, "started": STARTED}

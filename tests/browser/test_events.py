@@ -259,4 +259,6 @@ def test_async_handler_and_resource_cancellation_in_the_browser(srv: Server, pag
     page.fill("#q", "fresh")
     expect(page.locator("#res")).to_have_text("value FRESH")
     with urllib.request.urlopen(srv.url + "/log", timeout=5) as resp:
-        assert "stale" in json.loads(resp.read())["cancelled"]
+        log = json.loads(resp.read())
+    # cancelled while it ran -- or before its first step, when "fresh" came in the same loop turn
+    assert "stale" in log["cancelled"] or "stale" not in log["started"]

@@ -227,6 +227,46 @@ def test_cancel_all_cancels_running_tasks_and_refuses_new_ones() -> None:
     asyncio.run(go())
 
 
+def test_an_async_effect_is_a_task_cancelled_on_unmount() -> None:
+    from vango_mp.vdom import Root, component, use_effect
+
+    class FakeSession:
+        def __init__(self) -> None:
+            self.tasks: list[asyncio.Task] = []
+
+        def spawn(self, coro: object, label: str) -> asyncio.Task:
+            self.tasks.append(asyncio.get_running_loop().create_task(coro))  # type: ignore[arg-type]
+            return self.tasks[-1]
+
+    async def go() -> None:
+        steps: list[str] = []
+
+        @component
+        def Page() -> object:
+            async def work() -> None:
+                steps.append("started")
+                await asyncio.sleep(3600)
+
+            use_effect(work)
+            return h.p("x")
+
+        session = FakeSession()
+        root = Root(Page(), context={"session": session})
+        root.render_initial()
+        await asyncio.sleep(0)
+        [task] = session.tasks
+        assert steps == ["started"] and not task.done()
+        root.dispose()
+        await asyncio.sleep(0)
+        assert task.cancelled()
+        ssr = Root(Page(), context={})  # a server render: no session, no task
+        ssr.render_initial()
+        ssr.dispose()
+        assert len(session.tasks) == 1
+
+    asyncio.run(go())
+
+
 # -- what the user and the log see -------------------------------------------------------------
 
 
@@ -247,3 +287,21 @@ def test_describe_shows_the_app_line_only_in_dev() -> None:
     page = plain_error_page("My <App>", "n0nce", err, dev=True)
     assert "from the app &lt;b&gt;" in page and "My &lt;App&gt;" in page and 'nonce="n0nce"' in page
     assert "from the app" not in plain_error_page("App", "n", err, dev=False)
+
+
+def test_a_task_cancelled_before_its_first_step_closes_its_coroutine() -> None:
+    async def go() -> None:
+        group = _group([])
+        started: list[int] = []
+
+        async def job() -> None:
+            started.append(1)
+
+        coro = job()
+        task = group.spawn(coro)
+        task.cancel()  # in the same loop turn: it never runs
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert started == [] and coro.cr_frame is None  # closed: no "never awaited" warning
+
+    asyncio.run(go())
