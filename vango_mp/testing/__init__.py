@@ -96,6 +96,14 @@ sends the form's ``submit`` instead of a click. Frames the server pushes on its
 own (a global signal, a timer) also count as "the next frame": to assert on
 shared state use :meth:`Page.wait_for_text` or :meth:`Page.wait_for`, which
 re-check after every frame until a predicate holds.
+:meth:`Page.fire` sends any other event (``mousemove``, ``scroll``,
+``keyup``...) with the payload given (docs/PROTOCOL.md lists each kind's);
+a listener on a ``<form>`` gets the whole form with ``input``/``change``, as
+from the browser. Listener options (``on(fn, debounce=...)``) act in the
+browser: the test client sends each event as if they let it through.
+:attr:`Page.events_done` lists the ``cseq`` of each EVENT_DONE (a
+``loading`` listener's handler finished) and :attr:`Page.app_errors` the
+``(text, detail)`` of each ERROR frame (detail only with ``--dev``).
 
 **Sessions.** :meth:`Page.disconnect` closes the socket cleanly (1000, as
 ``window.vango.disconnect()``); :meth:`Page.drop` kills it without a close
