@@ -50,8 +50,9 @@ class AppError:
 
     ``kind``: "handler", "task", "effect", "render", "hook" (a component was
     reset: its hooks changed order) or "page" (a first load's render).
-    ``path``: the page's URL. ``event``: the event name for a handler.
-    ``session``: the :class:`~vango_mp.session.Session` (None on a first load).
+    ``path``: the page's URL. ``event``: the event name for a handler, and
+    ``hid`` its element (the reference's HandlerError). ``session``: the
+    :class:`~vango_mp.session.Session` (None on a first load).
     """
 
     kind: str
@@ -59,6 +60,12 @@ class AppError:
     path: str = ""
     event: str = ""
     session: Any = None
+    hid: int = 0
+
+    @property
+    def stack(self) -> str:
+        """The formatted traceback."""
+        return "".join(traceback.format_exception(self.error))
 
 
 def app_line(exc: BaseException) -> str:
@@ -115,7 +122,8 @@ def plain_error_page(title: str, nonce: str, exc: BaseException | None = None, d
             f'<p><a href="/">Home</a></p>{detail}</main></body></html>')
 
 
-def report(session: Any, kind: str, exc: BaseException, *, event: str = "", logged: bool = False) -> None:
+def report(session: Any, kind: str, exc: BaseException, *, event: str = "", hid: int = 0,
+           logged: bool = False) -> None:
     """One error in a live session: log (unless the tree ``logged`` it), ``on_error``, tell the browser.
 
     The browser gets an ERROR frame: with ``--dev`` the exception, its app
@@ -128,7 +136,7 @@ def report(session: Any, kind: str, exc: BaseException, *, event: str = "", logg
         log.error("session %s: %s raised%s", redact(session.id), kind, f" ({event})" if event else "", exc_info=exc)
     root = session.root
     location = root.context.get("location") if root is not None else None
-    call_on_error(getattr(location, "app", None), AppError(kind, exc, session.path, event, session))
+    call_on_error(getattr(location, "app", None), AppError(kind, exc, session.path, event, session, hid))
     conn = session.conn
     dev = bool(session._settings.dev)
     if kind == "render" and logged and not dev:

@@ -341,7 +341,7 @@ class Session:
                     return self.spawn(result, f"async handler of {name}")
         except Exception as exc:
             metrics.inc("vango_handler_errors_total")
-            report(self, "handler", exc, event=name)
+            report(self, "handler", exc, event=name, hid=event.hid if event is not None else 0)
         finally:
             navigation.done_acting(token)
         return None

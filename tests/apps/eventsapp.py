@@ -235,7 +235,8 @@ def SessionGrab() -> Node:
 
 
 def on_error(err: AppError) -> None:
-    ERRORS.append({"kind": err.kind, "error": repr(err.error), "event": err.event, "path": err.path})
+    ERRORS.append({"kind": err.kind, "error": repr(err.error), "event": err.event, "path": err.path,
+                   "hid": err.hid, "stack": err.stack})
 
 
 @component

@@ -124,6 +124,8 @@ def test_handler_errors_show_a_generic_notice_and_the_page_goes_on(srv: Server) 
     errors = wait_log(srv, lambda log: len(log["errors"]) >= 2)["errors"]
     kinds = {(e["kind"], e["error"].split("(")[0]) for e in errors}
     assert {("handler", "RuntimeError"), ("task", "LookupError")} <= kinds
+    [boom] = [e for e in errors if e["kind"] == "handler" and "sync handler failed" in e["error"]]
+    assert boom["event"] == "click" and boom["hid"] > 0 and 'raise RuntimeError("sync handler failed")' in boom["stack"]
     assert "sync handler failed" in srv.output()  # the traceback is in the log
 
 
