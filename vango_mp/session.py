@@ -192,11 +192,19 @@ class Session:
     # -- input -------------------------------------------------------------
 
     def queue_event(self, frame: protocol.ClientEvent) -> bool:
-        """Queue a client event; False (and counted) when dropped."""
+        """Queue a client event; False (and counted) when dropped.
+
+        A dropped event is answered with EVENT_DONE: a loading state the
+        client set for it must not last for ever.
+        """
         if not self._event_limit.allow():
             metrics.inc("vango_events_dropped_total", reason="rate_limited")
+            self._send_done(frame.cseq)
             return False
-        return self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq))
+        if not self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq)):
+            self._send_done(frame.cseq)
+            return False
+        return True
 
     def _enqueue(self, item: Event | protocol.Navigate) -> bool:
         """Append to the event queue (bounded: MaxEventQueue) and make sure the loop runs."""
@@ -311,6 +319,7 @@ class Session:
             handler = self.root.handler(event.hid, event.name)
             if handler is None:
                 metrics.inc("vango_events_dropped_total", reason="no_handler")
+                self._send_done(event.cseq)  # its element stopped listening: end a loading state
                 return
             task = self._apply(handler, event)
             sent = self.flush()
@@ -362,13 +371,16 @@ class Session:
         """Tell the client its event ``cseq`` is done (its loading state ends): now, or when ``task`` ends."""
         def done(_: Any = None) -> None:
             self.flush()  # the task's last writes go before the EVENT_DONE
-            if self.conn is not None and self.alive:
-                self.conn.send(protocol.encode_event_done(cseq))
+            self._send_done(cseq)
 
         if task is None:
             done()
         else:
             task.add_done_callback(done)
+
+    def _send_done(self, cseq: int) -> None:
+        if self.conn is not None and self.alive:
+            self.conn.send(protocol.encode_event_done(cseq))
 
     def _location(self) -> navigation.Location | None:
         return self.root.context.get("location") if self.root is not None else None

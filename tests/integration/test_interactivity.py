@@ -253,3 +253,15 @@ def test_unknown_event_names_are_still_a_protocol_error(srv: Server) -> None:
             return code
 
     assert run(go()) == protocol.Close.PROTOCOL_ERROR
+
+
+def test_a_dropped_event_still_ends_its_loading_state(srv: Server) -> None:
+    async def go() -> list[int]:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/")
+            hid = int(page.attr("#n", "data-hid") or 0)  # listens to nothing: the event is dropped
+            await page.send_event(hid, "click", None, wait=False)
+            await page.wait_for(lambda p: p.events_done)
+            return page.events_done
+
+    assert len(run(go())) == 1
