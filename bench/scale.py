@@ -37,6 +37,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
@@ -72,6 +74,7 @@ async def _scale_client(conn: Any, index: int, url: str, path: str, sources: int
     arrivals = array("d")
     armed: dict[str, Any] = {"on": False, "done": None, "want": 0}
     attempted = [0]
+    rss_before = psutil.Process().memory_info().rss  # before any peer: what a peer costs the client
 
     def arrived(peer: VangoPeer) -> None:
         if armed["on"] and not peer.seen:
@@ -104,7 +107,7 @@ async def _scale_client(conn: Any, index: int, url: str, path: str, sources: int
         await asyncio.gather(*(one(k) for k in range(n)))
         used = {p.transport.get_extra_info("sockname")[0] for p in peers if p.transport is not None}
         return {"opened": len(peers), "failures": dict(failures), "seconds": time.monotonic() - t0,
-                "sources": sorted(used)}
+                "sources": sorted(used), "rss": psutil.Process().memory_info().rss, "rss_before": rss_before}
 
     while True:
         if not await loop.run_in_executor(None, conn.poll, CMD_TIMEOUT):
@@ -198,6 +201,8 @@ async def ramp(server: Server, args: argparse.Namespace) -> dict[str, Any]:
                 "target": target, "sessions": opened, "new": opened - total, "failures": dict(failures),
                 "open_seconds": wall, "open_rate_per_s": (opened - total) / wall if wall > 0 else None,
                 "source_addresses": len(sources),
+                "client_rss_per_peer_kib": sum(r["rss"] - r["rss_before"] for r in replies) / opened / 1024
+                if opened else None,
             }
             total = opened
             await asyncio.sleep(args.settle)

@@ -30,6 +30,7 @@ def test_scale_ramps_idle_sessions_over_source_addresses(tmp_path: Path) -> None
     for step in (first, second):
         assert step["failures"] == {} and step["open_rate_per_s"] > 0
         assert step["source_addresses"] == 4  # peers really bound to 127.0.0.2 .. 127.0.0.5
+        assert step["client_rss_per_peer_kib"] is not None
         assert step["rss_per_session_kib"] is not None and step["idle_click"]["p50_ms"] > 0
         write = step["global_write"]
         # Every idle session saw the one global write, and only after it was sent.
