@@ -192,9 +192,11 @@ def main() -> None:
     redis = redis_server(tmp)
     env = {"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32),
            "VANGO_PERSIST_INTERVAL": "30s", "VANGO_MAX_SESSIONS_PER_IP": "0"}  # every session from 127.0.0.1
-    machines = [start_server("--workers", str(args.workers), "--app", APP, env=env) for _ in range(2)]
-    a, b = machines
+    machines: list[Server] = []
     try:
+        for _ in range(2):
+            machines.append(start_server("--workers", str(args.workers), "--app", APP, env=env))
+        a, b = machines
         monitor = Monitor(redis)
         ops = asyncio.run(ops_per_click(a, monitor, args.clicks))
         live, _ = asyncio.run(resume_across(a, b, args.samples))

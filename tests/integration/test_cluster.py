@@ -9,6 +9,7 @@ import secrets
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lz4.block
@@ -25,24 +26,33 @@ pytestmark = pytest.mark.timeout(150)
 APP = "tests.apps.clusterapp:app"
 
 
-def start_machine(redis: RedisServer, secret: str, *, workers: int = 2, **env: str) -> Server:
+def start_machine(redis: RedisServer, secret: str, *, workers: int = 2, app: str = APP, **env: str) -> Server:
     """One machine of the cluster: a supervisor with ``workers`` workers on its own port."""
-    return start_server("--workers", str(workers), "--app", APP,
+    return start_server("--workers", str(workers), "--app", app,
                         env={"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secret, **env})
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, Server, Server, str]]:
-    redis = redis_server(tmp_path)
+@contextmanager
+def machines_on(tmp_path: Path, count: int = 2, *, durable: bool = False,
+                **env: str) -> Iterator[tuple[RedisServer, list[Server], str]]:
+    """A redis-server and ``count`` machines on it; everything started is stopped, whatever fails."""
+    redis = redis_server(tmp_path, durable=durable)
     secret = secrets.token_hex(32)
     machines: list[Server] = []
     try:
-        machines = [start_machine(redis, secret, VANGO_PERSIST_INTERVAL="200ms") for _ in range(2)]
-        yield redis, machines[0], machines[1], secret
+        for _ in range(count):
+            machines.append(start_machine(redis, secret, **env))
+        yield redis, machines, secret
     finally:
         for machine in machines:
             machine.stop()
         redis.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, Server, Server, str]]:
+    with machines_on(tmp_path, VANGO_PERSIST_INTERVAL="200ms") as (redis, (a, b), secret):
+        yield redis, a, b, secret
 
 
 def story(*machines: Server) -> str:
@@ -188,11 +198,6 @@ async def _resume(page: Page, attempts: int = 40) -> None:
 
 def test_redis_restarted_mid_test(tmp_path: Path) -> None:
     """Down: live sessions go on, global writes fail with a clear error, health says so. Back: all catch up."""
-    redis = redis_server(tmp_path, durable=True)
-    secret = secrets.token_hex(32)
-    a = start_machine(redis, secret)
-    b = start_machine(redis, secret)
-
     def redis_state(machine: Server) -> set[str]:
         return set(machine.per_worker("redis").values())
 
@@ -229,14 +234,11 @@ def test_redis_restarted_mid_test(tmp_path: Path) -> None:
         await pb.wait_for_text("#shared", "2")
         assert pb.text("#error") == ""
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
-    finally:
-        a.stop()
-        b.stop()
-        redis.stop()
+    with machines_on(tmp_path, durable=True) as (redis, (a, b), _):
+        try:
+            asyncio.run(go())
+        except Exception as err:
+            raise AssertionError(f"{err!r}{story(a, b)}") from err
 
 
 def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
@@ -285,11 +287,7 @@ def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
 
 def test_session_limits_count_every_machine(tmp_path: Path) -> None:
     """max_sessions_per_ip = 3 over two machines: a fourth session from one IP is refused wherever it lands."""
-    redis = redis_server(tmp_path)
-    secret = secrets.token_hex(32)
     limits = {"VANGO_MAX_SESSIONS_PER_IP": "3", "VANGO_EVICT_ON_IP_LIMIT": "false", "VANGO_RESUME_WINDOW": "1s"}
-    a = start_machine(redis, secret, **limits)
-    b = start_machine(redis, secret, **limits)
 
     async def go() -> None:
         ca, cb = TestClient(a.url), TestClient(b.url)
@@ -310,22 +308,15 @@ def test_session_limits_count_every_machine(tmp_path: Path) -> None:
                 await asyncio.sleep(0.2)
         assert extra.text("#count") == "Count: 0"
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
-    finally:
-        a.stop()
-        b.stop()
-        redis.stop()
+    with machines_on(tmp_path, **limits) as (_, (a, b), _):
+        try:
+            asyncio.run(go())
+        except Exception as err:
+            raise AssertionError(f"{err!r}{story(a, b)}") from err
 
 
 def test_redis_restarted_without_its_data(tmp_path: Path) -> None:
     """A Redis that comes back empty: the globals it lost go back to their defaults everywhere and count again."""
-    redis = redis_server(tmp_path)  # no append-only file: a restart loses everything
-    secret = secrets.token_hex(32)
-    a = start_machine(redis, secret)
-    b = start_machine(redis, secret)
 
     async def go() -> None:
         pa = await TestClient(a.url).open("/shared")
@@ -346,14 +337,11 @@ def test_redis_restarted_without_its_data(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, f"writes never worked again: {pb.text('#error')}"
         await pb.wait_for_text("#shared", "1")
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
-    finally:
-        a.stop()
-        b.stop()
-        redis.stop()
+    with machines_on(tmp_path) as (redis, (a, b), _):  # no append-only file: a restart loses everything
+        try:
+            asyncio.run(go())
+        except Exception as err:
+            raise AssertionError(f"{err!r}{story(a, b)}") from err
 
 
 def test_an_attached_session_moves_and_its_old_socket_is_told(cluster: tuple[RedisServer, Server, Server, str]) -> None:
@@ -390,7 +378,6 @@ def test_racing_resumes_on_two_machines_leave_one_live_copy(
     import copy
 
     redis, a, b, secret = cluster
-    c = start_machine(redis, secret, workers=1)
 
     async def go() -> None:
         for _ in range(3):
@@ -421,6 +408,7 @@ def test_racing_resumes_on_two_machines_leave_one_live_copy(
         held = [s["attached"] + s["detached"] + s["cold"] for s in a.per_worker("sessions").values()]
         assert sum(held) == 0  # A gave every one of them up: no second copy stayed behind
 
+    c = start_machine(redis, secret, workers=1)
     try:
         asyncio.run(go())
     except Exception as err:
@@ -436,11 +424,6 @@ def test_a_logout_on_one_machine_reaches_the_users_sessions_on_the_other(tmp_pat
     from tests.integration.accounts import login, open_live, page, request
     from vango_mp import protocol
 
-    redis = redis_server(tmp_path)
-    env = {"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32),
-           "VANGO_TRUSTED_PROXIES": "127.0.0.1"}
-    machines = [start_server("--workers", "2", "--app", "tests.apps.accountapp:app", env=env) for _ in range(2)]
-    a, b = machines
 
     async def go() -> None:
         cookie, _, _ = login(a, "bob", "builder")
@@ -458,11 +441,8 @@ def test_a_logout_on_one_machine_reaches_the_users_sessions_on_the_other(tmp_pat
         for live in (on_b, bystander):
             live.ws.close()
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
-    finally:
-        for machine in machines:
-            machine.stop()
-        redis.stop()
+    with machines_on(tmp_path, app="tests.apps.accountapp:app", VANGO_TRUSTED_PROXIES="127.0.0.1") as (_, (a, b), _):
+        try:
+            asyncio.run(go())
+        except Exception as err:
+            raise AssertionError(f"{err!r}{story(a, b)}") from err
