@@ -194,17 +194,13 @@ class Session:
     def queue_event(self, frame: protocol.ClientEvent) -> bool:
         """Queue a client event; False (and counted) when dropped.
 
-        A dropped event is answered with EVENT_DONE: a loading state the
-        client set for it must not last for ever.
+        A flood is not answered (no EVENT_DONE for a rate-limited or
+        queue-full drop): the client's loading states end on its next WELCOME.
         """
         if not self._event_limit.allow():
             metrics.inc("vango_events_dropped_total", reason="rate_limited")
-            self._send_done(frame.cseq)
             return False
-        if not self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq)):
-            self._send_done(frame.cseq)
-            return False
-        return True
+        return self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq))
 
     def _enqueue(self, item: Event | protocol.Navigate) -> bool:
         """Append to the event queue (bounded: MaxEventQueue) and make sure the loop runs."""
