@@ -31,7 +31,8 @@ def machines(tmp_path: Path) -> Iterator[tuple[Server, Server, SwitchProxy]]:
     started: list[Server] = []
     proxy = None
     try:
-        started = [start_server("--workers", "2", "--app", "tests.apps.clusterapp:app", env=env) for _ in range(2)]
+        for _ in range(2):
+            started.append(start_server("--workers", "2", "--app", "tests.apps.clusterapp:app", env=env))
         proxy = SwitchProxy(started[0].port)
         yield started[0], started[1], proxy
     finally:

@@ -19,11 +19,14 @@ pytestmark = pytest.mark.timeout(90)
 
 def test_global_signal_example_counts_and_reports_a_failed_write(tmp_path: Path) -> None:
     redis = redis_server(tmp_path)
-    srv = serve_example(tmp_path, "guide_globals",
-                        env={"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32)})
+    srv = None
     try:
+        srv = serve_example(tmp_path, "guide_globals",
+                            env={"VANGO_STORE_URL": redis.url, "VANGO_PERSISTENCE_SECRET": secrets.token_hex(32)})
+        url, server = srv.url, srv
+
         async def go() -> None:
-            client = TestClient(srv.url)
+            client = TestClient(url)
             one, two = await client.open("/"), await client.open("/")
             await one.click("#vote")
             await two.click("#vote")
@@ -31,8 +34,8 @@ def test_global_signal_example_counts_and_reports_a_failed_write(tmp_path: Path)
             await two.wait_for_text("#votes", "2 votes")
             redis.stop()
             deadline = time.monotonic() + 15
-            while srv.health().get("redis") != "down":
-                assert time.monotonic() < deadline, srv.health()
+            while server.health().get("redis") != "down":
+                assert time.monotonic() < deadline, server.health()
                 await asyncio.sleep(0.1)
             await one.click("#vote")
             await one.wait_for(lambda p: "Not counted" in p.text("#note") and "redis is down" in p.text("#note"),
@@ -41,5 +44,6 @@ def test_global_signal_example_counts_and_reports_a_failed_write(tmp_path: Path)
 
         asyncio.run(go())
     finally:
-        srv.stop()
+        if srv is not None:
+            srv.stop()
         redis.stop()
