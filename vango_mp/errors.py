@@ -17,7 +17,9 @@ The rule (docs/GUIDE.md, "Errors"):
   order (a conditional hook) is reset -- its state starts over -- and reports
   the component and hook number.
 * Other state that cannot go on (the dispatch queue overflows) ends the
-  session the same way.
+  session the same way. A new session whose first live render raises (the
+  server render worked, the live one does not) is refused with 4011: the
+  browser shows a notice rather than retrying or reloading in a loop.
 * A first load whose render raises answers 500 with the app's
   ``App(error_page=...)`` component, or a plain styled page.
 """
@@ -32,7 +34,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AppError", "app_line", "describe", "GENERIC_NOTICE", "plain_error_page", "call_on_error", "report"]
+__all__ = ["AppError", "app_line", "describe", "GENERIC_NOTICE", "plain_error_page", "call_on_error", "report",
+           "start_failed"]
 
 log = logging.getLogger("vango_mp.errors")
 
@@ -88,6 +91,13 @@ def describe(exc: BaseException, dev: bool) -> tuple[str, str | None]:
     trace = "".join(traceback.format_exception(exc))
     detail = (where + "\n\n" if where else "") + trace
     return text[:1024], detail[-MAX_DETAIL:]
+
+
+def start_failed(app: Any, path: str, exc: BaseException) -> None:
+    """A new session's first (live) render raised: log it and tell ``on_error`` (kind "page");
+    the socket is closed with APP_ERROR and the browser shows a notice instead of retrying."""
+    log.error("the live render of %s raised; the session could not start", path, exc_info=exc)
+    call_on_error(app, AppError("page", exc, path))
 
 
 def call_on_error(app: Any, error: AppError) -> None:

@@ -19,7 +19,7 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.websocket
 
-from . import auth, interop, metrics, protocol, security
+from . import auth, errors, interop, metrics, protocol, security
 from .handlers import WorkerHeader
 from .protocol import Close, ProtocolError
 from .router import App
@@ -310,6 +310,10 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         except LookupError:
             self.owner.withdraw(self.client_ip)
             raise Refused(Close.PROTOCOL_ERROR, "no route for path", "no_route") from None
+        except Exception as exc:  # the page's live render raised: its session cannot start (vango_mp.errors)
+            self.owner.withdraw(self.client_ip)
+            errors.start_failed(self.app, hello.path, exc)
+            raise Refused(Close.APP_ERROR, "the page could not render", "app_error") from None
         self._bind(session, catch_up=None, full=hello.ssr_hash != html_hash(session.root.html()))
 
     async def _resume(self, hello: protocol.Hello, request: auth.HandshakeRequest, creds: auth.Credentials) -> None:

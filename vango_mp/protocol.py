@@ -99,6 +99,7 @@ class Close(IntEnum):
     FORBIDDEN_ORIGIN = 4004
     HANDSHAKE_TIMEOUT = 4008
     SESSION_TAKEN = 4009
+    APP_ERROR = 4011  # the page's live render raised: the session could not start
     MEMORY_PRESSURE = 4013
     RATE_LIMITED = 4029
 

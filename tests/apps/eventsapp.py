@@ -193,6 +193,15 @@ def Broken() -> Node:
 
 
 @component
+def LiveFails() -> Node:
+    from vango_mp import use_context
+
+    if use_context("session") is not None:  # the server render works, the live one does not
+        raise ValueError("only the live render fails")
+    return h.p("server render", id="ssr")
+
+
+@component
 def Storm() -> Node:
     a = use_signal(0)
     looping = use_signal(False)
@@ -245,7 +254,7 @@ def ErrorPage(error: BaseException) -> Node:
 
 
 PAGES = {"/": Events, "/async": Async, "/hooks": Hooks, "/boundaries": Boundaries, "/broken": Broken,
-         "/storm": Storm}
+         "/storm": Storm, "/live-fails": LiveFails}
 app = App(PAGES, on_error=on_error)
 error_app = App(PAGES, on_error=on_error, error_page=ErrorPage)
 

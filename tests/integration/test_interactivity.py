@@ -265,3 +265,20 @@ def test_a_dropped_event_still_ends_its_loading_state(srv: Server) -> None:
             return page.events_done
 
     assert len(run(go())) == 1
+
+
+def test_a_session_whose_live_render_raises_is_refused_with_a_notice(srv: Server) -> None:
+    from vango_mp.testing import SessionClosed
+
+    async def go() -> int | None:
+        async with TestClient(srv.url) as client:
+            page = await client.open("/live-fails", connect=False)
+            assert page.text("#ssr") == "server render"
+            with pytest.raises(SessionClosed) as refused:
+                await page.connect()
+            return refused.value.code
+
+    before = srv.health()["sessions"]
+    assert run(go()) == protocol.Close.APP_ERROR  # the client shows a notice, no reload loop
+    assert any(e["kind"] == "page" and "only the live render" in e["error"] for e in server_log(srv)["errors"])
+    assert srv.health()["sessions"] == before  # nothing counted or kept for it

@@ -38,7 +38,7 @@ REFUSAL_CODES = frozenset({
     "csrf", "auth", "auth_resume", "no_route", "attach_refused", "unknown_session", "ip_limit",
     "adoption_moving", "adoption_unanswered", "max_sessions_reached", "server_busy", "store_busy",
     "blob_malformed", "blob_tampered", "blob_foreign_id", "blob_stale_schema", "blob_too_old",
-    "fd_limit",
+    "fd_limit", "app_error",
 })
 EVICTION_CODES = frozenset({
     "max_sessions", "max_detached", "ip_limit", "expired", "memory_low", "memory_high", "memory_oversized",

@@ -33,7 +33,7 @@ const EVENT_DONE = 30, ERROR = 31; // server -> client, unsequenced: an event's 
 const Close = {
   NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, MESSAGE_TOO_LARGE: 1009,
   SERVER_BUSY: 1013, SESSION_EXPIRED: 4001, INVALID_CSRF: 4002, NOT_AUTHORIZED: 4003,
-  FORBIDDEN_ORIGIN: 4004, HANDSHAKE_TIMEOUT: 4008, SESSION_TAKEN: 4009, MEMORY_PRESSURE: 4013,
+  FORBIDDEN_ORIGIN: 4004, HANDSHAKE_TIMEOUT: 4008, SESSION_TAKEN: 4009, APP_ERROR: 4011, MEMORY_PRESSURE: 4013,
   RATE_LIMITED: 4029,
 };
 const ABNORMAL = 1006; // what the browser reports when the socket just dies
@@ -78,6 +78,7 @@ function closeAction(code) {
     case Close.NORMAL: case Close.FORBIDDEN_ORIGIN: case Close.SESSION_TAKEN:
       return STOP;
     case Close.MEMORY_PRESSURE: // the session is gone; an idle tab must not hammer a server short of memory
+    case Close.APP_ERROR: // the page cannot start: a reload would fail the same way
       return NOTICE;
     case Close.PROTOCOL_ERROR: case Close.MESSAGE_TOO_LARGE: case Close.SESSION_EXPIRED:
     case Close.INVALID_CSRF: case Close.NOT_AUTHORIZED:

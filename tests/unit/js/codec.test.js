@@ -120,6 +120,7 @@ test('close codes map to the actions in PROTOCOL.md', () => {
   const C = V.PROTOCOL.Close;
   const want = {
     stop: [C.NORMAL, C.FORBIDDEN_ORIGIN, C.SESSION_TAKEN],
+    notice: [C.MEMORY_PRESSURE, C.APP_ERROR],
     reload: [C.PROTOCOL_ERROR, C.MESSAGE_TOO_LARGE, C.SESSION_EXPIRED, C.INVALID_CSRF, C.NOT_AUTHORIZED],
     retry: [C.GOING_AWAY, C.SERVER_BUSY, C.HANDSHAKE_TIMEOUT, C.RATE_LIMITED, 1006, 1011, 4999],
   };
