@@ -10,6 +10,7 @@ the socket and its :class:`~vango_mp.session.Session`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import time
 from collections.abc import Awaitable
@@ -29,7 +30,8 @@ from .sessions import Handover, Refused, SessionOwner
 from .census import HANDSHAKES, Census
 from .fdlimit import SocketBudget
 from .settings import Settings
-from .wsout import OutputWatch, frame, limit_send_buffer, pending_bytes
+from .wsout import OutputWatch, frame, limit_send_buffer, pending_bytes, slim_stream, widen_stream
+from .wsread import LeanProtocol13
 from .observability import devtools, logs, prom
 
 log = logging.getLogger("vango_mp.live")
@@ -37,6 +39,12 @@ log = logging.getLogger("vango_mp.live")
 # Shared, never mutated after the handshake: what a shed request points to.
 _NO_HEADERS = tornado.httputil.HTTPHeaders()
 _NO_ARGS: dict[str, list[bytes]] = {}
+# Handler attributes only Tornado's request path reads (_execute, write/flush: disabled after the upgrade).
+_SHED_KEYS = frozenset(("path_args", "path_kwargs", "open_args", "open_kwargs", "_prepared_future",
+                        "_write_buffer", "_transforms"))
+# What a finished handshake count stands in with once the session is bound (done, admitted).
+_COUNTED: concurrent.futures.Future[bool] = concurrent.futures.Future()
+_COUNTED.set_result(True)
 MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, two of them the code
 
 
@@ -80,6 +88,14 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         # Decline permessage-deflate: a negotiated context costs tens of KiB
         # per socket; our frames are tiny and large ones are lz4'd per frame.
         return None
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        """Tornado's RFC 6455 protocol, reading frames by callback (vango_mp.wsread): no coroutine per idle socket."""
+        if self.request.headers.get("Sec-WebSocket-Version") != "13":
+            return None
+        return LeanProtocol13(self, False, tornado.websocket._WebSocketParams(
+            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            max_message_size=self.max_message_size, compression_options=self.get_compression_options()))
 
     def check_origin(self, origin: str) -> bool:
         """Always accept the upgrade: vango's own policy decides in :meth:`open` (see ``origin_ok``).
@@ -186,6 +202,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
             devtools.note_frame(self.session.id, data)
         pending = pending_bytes(stream)
         if pending:
+            widen_stream(stream)  # a reader falling behind: its write queues become deques again
             self.output.wrote(self, pending)
 
     def pending_output(self) -> int:
@@ -348,6 +365,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if now - self.last_seen > read_timeout:
             self.close(Close.GOING_AWAY, "read timeout")
         elif self.ws_connection is not None and not self.ws_connection.is_closing():
+            slim_stream(self.ws_connection.stream)  # if its output was still pending when it attached
             self.ping()
 
     def _bind(self, session: Session, *, catch_up: int | None, full: bool) -> None:
@@ -379,3 +397,14 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         req.arguments = req.query_arguments = req.body_arguments = _NO_ARGS
         self._headers = _NO_HEADERS
         self.ui = None  # type: ignore[assignment]
+        # The HTTP/1 connection objects of the upgrade (with the request's original headers, its
+        # context, the finished serving task) are done with; so is the stream's empty write queues' room.
+        req.connection = req.server_connection = None  # type: ignore[assignment]
+        if self.ws_connection is not None and self.ws_connection.stream is not None:
+            slim_stream(self.ws_connection.stream)
+        counted = self._counted  # done, its Task keeps its coroutine and context (~0.5 KiB)
+        if counted.done() and not counted.cancelled() and counted.result():
+            self._counted = _COUNTED  # type: ignore[assignment]
+        # A handler has ~45 attributes, past what a shared-key dict holds: its dict is a full
+        # table (1,584 B). Rebuilt without what only the request path read, it is 832 B.
+        self.__dict__ = {k: v for k, v in vars(self).items() if k not in _SHED_KEYS}
