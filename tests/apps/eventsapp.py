@@ -19,6 +19,7 @@ from vango_mp import (
 )
 from vango_mp.errors import AppError
 from vango_mp.vdom import Node
+from vango_mp.vdom.component import use_held
 
 LOG: list[dict[str, Any]] = []
 ERRORS: list[dict[str, Any]] = []  # what on_error saw
@@ -114,10 +115,13 @@ def Async() -> Node:
 
     use_effect(greet)
 
+    gate = use_held(asyncio.Event)  # the second step waits for #release: a test sees "done 1" for sure
+
     async def run() -> None:
         await asyncio.sleep(0.1)
         done.update(lambda k: k + 1)
-        await asyncio.sleep(0.1)
+        await gate.wait()
+        gate.clear()
         done.update(lambda k: k + 1)
 
     async def fail() -> None:
@@ -142,6 +146,7 @@ def Async() -> Node:
         h.p("ticking" if ticks.get() else "not yet", id="ticks"),
         h.p(greeting.get(), id="greeting"),
         h.button("run", id="run", on_click=run),
+        h.button("release", id="release", on_click=gate.set),
         h.button("fail", id="fail", on_click=fail),
         h.button("forever", id="forever", on_click=forever),
         h.button("boom", id="boom", on_click=boom),

@@ -253,6 +253,7 @@ def test_async_handler_and_resource_cancellation_in_the_browser(srv: Server, pag
     expect(page.locator("#res")).to_have_text("value A")
     page.click("#run")
     expect(page.locator("#done")).to_have_text("done 1")  # each step of the handler is patched
+    page.click("#release")
     expect(page.locator("#done")).to_have_text("done 2")
     page.fill("#q", "stale")  # a fetch that only ends by being cancelled
     expect(page.locator("#res")).to_have_text("loading")

@@ -60,9 +60,11 @@ def test_async_handler_writes_are_patched_step_by_step(srv: Server) -> None:
             page = await client.open("/async")
             seen: list[str] = []
             await page.click("#run", wait=False)
-            for want in ("done 1", "done 2"):
-                await page.wait_for_text("#done", want)
-                seen.append(page.text("#done"))
+            await page.wait_for_text("#done", "done 1")
+            seen.append(page.text("#done"))
+            await page.click("#release", wait=False)
+            await page.wait_for_text("#done", "done 2")
+            seen.append(page.text("#done"))
             assert page.errors == [] and page.app_errors == []
             return seen
 
