@@ -62,7 +62,7 @@ def Events() -> Node:
         h.div("move here", id="mover", on_mousemove=on(record, throttle=300), style="height:200px;width:300px"),
         h.input(id="keys", on_keydown=record, on_keyup=record),
         h.input(id="enter-only", on_keydown=on(record, keys=["Enter"])),
-        h.input(id="deb", on_input=on(record, debounce=300)),
+        h.input(id="deb", on_input=on(record, debounce=1500)),  # long: a loaded machine's typing stays one burst
         h.input(id="deb-long", on_input=on(record, debounce=60_000)),  # only a blur (or submit) sends it
         h.input(id="other"),
         h.input(id="focus", value="f", on_focus=record, on_blur=record),
