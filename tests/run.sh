@@ -23,4 +23,4 @@ echo "== node tests (client codec) =="
 node --test tests/unit/js/
 
 echo "== pytest =="
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30 "$@"
