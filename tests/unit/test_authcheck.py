@@ -16,6 +16,7 @@ from vango_mp.authcheck import (
 from vango_mp.authlife import AuthLife
 from vango_mp.identity import identity
 from vango_mp.reactive import Signal
+from vango_mp.session import Session
 from vango_mp.sessions.states import State
 
 OPEN = AuthCheckConfig(interval=10, check=lambda u: True, max_stale=60)
@@ -69,13 +70,7 @@ class FakeSession:
         self.created = time.monotonic() - 100
         self.expired: list[AuthExpiredReason] = []
 
-    @property
-    def user(self) -> Any:
-        return self._user.get()
-
-    @user.setter
-    def user(self, value: Any) -> None:
-        self._user.set(value)
+    user = Session.user  # the real session's reactive property, over self._user
 
     @property
     def alive(self) -> bool:
