@@ -144,9 +144,20 @@ def _pump(proc: subprocess.Popen[str], lines: list[str]) -> None:
         lines.append(line)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    """One single-worker server for a test module."""
-    srv = start_server("--workers", "1")
-    yield srv
-    srv.stop()
+def module_server(*args: str, env: dict[str, str] | None = None) -> Any:
+    """A module-scoped fixture: ``start_server(*args, env=env)`` before the module's first test, stopped after its last.
+
+    Bind it to the fixture's name in the test module: ``dev = module_server("--workers", "2", "--dev")``.
+    """
+
+    @pytest.fixture(scope="module")
+    def fixture() -> Iterator[Server]:
+        srv = start_server(*args, env=env)
+        yield srv
+        srv.stop()
+
+    return fixture
+
+
+server = module_server("--workers", "1")
+"""One single-worker server for a test module."""

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 
-@pytest.fixture(scope="module")
-def web() -> Iterator[Server]:
-    srv = start_server("--workers", "1", "--app", "tests.apps.webapp:web")
-    yield srv
-    srv.stop()
+web = module_server("--workers", "1", "--app", "tests.apps.webapp:web")
 
 
 def post_feedback(browser: Browser, url: str, *, javascript: bool) -> None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture(scope="module")
-def pair() -> Iterator[Server]:
-    srv = start_server("--workers", "2")
-    yield srv
-    srv.stop()
+pair = module_server("--workers", "2")
 
 
 def test_resume_on_the_other_worker_keeps_state(pair: Server, page: Page) -> None:

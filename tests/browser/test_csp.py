@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 
-@pytest.fixture(scope="module")
-def hardened() -> Iterator[Server]:
-    srv = start_server("--workers", "1", "--app", "tests.apps.webapp:hardened")
-    yield srv
-    srv.stop()
+hardened = module_server("--workers", "1", "--app", "tests.apps.webapp:hardened")
 
 
 def watch(page: Page) -> list[str]:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture(scope="module")
-def dev() -> Iterator[Server]:
-    srv = start_server("--workers", "1", "--dev")
-    yield srv
-    srv.stop()
+dev = module_server("--workers", "1", "--dev")
 
 
 def test_styled_with_large_touch_targets(server: Server, page: Page) -> None:

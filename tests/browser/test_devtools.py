@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture(scope="module")
-def dev() -> Iterator[Server]:
-    srv = start_server("--workers", "2", "--dev")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def prod() -> Iterator[Server]:
-    srv = start_server("--workers", "1")
-    yield srv
-    srv.stop()
+dev = module_server("--workers", "2", "--dev")
+prod = module_server("--workers", "1")
 
 
 def open_counter(page: Page, url: str) -> None:

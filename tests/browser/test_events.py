@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,13 @@ import msgpack
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 from vango_mp import protocol
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[Server]:
-    server = start_server("--workers", "1", "--app", "tests.apps.eventsapp:app")
-    yield server
-    server.stop()
+srv = module_server("--workers", "1", "--app", "tests.apps.eventsapp:app")
 
 
 class Wire:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 
-@pytest.fixture(scope="module")
-def interop() -> Iterator[Server]:
-    srv = start_server("--workers", "1", "--app", "tests.apps.interopapp:app")
-    yield srv
-    srv.stop()
+interop = module_server("--workers", "1", "--app", "tests.apps.interopapp:app")
 
 
 def open_page(page: Page, server: Server) -> list[str]:

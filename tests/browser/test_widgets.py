@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import msgpack
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 from vango_mp import protocol
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
 
-@pytest.fixture(scope="module")
-def prod() -> Iterator[Server]:
-    server = start_server("--workers", "1")
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def dev() -> Iterator[Server]:
-    server = start_server("--workers", "1", "--dev")
-    yield server
-    server.stop()
+prod = module_server("--workers", "1")
+dev = module_server("--workers", "1", "--dev")
 
 
 def open_widgets(page: Page, server: Server) -> list[Any]:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 from vango_mp import protocol
 
 from .accounts import Live, login, open_live, page, request, set_cookies
@@ -17,12 +16,8 @@ from .accounts import Live, login, open_live, page, request, set_cookies
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[Server]:
-    server = start_server("--workers", "2", "--app", "tests.apps.accountapp:app",
-                          env={"VANGO_TRUSTED_PROXIES": "127.0.0.1"})
-    yield server
-    server.stop()
+srv = module_server("--workers", "2", "--app", "tests.apps.accountapp:app",
+                    env={"VANGO_TRUSTED_PROXIES": "127.0.0.1"})
 
 
 def is_nav_load(to: str):

@@ -6,12 +6,11 @@ import asyncio
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 from vango_mp import protocol
 from vango_mp.errors import GENERIC_NOTICE
 from vango_mp.testing import TestClient
@@ -19,19 +18,9 @@ from vango_mp.testing import TestClient
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[Server]:
-    server = start_server("--workers", "1", "--app", "tests.apps.eventsapp:app",
-                          env={"VANGO_RESUME_WINDOW": "1s"})
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def dev_srv() -> Iterator[Server]:
-    server = start_server("--workers", "1", "--dev", "--app", "tests.apps.eventsapp:error_app")
-    yield server
-    server.stop()
+srv = module_server("--workers", "1", "--app", "tests.apps.eventsapp:app",
+                    env={"VANGO_RESUME_WINDOW": "1s"})
+dev_srv = module_server("--workers", "1", "--dev", "--app", "tests.apps.eventsapp:error_app")
 
 
 def server_log(server: Server) -> dict[str, Any]:

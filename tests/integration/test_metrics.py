@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 from vango_mp.observability.prom import EVICTION_CODES, REFUSAL_CODES
 from vango_mp.testing import SessionClosed, TestClient
 
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture(scope="module")
-def two() -> Iterator[Server]:
-    srv = start_server("--workers", "2")
-    yield srv
-    srv.stop()
+two = module_server("--workers", "2")
 
 
 def samples(srv: Server) -> list[tuple[str, dict[str, str], float]]:

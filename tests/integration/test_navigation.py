@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,13 +14,6 @@ from .rawws import Raw, fetch_page
 from .test_live_protocol import find_hid
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    srv = start_server("--workers", "1")
-    yield srv
-    srv.stop()
 
 
 async def nav(ws: Raw, url: str, mode: int = protocol.NAV_PUSH) -> list:
