@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,8 +41,8 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from bench import flame  # noqa: E402
 from bench.leanws import EchoPeer, PageInfo, connect, failure_reason, fetch_page, open_vango  # noqa: E402
-from bench.load import RESULTS, ClientPool, Server, _host_busy, _pct, _split, _stamp, start_server  # noqa: E402
-from bench.load import finish_profiler, start_profiler, vango_base  # noqa: E402
+from bench.load import RESULTS, ClientPool, Server, _host_busy, _pct, _split, start_server  # noqa: E402
+from bench.load import finish_profiler, result_header, start_profiler, vango_base, write_result  # noqa: E402
 
 SYSTEMS: dict[str, tuple[list[str], str]] = {
     "echo": ([sys.executable, str(ROOT / "bench" / "echo_server.py")], "echo"),
@@ -330,14 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     ratios = report(summary, args.session_counts)
     result = {
-        "name": args.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **result_header(args.name),
         "args": {k: v for k, v in vars(args).items()}, "rounds": rounds, "medians": summary, "ratios": ratios,
     }
-    out_dir = Path(args.results_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{args.name}-{_stamp()}.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
+    out = write_result(result, args.name, Path(args.results_dir))
     print(f"\nresults: {out}")
     return 0
 

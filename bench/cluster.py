@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import platform
 import statistics
@@ -602,9 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     if "bus" in args.parts:
         result["bus"] = bus_overhead(args)
     result["wall_s"] = time.monotonic() - t0
-    load.RESULTS.mkdir(parents=True, exist_ok=True)
-    out = load.RESULTS / f"{args.name}-{load._stamp()}.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
+    out = load.write_result(result, args.name)
     print(f"\nhost: {result['host']['cores']} cores, load average before {result['host']['load_before'][0]:.2f}")
     if "scaling" in result:
         report_scaling(result["scaling"])

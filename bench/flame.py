@@ -13,24 +13,33 @@ import html
 import re
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 ROW, WIDTH, FONT = 16, 1600, 11
+
+
+def samples(text: str) -> Iterator[tuple[list[str], int]]:
+    """Each line of py-spy's collapsed stacks (``outer;...;inner COUNT``): its frames, outermost first, and count."""
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield stack.split(";"), int(count)
+
+
+def short_frame(frame: str) -> str:
+    """``fn (/long/path/file.py:12)`` -> ``fn (file.py:12)``."""
+    return re.sub(r" \((.*/)?([^/]*)\)$", r" (\2)", frame)
 
 
 def tree(text: str) -> tuple[dict, int]:
     """Nested {frame: [count, children]} of the samples, and the total."""
     root: dict = {}
     total = 0
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
+    for stack, n in samples(text):
         total += n
         node = root
-        for frame in stack.split(";"):
-            frame = re.sub(r" \((.*/)?([^/]*)\)$", r" (\2)", frame)  # short file names
+        for frame in map(short_frame, stack):
             entry = node.setdefault(frame, [0, {}])
             entry[0] += n
             node = entry[1]

@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from bench import flame  # noqa: E402
 from vango_mp.testing import TestClient, VangoTestError  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -525,14 +526,9 @@ def summarize_stacks(text: str, top: int = 15) -> dict[str, Any]:
     by_file: Counter[str] = Counter()
     vango: Counter[str] = Counter()
     total = 0
-    for line in text.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
+    for raw, n in flame.samples(text):
         total += n
-        raw = stack.split(";")
-        frames = [_short_frame(f) for f in raw]
+        frames = [flame.short_frame(f) for f in raw]
         own[frames[-1]] += n
         by_file[frames[-1].rpartition("(")[2].split(":")[0]] += n
         # worker.serve sits under everything: it is the IO loop, not vango work.
@@ -543,11 +539,6 @@ def summarize_stacks(text: str, top: int = 15) -> dict[str, Any]:
 
 
 _IO_LOOP = "<io loop: tornado/asyncio work outside vango_mp calls (socket reads, frame parsing)>"
-
-
-def _short_frame(frame: str) -> str:
-    """``fn (/long/path/file.py:12)`` -> ``fn (file.py:12)``."""
-    return re.sub(r" \((.*/)?([^/]*)\)$", r" (\2)", frame)
 
 
 # ---------------------------------------------------------------- report
@@ -606,6 +597,22 @@ def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
+def result_header(name: str) -> dict[str, Any]:
+    """What every bench result starts with: its name, when it ran, and on what host."""
+    return {
+        "name": name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }
+
+
+def write_result(result: dict[str, Any], name: str, results_dir: Path = RESULTS) -> Path:
+    """Write ``result`` as JSON to ``<results_dir>/<name>-<stamp>.json``; that path."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    out = results_dir / f"{name}-{_stamp()}.json"
+    out.write_text(json.dumps(result, indent=2, default=str))
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -652,8 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         server = start_server(server_command(args.server_cmd))
     result: dict[str, Any] = {
-        "name": args.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **result_header(args.name),
         "server": {"url": server.url, "cmd": " ".join(server.cmd), "pid": server.pid},
         "args": {k: v for k, v in vars(args).items() if k != "session_counts"},
         "targets": TARGETS, "load": [],
@@ -671,9 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
     result["verdicts"] = verdicts(result)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{args.name}-{_stamp()}.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
+    out = write_result(result, args.name)
     report(result)
     print(f"\nresults: {out}")
     return 0

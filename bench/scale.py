@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
-import platform
 import sys
 import time
 from array import array
@@ -45,8 +43,8 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from bench.leanws import (VangoPeer, check_loopback, failure_reason, fetch_page, open_vango,  # noqa: E402
                           source_address)
-from bench.load import RESULTS, ClientPool, Server, _pct, _split, _stamp, check_local, find_listener  # noqa: E402
-from bench.load import start_server, vango_base  # noqa: E402
+from bench.load import RESULTS, ClientPool, Server, _pct, _split, check_local, find_listener  # noqa: E402
+from bench.load import result_header, start_server, vango_base, write_result  # noqa: E402
 from vango_mp.fdlimit import raise_open_files_limit  # noqa: E402
 
 MAX_SESSIONS = 1_000_000
@@ -276,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"server at {server.url} (pid {server.pid}); steps {args.step_counts} over {args.procs} client process(es)",
           flush=True)
     result: dict[str, Any] = {
-        "name": args.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        **result_header(args.name),
         "server": {"url": server.url, "cmd": " ".join(server.cmd), "pid": server.pid},
         "args": {k: v for k, v in vars(args).items() if k != "step_counts"},
     }
@@ -285,10 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update(asyncio.run(ramp(server, args)))
     finally:
         server.stop()
-    out_dir = Path(args.results_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{args.name}-{_stamp()}.json"
-    out.write_text(json.dumps(result, indent=2, default=str))
+    out = write_result(result, args.name, Path(args.results_dir))
     print(f"results: {out}")
     return 0
 
