@@ -56,6 +56,15 @@ def login(srv: Server, username: str, password: str, cookie: str = "") -> tuple[
     return "; ".join(f"{k}={v}" for k, v in jar.items() if v), status, headers
 
 
+def logout(srv: Server, cookie: str) -> tuple[int, http.client.HTTPMessage]:
+    """POST /logout from the profile page (with this browser's CSRF token); (status, headers)."""
+    form, _ = page(srv, "/profile", cookie)
+    status, headers, _ = request(srv, "POST", "/logout", cookie=form.cookie,
+                                 body=urllib.parse.urlencode({"_csrf": form.csrf}).encode(),
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return status, headers
+
+
 def hid_of(html: str, element_id: str) -> int:
     found = re.search(rf'<[^>]*\bid="{element_id}"[^>]*>', html)
     assert found, f"#{element_id} not in the page"

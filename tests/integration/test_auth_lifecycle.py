@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Server, module_server
 from vango_mp import protocol
 
-from .accounts import Live, login, open_live, page, request, set_cookies
+from .accounts import Live, login, logout, open_live, page, request, set_cookies
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,10 +94,7 @@ def test_logout_reaches_every_session_of_the_user_on_every_worker(srv: Server) -
     async def run() -> None:
         lives = await one_per_worker(srv, cookie)
         bystander = await open_live(srv, "/profile", other)
-        form, _ = page(srv, "/profile", cookie)
-        status, headers, _ = request(srv, "POST", "/logout", cookie=form.cookie,
-                                     body=urllib.parse.urlencode({"_csrf": form.csrf}).encode(),
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        status, headers = logout(srv, cookie)
         assert (status, headers["Location"]) == (303, "/login")
         assert "expires=Thu, 01 Jan 1970" in set_cookies(headers)["vango_login"]
         for live in lives.values():  # both workers, whichever answered the POST

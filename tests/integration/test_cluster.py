@@ -8,9 +8,10 @@ import re
 import secrets
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import lz4.block
 import msgpack
@@ -59,6 +60,14 @@ def story(*machines: Server) -> str:
     return "".join(f"\n--- machine {i}:\n{m.output()[-4000:]}" for i, m in enumerate(machines))
 
 
+def run_telling(main: Coroutine[Any, Any, None], *machines: Server) -> None:
+    """``asyncio.run(main)``; a failure carries the machines' output (story) with it."""
+    try:
+        asyncio.run(main)
+    except Exception as err:
+        raise AssertionError(f"{err!r}{story(*machines)}") from err
+
+
 def checkpoint_seq(redis: RedisServer, session_id: str | None) -> int | None:
     """The seq a session's checkpoint in Redis was sealed at (the blob opened without checking: the test reads)."""
     blob = redis.client().get(f"vango:s:{session_id}")
@@ -91,10 +100,7 @@ def test_a_session_moves_to_the_other_machine_live_and_back(cluster: tuple[Redis
         assert re.fullmatch(r"\d+\|.+", lease) and int(lease.split("|")[0]) >= 2  # fenced twice: A->B->A
         assert lease.split("|", 1)[1] == a.health()["machine"]
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    run_telling(go(), a, b)
 
 
 async def _pages_on_both_workers(url: str, path: str) -> list[Page]:
@@ -128,10 +134,7 @@ def test_global_increments_are_exact_on_two_machines_with_two_workers_each(
         assert msgpack.unpackb(client.hget("vango:g:v", "cluster.shared")) == 200
         assert int(client.hget("vango:g:s", "cluster.shared")) == 200  # one sequence number per write
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    run_telling(go(), a, b)
 
 
 def test_sessions_of_a_killed_machine_resume_on_the_other_from_checkpoints(
@@ -166,10 +169,7 @@ def test_sessions_of_a_killed_machine_resume_on_the_other_from_checkpoints(
             await page.click("#inc")
             assert page.text("#count") == f"Count: {i + 2}"
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    run_telling(go(), a, b)
     assert "does not listen: resuming from its checkpoint" in b.output()
 
 
@@ -198,9 +198,6 @@ async def _resume(page: Page, attempts: int = 40) -> None:
 
 def test_redis_restarted_mid_test(tmp_path: Path) -> None:
     """Down: live sessions go on, global writes fail with a clear error, health says so. Back: all catch up."""
-    def redis_state(machine: Server) -> set[str]:
-        return set(machine.per_worker("redis").values())
-
     async def go() -> None:
         pa = await TestClient(a.url).open("/shared")
         pb = await TestClient(b.url).open("/shared")
@@ -208,10 +205,7 @@ def test_redis_restarted_mid_test(tmp_path: Path) -> None:
         await pb.wait_for_text("#shared", "1")
         redis.stop()
         for machine in (a, b):
-            deadline = time.monotonic() + 15
-            while redis_state(machine) != {"down"}:
-                assert time.monotonic() < deadline, f"health never said redis: down: {machine.health()}"
-                await asyncio.sleep(0.1)
+            await _redis_said(machine, "down", 15)
         await pa.click("#add")
         await pa.wait_for(lambda p: "redis is down" in p.text("#error"), timeout=10)
         assert pa.text("#shared") == "1"
@@ -219,26 +213,33 @@ def test_redis_restarted_mid_test(tmp_path: Path) -> None:
         assert pa.text("#local") == "1"
         redis.start()
         for machine in (a, b):
-            deadline = time.monotonic() + 20
-            while redis_state(machine) != {"up"}:
-                assert time.monotonic() < deadline, f"health never said redis: up again: {machine.health()}"
-                await asyncio.sleep(0.1)
-        deadline = time.monotonic() + 20
-        while True:  # the hub's link reconnects with backoff: a write may still fail once
-            await pb.click("#add")
-            try:
-                await pa.wait_for_text("#shared", "2", timeout=2)
-                break
-            except Exception:
-                assert time.monotonic() < deadline, f"writes never worked again: {pb.text('#error')}"
-        await pb.wait_for_text("#shared", "2")
+            await _redis_said(machine, "up", 20)
+        await _add_until_it_counts(pb, pa, "2")  # the hub's link reconnects with backoff: a write may still fail once
         assert pb.text("#error") == ""
 
     with machines_on(tmp_path, durable=True) as (redis, (a, b), _):
+        run_telling(go(), a, b)
+
+
+async def _redis_said(machine: Server, state: str, seconds: float) -> None:
+    """Wait until every worker of ``machine`` says ``redis: <state>`` in its health."""
+    deadline = time.monotonic() + seconds
+    while set(machine.per_worker("redis").values()) != {state}:
+        assert time.monotonic() < deadline, f"health never said redis: {state}: {machine.health()}"
+        await asyncio.sleep(0.1)
+
+
+async def _add_until_it_counts(writer: Page, reader: Page, shared: str) -> None:
+    """Click #add on ``writer`` until ``reader`` shows #shared == ``shared`` (within 20 s), then ``writer`` too."""
+    deadline = time.monotonic() + 20
+    while True:
+        await writer.click("#add")
         try:
-            asyncio.run(go())
-        except Exception as err:
-            raise AssertionError(f"{err!r}{story(a, b)}") from err
+            await reader.wait_for_text("#shared", shared, timeout=2)
+            break
+        except Exception:
+            assert time.monotonic() < deadline, f"writes never worked again: {writer.text('#error')}"
+    await writer.wait_for_text("#shared", shared)
 
 
 def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
@@ -275,10 +276,7 @@ def test_a_tampered_blob_and_foreign_messages_in_redis_are_refused(
         await shared.click("#add")
         await shared.wait_for_text("#shared", "1")
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    run_telling(go(), a, b)
     metrics = b.get("/_vango/metrics")[2].decode()
     rejected = re.search(r'vango_blobs_rejected_total\{[^}]*reason="tampered"[^}]*\}', metrics)
     assert rejected, metrics[-2000:]
@@ -309,10 +307,7 @@ def test_session_limits_count_every_machine(tmp_path: Path) -> None:
         assert extra.text("#count") == "Count: 0"
 
     with machines_on(tmp_path, **limits) as (_, (a, b), _):
-        try:
-            asyncio.run(go())
-        except Exception as err:
-            raise AssertionError(f"{err!r}{story(a, b)}") from err
+        run_telling(go(), a, b)
 
 
 def test_redis_restarted_without_its_data(tmp_path: Path) -> None:
@@ -327,21 +322,10 @@ def test_redis_restarted_without_its_data(tmp_path: Path) -> None:
         redis.restart()
         await pa.wait_for_text("#shared", "0", timeout=20)  # reset to the default, not stuck at 3
         await pb.wait_for_text("#shared", "0", timeout=20)
-        deadline = time.monotonic() + 20
-        while True:  # the link may still be on its way back: a write can fail once
-            await pb.click("#add")
-            try:
-                await pa.wait_for_text("#shared", "1", timeout=2)
-                break
-            except Exception:
-                assert time.monotonic() < deadline, f"writes never worked again: {pb.text('#error')}"
-        await pb.wait_for_text("#shared", "1")
+        await _add_until_it_counts(pb, pa, "1")  # the link may still be on its way back: a write can fail once
 
     with machines_on(tmp_path) as (redis, (a, b), _):  # no append-only file: a restart loses everything
-        try:
-            asyncio.run(go())
-        except Exception as err:
-            raise AssertionError(f"{err!r}{story(a, b)}") from err
+        run_telling(go(), a, b)
 
 
 def test_an_attached_session_moves_and_its_old_socket_is_told(cluster: tuple[RedisServer, Server, Server, str]) -> None:
@@ -366,10 +350,7 @@ def test_an_attached_session_moves_and_its_old_socket_is_told(cluster: tuple[Red
         attached = [sum(s["attached"] for s in m.per_worker("sessions").values()) for m in (a, b)]
         assert attached == [0, 1]
 
-    try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b)}") from err
+    run_telling(go(), a, b)
 
 
 def test_racing_resumes_on_two_machines_leave_one_live_copy(
@@ -410,18 +391,14 @@ def test_racing_resumes_on_two_machines_leave_one_live_copy(
 
     c = start_machine(redis, secret, workers=1)
     try:
-        asyncio.run(go())
-    except Exception as err:
-        raise AssertionError(f"{err!r}{story(a, b, c)}") from err
+        run_telling(go(), a, b, c)
     finally:
         c.stop()
 
 
 def test_a_logout_on_one_machine_reaches_the_users_sessions_on_the_other(tmp_path: Path) -> None:
     """Issue 11's logout broadcast (bus kind auth.logout) crosses machines through the hub's Redis link."""
-    import urllib.parse
-
-    from tests.integration.accounts import login, open_live, page, request
+    from tests.integration.accounts import login, logout, open_live
     from vango_mp import protocol
 
 
@@ -430,10 +407,7 @@ def test_a_logout_on_one_machine_reaches_the_users_sessions_on_the_other(tmp_pat
         other, _, _ = login(b, "alice", "wonderland")
         on_b = await open_live(b, "/profile", cookie)  # bob's login cookie works on either machine
         bystander = await open_live(b, "/profile", other)
-        form, _ = page(a, "/profile", cookie)
-        status, headers, _ = request(a, "POST", "/logout", cookie=form.cookie,
-                                     body=urllib.parse.urlencode({"_csrf": form.csrf}).encode(),
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        status, headers = logout(a, cookie)
         assert (status, headers["Location"]) == (303, "/login")
         await on_b.frames_until(lambda f: f[0] == protocol.NAV and f[3] == protocol.NAV_LOAD and f[2] == "/login")
         await bystander.ws.send([protocol.PING, 7])  # alice is not bob: her page on B stays
@@ -442,7 +416,4 @@ def test_a_logout_on_one_machine_reaches_the_users_sessions_on_the_other(tmp_pat
             live.ws.close()
 
     with machines_on(tmp_path, app="tests.apps.accountapp:app", VANGO_TRUSTED_PROXIES="127.0.0.1") as (_, (a, b), _):
-        try:
-            asyncio.run(go())
-        except Exception as err:
-            raise AssertionError(f"{err!r}{story(a, b)}") from err
+        run_telling(go(), a, b)
