@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,17 @@ async def post(srv: Server, live: Live, element: str, files: list[tuple[str, str
     chunks = [body[i:i + chunk] for i in range(0, len(body), chunk)]
     return await asyncio.to_thread(stream_upload, srv, f"/_vango/upload?hid={hid_of(live.page.html, element)}",
                                    headers, chunks, len(body), on_chunk)
+
+
+def begin_upload(srv: Server, live: Live, name: str, size: int) -> http.client.HTTPConnection:
+    """A raw upload of one ``size``-byte text file to the page's #files input: its headers sent, no body yet."""
+    headers = upload_headers(live, [(name, "text/plain", size)])
+    conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+    conn.putrequest("POST", f"/_vango/upload?hid={hid_of(live.page.html, 'files')}")
+    for k, v in {**headers, "Content-Length": str(size)}.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    return conn
 
 
 def text_is(value: str):
@@ -146,16 +158,9 @@ def test_cancel_from_the_component_drops_the_body_and_its_files(srv: Server, coo
 
 
 def test_a_browser_that_goes_away_mid_upload_leaves_no_files(srv: Server, cookie: str, tmp: Path) -> None:
-    import http.client
-
     async def run() -> None:
         live = await open_live(srv, "/files", cookie)
-        headers = upload_headers(live, [("half.txt", "text/plain", MB)])
-        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
-        conn.putrequest("POST", f"/_vango/upload?hid={hid_of(live.page.html, 'files')}")
-        for k, v in {**headers, "Content-Length": str(MB)}.items():
-            conn.putheader(k, v)
-        conn.endheaders()
+        conn = begin_upload(srv, live, "half.txt", MB)
         conn.send(b"y" * (MB // 2))
         await live.frames_until(text_is("uploading"))
         conn.close()  # the tab closed mid-body
@@ -196,8 +201,6 @@ def test_twenty_megabytes_stream_through_without_the_worker_holding_them(srv: Se
 
 
 def test_an_upload_received_by_another_worker_reaches_the_session(srv: Server, cookie: str, tmp: Path) -> None:
-    import http.client
-
     async def run() -> None:
         live = await open_live(srv, "/files", cookie)
         path = f"/_vango/upload?hid={hid_of(live.page.html, 'files')}"
@@ -230,16 +233,9 @@ def test_an_upload_received_by_another_worker_reaches_the_session(srv: Server, c
 
 
 def test_a_stalled_body_is_dropped_after_the_idle_timeout(srv: Server, cookie: str, tmp: Path) -> None:
-    import http.client
-
     async def run() -> None:
         live = await open_live(srv, "/files", cookie)
-        headers = upload_headers(live, [("stall.txt", "text/plain", MB)])
-        conn = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
-        conn.putrequest("POST", f"/_vango/upload?hid={hid_of(live.page.html, 'files')}")
-        for k, v in {**headers, "Content-Length": str(MB)}.items():
-            conn.putheader(k, v)
-        conn.endheaders()
+        conn = begin_upload(srv, live, "stall.txt", MB)
         conn.send(b"z" * 1000)  # then nothing more: a stalled (or slowloris) client
         await live.frames_until(text_is("Upload stalled"), timeout=15)  # accountapp: IDLE_TIMEOUT 2 s
         conn.close()
