@@ -60,6 +60,13 @@ class Plain(Echo):
     lean = False
 
 
+class Big(Echo):
+    """Takes messages up to 1 MiB (more than one read callback's chunk)."""
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        return LeanProtocol13(self, False, tornado.websocket._WebSocketParams(max_message_size=1 << 20))
+
+
 def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0) -> bytes:
     """One masked client frame."""
     mask = os.urandom(4)
@@ -117,9 +124,9 @@ class Peer:
 
 
 async def serve() -> tuple[tornado.httpserver.HTTPServer, int]:
-    for cls in (Echo, Plain):
+    for cls in (Echo, Plain, Big):
         cls.got, cls.closes, cls.release = [], [], asyncio.Event()
-    app = tornado.web.Application([("/ws", Echo), ("/plain", Plain)])
+    app = tornado.web.Application([("/ws", Echo), ("/plain", Plain), ("/big", Big)])
     [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets([sock])
@@ -147,6 +154,20 @@ def test_coalesced_and_split_frames_arrive_in_order() -> None:
         assert [await peer.recv() for _ in range(4)] == [(2, b"one"), (2, b"two"), (1, "drei €".encode()),
                                                           (2, b"x" * 300)]
         assert Echo.got == [b"one", b"two", "drei €", b"x" * 300]
+        server.stop()
+
+    run(main())
+
+
+def test_a_message_larger_than_a_read_chunk_then_a_small_one() -> None:
+    async def main() -> None:
+        server, port = await serve()
+        peer = await Peer.connect(port, "/big")
+        big = os.urandom(200_000)  # a 64-bit length, over three 64 KiB reads
+        await peer.send(frame(2, big) + frame(2, b"small"))
+        assert await peer.recv() == (2, big)
+        assert await peer.recv() == (2, b"small")
+        assert Echo.got == [] and Big.got == [big, b"small"]
         server.stop()
 
     run(main())
