@@ -54,7 +54,7 @@ from vango_mp.testing import TestClient, VangoTestError  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGETS = {
-    "memory_per_session_kib": 24.0,  # idle attached counter session, one worker
+    "memory_per_session_kib": 12.0,  # idle attached counter session, one worker (issue 13.3; 20.8 measured)
     "server_cpu_us_per_event": 250.0,
     "p99_ms_at_50": 15.0,  # round trip p99 with 50 sessions clicking flat out
     "frame_wire_bytes": 40,  # counter PATCHES frame on the wire
