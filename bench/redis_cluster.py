@@ -123,8 +123,8 @@ async def ops_per_click(a: Server, monitor: Monitor, clicks: int) -> dict[str, o
             "redis_commands_per_global_write": per_write}
 
 
-async def resume_across(a: Server, b: Server, samples: int) -> tuple[list[float], list[Page]]:
-    """Live hand-over: sessions on A (detached, live) resume on B."""
+async def detached_counters(a: Server, samples: int) -> list[Page]:
+    """``samples`` /counter sessions on A, each clicked once and then detached."""
     ca = TestClient(a.url)
     pages = []
     for _ in range(samples):
@@ -132,6 +132,11 @@ async def resume_across(a: Server, b: Server, samples: int) -> tuple[list[float]
         await page.click("#inc")
         await page.disconnect()
         pages.append(page)
+    return pages
+
+
+async def time_resumes(pages: list[Page], b: Server) -> list[float]:
+    """Resume each page on B (its count must have come along); milliseconds per resume."""
     cb = TestClient(b.url)
     ms = []
     for page in pages:
@@ -141,28 +146,20 @@ async def resume_across(a: Server, b: Server, samples: int) -> tuple[list[float]
         ms.append((time.perf_counter() - start) * 1000)
         assert page.text("#count") == "Count: 1", page.text("#count")
         await page.disconnect()
-    return ms, pages
+    return ms
+
+
+async def resume_across(a: Server, b: Server, samples: int) -> tuple[list[float], list[Page]]:
+    """Live hand-over: sessions on A (detached, live) resume on B."""
+    pages = await detached_counters(a, samples)
+    return await time_resumes(pages, b), pages
 
 
 async def resume_from_checkpoints(a: Server, b: Server, samples: int) -> list[float]:
-    ca = TestClient(a.url)
-    pages = []
-    for _ in range(samples):
-        page = await ca.open("/counter")
-        await page.click("#inc")
-        await page.disconnect()
-        pages.append(page)
+    """Sessions of a stopped A resume on B from their checkpoints in Redis."""
+    pages = await detached_counters(a, samples)
     a.stop()  # a full stop: every session is written to Redis
-    cb = TestClient(b.url)
-    ms = []
-    for page in pages:
-        page.client = cb
-        start = time.perf_counter()
-        await page.resume()
-        ms.append((time.perf_counter() - start) * 1000)
-        assert page.text("#count") == "Count: 1"
-        await page.disconnect()
-    return ms
+    return await time_resumes(pages, b)
 
 
 async def propagation(a: Server, b: Server, samples: int) -> list[float]:
