@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +97,9 @@ class Location:
         self.pending: Pending | None = None
         self.root: Root | None = None  # set by mount()
         self.view: ComponentInstance | None = None  # the RouterView instance (set as it renders)
-        self.kept: OrderedDict[str, tuple[Aside, str]] = OrderedDict()  # pattern -> (page, its title)
-        self.prefetched: OrderedDict[str, tuple[Aside, str, float]] = OrderedDict()  # url -> (page, title, expiry)
+        # Oldest first (a dict keeps insertion order; an empty one is 64 B, an OrderedDict 192: per session).
+        self.kept: dict[str, tuple[Aside, str]] = {}  # pattern -> (page, its title)
+        self.prefetched: dict[str, tuple[Aside, str, float]] = {}  # url -> (page, title, expiry)
         self.prefetching = False  # use_head writes go to prefetch_title meanwhile
         self.prefetch_title = ""
         self._prefetch_rate = TokenBucket(PREFETCH_RATE, PREFETCH_BURST)
@@ -183,7 +183,7 @@ class Location:
             return False
         self.kept[str(inst.key)] = (Aside(inst, []), self.leaving_title)
         while len(self.kept) > KEPT_PAGES:
-            self.kept.popitem(last=False)[1][0].dispose()
+            self.kept.pop(next(iter(self.kept)))[0].dispose()
         return True
 
     def prefetch(self, url: str) -> bool:
@@ -207,7 +207,7 @@ class Location:
             self.prefetching = False
         self.prefetched[resolved.url] = (aside, self.prefetch_title, now + PREFETCH_TTL)
         while len(self.prefetched) > PREFETCH_ENTRIES:
-            self.prefetched.popitem(last=False)[1][0].dispose()
+            self.prefetched.pop(next(iter(self.prefetched)))[0].dispose()
         return True
 
     def _page_parent(self) -> ComponentInstance | None:

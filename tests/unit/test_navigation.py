@@ -258,3 +258,18 @@ def test_acknowledged_frames_leave_the_patch_history() -> None:
         assert not session.history and session.history_bytes == 0
 
     asyncio.run(go())
+
+
+def test_prefetched_pages_past_the_bound_go_oldest_first() -> None:
+    from vango_mp.navigation import PREFETCH_ENTRIES
+    from vango_mp.ratelimit import TokenBucket
+
+    async def go() -> None:
+        session, _ = await session_at("/plain")
+        location = session.root.context["location"]
+        location._prefetch_rate = TokenBucket(1000.0, 1000)  # the rate limit is another test's
+        urls = [f"/ahead?n={i}" for i in range(PREFETCH_ENTRIES + 2)]
+        assert all(location.prefetch(url) for url in urls)
+        assert list(location.prefetched) == urls[2:]  # the two oldest were dropped (and disposed)
+
+    asyncio.run(go())
