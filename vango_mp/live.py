@@ -42,6 +42,7 @@ _NO_ARGS: dict[str, list[bytes]] = {}
 # Handler attributes only Tornado's request path reads (_execute, write/flush: disabled after the upgrade).
 _SHED_KEYS = frozenset(("path_args", "path_kwargs", "open_args", "open_kwargs", "_prepared_future",
                         "_write_buffer", "_transforms"))
+_PARAMS: dict[tuple[Any, ...], tornado.websocket._WebSocketParams] = {}  # by (ping interval, timeout, max size)
 # What a finished handshake count stands in with once the session is bound (done, admitted).
 _COUNTED: concurrent.futures.Future[bool] = concurrent.futures.Future()
 _COUNTED.set_result(True)
@@ -93,9 +94,15 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         """Tornado's RFC 6455 protocol, reading frames by callback (vango_mp.wsread): no coroutine per idle socket."""
         if self.request.headers.get("Sec-WebSocket-Version") != "13":
             return None
-        return LeanProtocol13(self, False, tornado.websocket._WebSocketParams(
-            ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            max_message_size=self.max_message_size, compression_options=self.get_compression_options()))
+        compression = self.get_compression_options()
+        key = (self.ping_interval, self.ping_timeout, self.max_message_size)
+        params = _PARAMS.get(key) if compression is None else None  # read-only to Tornado: shared
+        if params is None:
+            params = tornado.websocket._WebSocketParams(ping_interval=key[0], ping_timeout=key[1],
+                                                        max_message_size=key[2], compression_options=compression)
+            if compression is None:
+                _PARAMS[key] = params
+        return LeanProtocol13(self, False, params)
 
     def check_origin(self, origin: str) -> bool:
         """Always accept the upgrade: vango's own policy decides in :meth:`open` (see ``origin_ok``).

@@ -63,6 +63,7 @@ def test_an_attached_socket_is_lean_and_still_works() -> None:
                     assert type(stream._write_futures) is SmallQueue
                     assert ws._counted.done() and ws._counted.result() is True
                     assert ws.ws_connection._compressor is None  # permessage-deflate offered, declined
+                    assert ws.ws_connection.params is live[0].ws_connection.params  # one per worker
                 assert _server_coroutines() == 0
                 for page in pages:  # events and patches still flow, in order
                     await page.click("#inc")
