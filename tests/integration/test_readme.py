@@ -19,16 +19,17 @@ pytestmark = pytest.mark.timeout(60)
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 
 
-def readme_block(marker: str) -> str:
+def readme_fence(lang: str, marker: str) -> str:
+    """The README's first ```lang fenced block that contains ``marker``."""
     text = (ROOT / "README.md").read_text()
-    for block in re.findall(r"```python\n(.*?)```", text, re.S):
+    for block in re.findall(rf"```{lang}\n(.*?)```", text, re.S):
         if marker in block:
             return block
-    raise AssertionError(f"no README python block containing {marker!r}")
+    raise AssertionError(f"no README {lang} block containing {marker!r}")
 
 
 def test_first_component_example(tmp_path: Path) -> None:
-    (tmp_path / "myapp.py").write_text(readme_block("# myapp.py"))
+    (tmp_path / "myapp.py").write_text(readme_fence("python", "# myapp.py"))
     srv = start_server("--workers", "1", "--app", "myapp:app", env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
     try:
         async def go() -> None:
@@ -42,20 +43,13 @@ def test_first_component_example(tmp_path: Path) -> None:
                 assert bob.text("h1") == "Hello, bob!"
             # The README's own test-client example, against the same app.
             namespace: dict[str, Any] = {}
-            exec(compile(readme_block("from vango_mp.testing import TestClient"), "README", "exec"), namespace)
+            example = readme_fence("python", "from vango_mp.testing import TestClient")
+            exec(compile(example, "README", "exec"), namespace)
             await namespace["test_greeter"](srv.url)
 
         asyncio.run(go())
     finally:
         srv.stop()
-
-
-def readme_fence(lang: str, marker: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    for block in re.findall(rf"```{lang}\n(.*?)```", text, re.S):
-        if marker in block:
-            return block
-    raise AssertionError(f"no README {lang} block containing {marker!r}")
 
 
 def test_several_machines_example(tmp_path: Path) -> None:
