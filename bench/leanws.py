@@ -325,16 +325,21 @@ def failure_reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"[:80]
 
 
+async def _wait_or_close(peer: Any, step: asyncio.Future[Any], timeout: float) -> None:
+    """Wait for one step of ``peer``'s opening; close the peer when it fails, times out or is cancelled."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except BaseException:
+        peer.close()
+        raise
+
+
 async def connect(peer_factory: Any, host: str, port: int, source: str | None, timeout: float) -> Any:
     """Open one peer (from ``source`` when given) and wait for its upgrade."""
     loop = asyncio.get_running_loop()
     local = (source, 0) if source else None
     _, peer = await asyncio.wait_for(loop.create_connection(peer_factory, host, port, local_addr=local), timeout)
-    try:
-        await asyncio.wait_for(peer.upgraded, timeout)
-    except BaseException:
-        peer.close()
-        raise
+    await _wait_or_close(peer, peer.upgraded, timeout)
     return peer
 
 
@@ -342,9 +347,5 @@ async def open_vango(host: str, port: int, page: PageInfo, source: str | None, t
     """A vango session: upgrade, HELLO, WELCOME (Refusal with the close code when refused)."""
     peer: VangoPeer = await connect(lambda: VangoPeer(host, port, page), host, port, source, timeout)
     peer.hello()
-    try:
-        await asyncio.wait_for(peer.welcomed, timeout)
-    except BaseException:
-        peer.close()
-        raise
+    await _wait_or_close(peer, peer.welcomed, timeout)
     return peer
