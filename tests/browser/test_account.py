@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 MB = 1024 * 1024
@@ -32,11 +31,7 @@ new MutationObserver(() => {
 """
 
 
-@pytest.fixture(scope="module")
-def demo() -> Iterator[Server]:
-    srv = start_server("--workers", "2")
-    yield srv
-    srv.stop()
+demo = module_server("--workers", "2")
 
 
 def log_in(page: Page, base: str, user: str, password: str) -> None:
@@ -123,11 +118,7 @@ def test_oversize_and_wrong_type_are_refused_with_their_messages(demo: Server, p
     expect(page.locator("#avatar-size")).to_have_text("none")
 
 
-@pytest.fixture(scope="module")
-def revocable() -> Iterator[Server]:
-    srv = start_server("--workers", "2", "--app", "tests.apps.accountapp:app")
-    yield srv
-    srv.stop()
+revocable = module_server("--workers", "2", "--app", "tests.apps.accountapp:app")
 
 
 def test_a_revoked_user_is_logged_out_within_the_interval(revocable: Server, page: Page) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import Server
+from tests.conftest import Server, module_server, start_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -114,8 +113,6 @@ def test_unknown_path_is_a_404_page_and_live_too(server: Server, browser: Browse
 
 
 def test_title_and_meta_tags_follow_live_navigation(browser: Browser) -> None:
-    from tests.conftest import start_server
-
     srv = start_server("--workers", "1", "--app", "tests.apps.navapp:app")
     try:
         page = open_page(browser, srv.url + "/a")
@@ -133,13 +130,7 @@ def test_title_and_meta_tags_follow_live_navigation(browser: Browser) -> None:
         srv.stop()
 
 
-@pytest.fixture(scope="module")
-def shell_app() -> Iterator[Server]:
-    from tests.conftest import start_server
-
-    srv = start_server("--workers", "1", "--app", "tests.apps.navapp2:app")
-    yield srv
-    srv.stop()
+shell_app = module_server("--workers", "1", "--app", "tests.apps.navapp2:app")
 
 
 def test_layout_state_survives_navigation_and_a_guard_redirects(shell_app: Server, browser: Browser) -> None:
@@ -202,8 +193,6 @@ def prefetches(srv: Server) -> float:
 
 
 def test_navigate_without_scrolling(browser: Browser) -> None:
-    from tests.conftest import start_server
-
     srv = start_server("--workers", "1", "--app", "tests.apps.navapp:app")
     try:
         page = open_page(browser, srv.url + "/a")

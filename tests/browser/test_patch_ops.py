@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import Server, start_server
+from tests.conftest import Server, module_server
 from tests.integration.rawws import Raw, fetch_page
 from vango_mp import protocol
 
@@ -26,11 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 KEYS = ["a", "b", "c", "d", "e"]
 
 
-@pytest.fixture(scope="module")
-def patch_server() -> Iterator[Server]:
-    srv = start_server("--workers", "1", "--app", "tests.apps.patchapp:app")
-    yield srv
-    srv.stop()
+patch_server = module_server("--workers", "1", "--app", "tests.apps.patchapp:app")
 
 
 def hid_of(html: str, element_id: str) -> int:
