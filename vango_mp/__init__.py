@@ -24,12 +24,13 @@ from .resources import Resource, use_interval, use_resource
 from .routes import Request, Response, csrf_input, csrf_token, redirect, use_request, use_response
 from .router import App
 from .vdom import Node, component, fragment, h, use_context, use_effect, use_memo, use_signal
+from .vdom.component import use_held
 from .vdom.boundary import ErrorBoundary
 from .vdom.listeners import on
 
 __all__ = [
     "App", "Event", "GlobalSignal", "Node", "batch", "component", "computed", "effect", "fragment", "h",
-    "signal", "untracked", "use_context", "use_effect", "use_memo", "use_signal",
+    "signal", "untracked", "use_context", "use_effect", "use_held", "use_memo", "use_signal",
     "CSPOptions", "default_csp_options", "hardened_csp_options", "csrf_input", "csrf_token",
     "Request", "Response", "redirect", "use_request", "use_response", "asset", "MetricsSink", "set_metrics_sink",
     "on", "MouseEvent", "KeyboardEvent", "ScrollEvent", "ResizeEvent", "TouchEvent", "TouchPoint", "FocusEvent",

@@ -152,6 +152,8 @@ class Session:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        if self.root is not None and self.root.dirty:
+            self._wake()  # an effect of the first render wrote a signal: its patches go out after WELCOME
 
     def bind(self, conn: Connection) -> None:
         """Frames now go to ``conn``."""

@@ -250,6 +250,16 @@ def test_events_example(example) -> None:
     asyncio.run(go())
 
 
+def test_components_and_testing_examples(example) -> None:
+    """The component example served, and the testing example run against it as printed."""
+    import asyncio
+
+    srv = example("guide_components")
+    namespace: dict[str, object] = {}
+    exec(compile(guide_block("# test_guide_components.py"), "test_guide_components.py", "exec"), namespace)
+    asyncio.run(namespace["check_tags"](srv.url))  # type: ignore[operator]
+
+
 def test_forms_example(example) -> None:
     import asyncio
 
