@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vango_mp.vdom import ComponentNode, Element, Fragment, Text, component, fragment, h, normalize
+from vango_mp.vdom.html import render_html
 
 
 def texts(el: Element) -> list[str]:
@@ -105,3 +106,14 @@ def test_clone_is_deep_and_clears_hids() -> None:
     assert copy is not el and copy.hid == 0 and copy.key == "k"
     assert copy.children[0] is not el.children[0] and copy.children[0].hid == 0  # type: ignore[union-attr]
     assert copy.children[0].key == 1  # type: ignore[union-attr]
+
+
+def test_svg_mixed_case_tags_keep_their_case() -> None:
+    """The browser builds an INSERTed element with createElementNS, which is case-sensitive:
+    <foreignobject> is not SVG's <foreignObject>."""
+    assert h.foreignObject().tag == "foreignObject"
+    assert h("linearGradient").tag == "linearGradient"
+    assert h.clippath().tag == "clipPath"
+    assert h.svg(h.textPath("t")).children[0].tag == "textPath"
+    assert h.div().tag == "div" and h.my_widget().tag == "my-widget"
+    assert "<foreignObject data-hid" in render_html([h.svg(h.foreignObject(h.p("x")))])

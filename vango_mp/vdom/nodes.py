@@ -262,6 +262,17 @@ def _element_factory(tag: str) -> Callable[..., Element]:
     return make
 
 
+# SVG's mixed-case element names: the DOM (createElementNS in an INSERT patch) is case-sensitive.
+_SVG_CASE = {name.lower(): name for name in (
+    "altGlyph", "altGlyphDef", "altGlyphItem", "animateColor", "animateMotion", "animateTransform",
+    "clipPath", "feBlend", "feColorMatrix", "feComponentTransfer", "feComposite", "feConvolveMatrix",
+    "feDiffuseLighting", "feDisplacementMap", "feDistantLight", "feDropShadow", "feFlood", "feFuncA",
+    "feFuncB", "feFuncG", "feFuncR", "feGaussianBlur", "feImage", "feMerge", "feMergeNode",
+    "feMorphology", "feOffset", "fePointLight", "feSpecularLighting", "feSpotLight", "feTile",
+    "feTurbulence", "foreignObject", "glyphRef", "linearGradient", "radialGradient", "textPath",
+)}
+
+
 class _H:
     """The element namespace: ``h.div(...)``, ``h.my_widget(...)`` -> <my-widget>; one factory per tag, cached."""
 
@@ -269,7 +280,7 @@ class _H:
         if name.startswith("_"):
             raise AttributeError(name)
         tag = (name[:-1] if name.endswith("_") else name).replace("_", "-").lower()
-        factory = _element_factory(tag)
+        factory = _element_factory(_SVG_CASE.get(tag, tag))
         setattr(self, name, factory)  # later lookups hit the instance dict, not __getattr__
         return factory
 
