@@ -777,7 +777,8 @@ class Owner:
         # Owned disposables in creation order; a dict for O(1) removal when
         # one is disposed early (long-lived owners must not accumulate them).
         self._children: dict[Any, None] = {}
-        self._cleanups: list[Callable[[], Any]] = []
+        # Created by the first on_cleanup: most owners (one per component) never get one.
+        self._cleanups: list[Callable[[], Any]] | None = None
         self._disposed = False
         if parent is not None:
             parent._adopt(self)
@@ -795,6 +796,8 @@ class Owner:
         """Run ``fn`` on dispose (immediately if already disposed)."""
         if self._disposed:
             fn()
+        elif self._cleanups is None:
+            self._cleanups = [fn]
         else:
             self._cleanups.append(fn)
 
@@ -814,7 +817,7 @@ class Owner:
             self._parent._children.pop(self, None)
             self._parent = None
         children, self._children = self._children, {}
-        cleanups, self._cleanups = self._cleanups, []
+        cleanups, self._cleanups = self._cleanups or (), None
         error: BaseException | None = None
         token = _ctx_set(None)  # cleanups must not subscribe whoever disposes us
         _start_batch()
