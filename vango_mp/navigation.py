@@ -83,15 +83,23 @@ class Pending:
 class Location:
     """One session's (or one server render's) URL as reactive state, and where it navigates."""
 
+    # One per session: slots, no instance dict (~200 B less).
+    __slots__ = (
+        "app", "allowed_redirect_hosts", "context", "resolved", "url", "title", "keep_patterns", "meta",
+        "leaving_title", "pending", "root", "view", "kept", "prefetched", "prefetching", "prefetch_title",
+        "_prefetch_rate",
+    )
+
     def __init__(self, app: Any, url: str, *, allowed_redirect_hosts: list[str] | None = None,
                  user: Any = None) -> None:
         self.app = app
-        self.allowed_redirect_hosts = list(allowed_redirect_hosts or [])
+        self.allowed_redirect_hosts = tuple(allowed_redirect_hosts or ())  # () is one shared object
         self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
         self.resolved, _ = self._follow(url, user)  # route guards see the user from the first render
         self.url: Signal[str] = signal(self.resolved.url)
         self.title = self._default_title(self.resolved)
-        self.keep_patterns: set[str] = {self.resolved.pattern} if self.resolved.keep_alive else set()
+        # Replaced, never changed in place: the empty frozenset is one shared object (a set() is 216 B).
+        self.keep_patterns = frozenset((self.resolved.pattern,)) if self.resolved.keep_alive else frozenset()
         self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
         self.leaving_title = self.title  # the title of the page a navigation leaves (kept with it if kept alive)
         self.pending: Pending | None = None
@@ -122,7 +130,7 @@ class Location:
             self.pending = Pending(url, NAV_LOAD)  # the browser loads it and gets the router's 400 page
             return
         if resolved.keep_alive:
-            self.keep_patterns.add(resolved.pattern)
+            self.keep_patterns |= {resolved.pattern}
         if resolved.pattern != self.resolved.pattern:
             self.leaving_title = self.title
             self.title = self._default_title(resolved)  # the new page sets its own with use_head
