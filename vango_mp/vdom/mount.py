@@ -142,6 +142,12 @@ class Aside:
 class Root:
     """One mounted app: resolved tree, hid allocation, handler registry, dirty tracking."""
 
+    # One per session: slots, no instance dict.
+    __slots__ = (
+        "context", "pending_values", "_on_dirty", "_owner", "_scope", "_nodes", "_registry", "_alloc",
+        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors",
+    )
+
     def __init__(
         self,
         app: Node | Iterable[Any],
