@@ -133,6 +133,15 @@ def fragment(*children: Child) -> Fragment:
 
 def normalize(items: Iterable[Any]) -> list[Node]:
     """Flatten children into nodes: merge adjacent text, drop empty text, None and bools."""
+    if type(items) is tuple and len(items) == 1:
+        # One element or one text, the usual case: a list built at its size (an
+        # appended-to list reserves 4 slots, 24 B more, kept as long as the node).
+        c = items[0]
+        t = type(c)
+        if t is Element or t is ComponentNode:
+            return [c]
+        if t is str:
+            return [shared_text(c)] if c else []
     out: list[Node] = []
     buf: list[str] = []
     _flatten(items, out, buf)
