@@ -68,6 +68,7 @@ def resolve(app: Any, url: str, *, user: Any = None) -> Resolution:
     return app.resolve(url, user=user)
 
 
+_NO_PATTERNS: frozenset[str] = frozenset()  # not a singleton in CPython 3.10+: one to share
 MAX_REDIRECTS = 5  # route middleware redirecting in a loop ends here
 
 
@@ -98,8 +99,8 @@ class Location:
         self.resolved, _ = self._follow(url, user)  # route guards see the user from the first render
         self.url: Signal[str] = signal(self.resolved.url)
         self.title = self._default_title(self.resolved)
-        # Replaced, never changed in place: the empty frozenset is one shared object (a set() is 216 B).
-        self.keep_patterns = frozenset((self.resolved.pattern,)) if self.resolved.keep_alive else frozenset()
+        # Replaced, never changed in place, so most sessions share _NO_PATTERNS (a set() is 216 B).
+        self.keep_patterns = frozenset((self.resolved.pattern,)) if self.resolved.keep_alive else _NO_PATTERNS
         self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
         self.leaving_title = self.title  # the title of the page a navigation leaves (kept with it if kept alive)
         self.pending: Pending | None = None
