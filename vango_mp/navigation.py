@@ -68,6 +68,7 @@ def resolve(app: Any, url: str, *, user: Any = None) -> Resolution:
     return app.resolve(url, user=user)
 
 
+_NO_META: dict[str, str] = {}  # Location.meta of a page without use_head(meta=...); never written to
 _NO_PATTERNS: frozenset[str] = frozenset()  # not a singleton in CPython 3.10+: one to share
 MAX_REDIRECTS = 5  # route middleware redirecting in a loop ends here
 
@@ -101,7 +102,7 @@ class Location:
         self.title = self._default_title(self.resolved)
         # Replaced, never changed in place, so most sessions share _NO_PATTERNS (a set() is 216 B).
         self.keep_patterns = frozenset((self.resolved.pattern,)) if self.resolved.keep_alive else _NO_PATTERNS
-        self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
+        self.meta: dict[str, str] = _NO_META  # <meta name=…> of the page shown (use_head); replaced, never changed
         self.leaving_title = self.title  # the title of the page a navigation leaves (kept with it if kept alive)
         self.pending: Pending | None = None
         self.root: Root | None = None  # set by mount()
@@ -135,7 +136,7 @@ class Location:
         if resolved.pattern != self.resolved.pattern:
             self.leaving_title = self.title
             self.title = self._default_title(resolved)  # the new page sets its own with use_head
-            self.meta = {}
+            self.meta = _NO_META
             self._bring_back(resolved)
         self.resolved = resolved
         self.context.update(path=resolved.url, params=resolved.params)
