@@ -68,6 +68,7 @@ def resolve(app: Any, url: str, *, user: Any = None) -> Resolution:
     return app.resolve(url, user=user)
 
 
+_NO_ENTRIES: dict[str, Any] = {}  # Location.kept / .prefetched until their first page; never written to
 _NO_META: dict[str, str] = {}  # Location.meta of a page without use_head(meta=...); never written to
 _NO_PATTERNS: frozenset[str] = frozenset()  # not a singleton in CPython 3.10+: one to share
 MAX_REDIRECTS = 5  # route middleware redirecting in a loop ends here
@@ -107,9 +108,10 @@ class Location:
         self.pending: Pending | None = None
         self.root: Root | None = None  # set by mount()
         self.view: ComponentInstance | None = None  # the RouterView instance (set as it renders)
-        # Oldest first (a dict keeps insertion order; an empty one is 64 B, an OrderedDict 192: per session).
-        self.kept: dict[str, tuple[Aside, str]] = {}  # pattern -> (page, its title)
-        self.prefetched: dict[str, tuple[Aside, str, float]] = {}  # url -> (page, title, expiry)
+        # Oldest first (a dict keeps insertion order). Most sessions never keep or prefetch a page:
+        # both start as the shared _NO_ENTRIES and get a dict of their own on the first insert.
+        self.kept: dict[str, tuple[Aside, str]] = _NO_ENTRIES  # pattern -> (page, its title)
+        self.prefetched: dict[str, tuple[Aside, str, float]] = _NO_ENTRIES  # url -> (page, title, expiry)
         self.prefetching = False  # use_head writes go to prefetch_title meanwhile
         self.prefetch_title = ""
         self._prefetch_rate = TokenBucket(PREFETCH_RATE, PREFETCH_BURST)
@@ -191,6 +193,8 @@ class Location:
             return False
         if not isinstance(inst.key, str):
             return False
+        if self.kept is _NO_ENTRIES:
+            self.kept = {}
         self.kept[str(inst.key)] = (Aside(inst, []), self.leaving_title)
         while len(self.kept) > KEPT_PAGES:
             self.kept.pop(next(iter(self.kept)))[0].dispose()
@@ -215,6 +219,8 @@ class Location:
             aside = self.root.render_aside(parent, page_node(resolved))
         finally:
             self.prefetching = False
+        if self.prefetched is _NO_ENTRIES:
+            self.prefetched = {}
         self.prefetched[resolved.url] = (aside, self.prefetch_title, now + PREFETCH_TTL)
         while len(self.prefetched) > PREFETCH_ENTRIES:
             self.prefetched.pop(next(iter(self.prefetched)))[0].dispose()
