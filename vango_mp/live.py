@@ -46,7 +46,33 @@ _PARAMS: dict[tuple[Any, ...], tornado.websocket._WebSocketParams] = {}  # by (p
 # What a finished handshake count stands in with once the session is bound (done, admitted).
 _COUNTED: concurrent.futures.Future[bool] = concurrent.futures.Future()
 _COUNTED.set_result(True)
+# What an attached socket's attributes hold once its handshake is over, the same for every
+# socket: _shed drops an instance's copy equal to these class attributes (reads then find the
+# class's; a later write puts its own back). Tornado's, then ours: each is set by __init__ or
+# ``initialize``, so the class value is never read before that (``_counted``, set late in
+# ``open``, is not one of them).
+_ATTACHED = {
+    "_auto_finish": True, "_finished": True, "_headers_written": True, "_status_code": 101,
+    "_reason": "Switching Protocols", "_headers": _NO_HEADERS, "ui": None, "close_code": None,
+    "close_reason": None, "_on_close_called": False,
+    "_gated": False, "_handshaking": False, "_hello_seen": True, "_timer": None,
+    "_socket_counted": True,
+}
+# The worker's collaborators, given to every socket of a route by Tornado (``initialize``):
+# an attached socket keeps one copy per route on its Application and reads them from there.
+# With the two above, its dict holds under 22 keys: 464 B instead of 832.
+_WORKER_KEYS = frozenset(("app", "census", "csrf_secret", "handover", "output", "owner", "slot", "sockets",
+                          "vango_settings"))
+_SHARED = "_vango_socket_shared"  # Application attribute: {handler class: {key: collaborator}}
 MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, two of them the code
+
+
+def _attached_default(key: str, value: Any) -> bool:
+    """Whether ``value`` is what an attached socket's class holds for ``key`` (see _ATTACHED)."""
+    if key not in _ATTACHED:
+        return False
+    default = _ATTACHED[key]
+    return value is default or (type(value) is type(default) and type(value) in (str, int) and value == default)
 
 
 def close_reason(text: str) -> str:
@@ -413,5 +439,28 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if counted.done() and not counted.cancelled() and counted.result():
             self._counted = _COUNTED  # type: ignore[assignment]
         # A handler has ~45 attributes, past what a shared-key dict holds: its dict is a full
-        # table (1,584 B). Rebuilt without what only the request path read, it is 832 B.
-        self.__dict__ = {k: v for k, v in vars(self).items() if k not in _SHED_KEYS}
+        # table (1,584 B). Rebuilt without what only the request path read, without values equal
+        # to _ATTACHED's and without the worker's collaborators (_WORKER_KEYS), it is 464 B.
+        own = vars(self)
+        shared = self.application.__dict__.setdefault(_SHARED, {}).setdefault(type(self), {})
+        for k in _WORKER_KEYS:
+            if k in own:
+                shared.setdefault(k, own[k])
+        self.__dict__ = {  # built in one go: a dict does not shrink when keys are deleted
+            k: v for k, v in own.items()
+            if k not in _SHED_KEYS and not _attached_default(k, v) and not (k in _WORKER_KEYS and shared[k] is v)
+        }
+
+    def __getattr__(self, name: str) -> Any:
+        """A collaborator an attached socket reads from its Application (see ``_shed``)."""
+        if name in _WORKER_KEYS:
+            values = self.application.__dict__.get(_SHARED, {}).get(type(self), {})
+            if name in values:
+                return values[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+for _key, _value in _ATTACHED.items():  # the class-level values behind what _shed drops
+    setattr(LiveSocket, _key, _value)
+
+

@@ -68,6 +68,9 @@ def resolve(app: Any, url: str, *, user: Any = None) -> Resolution:
     return app.resolve(url, user=user)
 
 
+_NO_ENTRIES: dict[str, Any] = {}  # Location.kept / .prefetched until their first page; never written to
+_NO_META: dict[str, str] = {}  # Location.meta of a page without use_head(meta=...); never written to
+_NO_PATTERNS: frozenset[str] = frozenset()  # not a singleton in CPython 3.10+: one to share
 MAX_REDIRECTS = 5  # route middleware redirecting in a loop ends here
 
 
@@ -83,23 +86,32 @@ class Pending:
 class Location:
     """One session's (or one server render's) URL as reactive state, and where it navigates."""
 
+    # One per session: slots, no instance dict (~200 B less).
+    __slots__ = (
+        "app", "allowed_redirect_hosts", "context", "resolved", "url", "title", "keep_patterns", "meta",
+        "leaving_title", "pending", "root", "view", "kept", "prefetched", "prefetching", "prefetch_title",
+        "_prefetch_rate",
+    )
+
     def __init__(self, app: Any, url: str, *, allowed_redirect_hosts: list[str] | None = None,
                  user: Any = None) -> None:
         self.app = app
-        self.allowed_redirect_hosts = list(allowed_redirect_hosts or [])
+        self.allowed_redirect_hosts = tuple(allowed_redirect_hosts or ())  # () is one shared object
         self.context: dict[str, Any] = {}  # the Root's context: its "path" and "params" follow the URL
         self.resolved, _ = self._follow(url, user)  # route guards see the user from the first render
         self.url: Signal[str] = signal(self.resolved.url)
         self.title = self._default_title(self.resolved)
-        self.keep_patterns: set[str] = {self.resolved.pattern} if self.resolved.keep_alive else set()
-        self.meta: dict[str, str] = {}  # <meta name=…> of the page shown (use_head)
+        # Replaced, never changed in place, so most sessions share _NO_PATTERNS (a set() is 216 B).
+        self.keep_patterns = frozenset((self.resolved.pattern,)) if self.resolved.keep_alive else _NO_PATTERNS
+        self.meta: dict[str, str] = _NO_META  # <meta name=…> of the page shown (use_head); replaced, never changed
         self.leaving_title = self.title  # the title of the page a navigation leaves (kept with it if kept alive)
         self.pending: Pending | None = None
         self.root: Root | None = None  # set by mount()
         self.view: ComponentInstance | None = None  # the RouterView instance (set as it renders)
-        # Oldest first (a dict keeps insertion order; an empty one is 64 B, an OrderedDict 192: per session).
-        self.kept: dict[str, tuple[Aside, str]] = {}  # pattern -> (page, its title)
-        self.prefetched: dict[str, tuple[Aside, str, float]] = {}  # url -> (page, title, expiry)
+        # Oldest first (a dict keeps insertion order). Most sessions never keep or prefetch a page:
+        # both start as the shared _NO_ENTRIES and get a dict of their own on the first insert.
+        self.kept: dict[str, tuple[Aside, str]] = _NO_ENTRIES  # pattern -> (page, its title)
+        self.prefetched: dict[str, tuple[Aside, str, float]] = _NO_ENTRIES  # url -> (page, title, expiry)
         self.prefetching = False  # use_head writes go to prefetch_title meanwhile
         self.prefetch_title = ""
         self._prefetch_rate = TokenBucket(PREFETCH_RATE, PREFETCH_BURST)
@@ -122,11 +134,11 @@ class Location:
             self.pending = Pending(url, NAV_LOAD)  # the browser loads it and gets the router's 400 page
             return
         if resolved.keep_alive:
-            self.keep_patterns.add(resolved.pattern)
+            self.keep_patterns |= {resolved.pattern}
         if resolved.pattern != self.resolved.pattern:
             self.leaving_title = self.title
             self.title = self._default_title(resolved)  # the new page sets its own with use_head
-            self.meta = {}
+            self.meta = _NO_META
             self._bring_back(resolved)
         self.resolved = resolved
         self.context.update(path=resolved.url, params=resolved.params)
@@ -181,6 +193,8 @@ class Location:
             return False
         if not isinstance(inst.key, str):
             return False
+        if self.kept is _NO_ENTRIES:
+            self.kept = {}
         self.kept[str(inst.key)] = (Aside(inst, []), self.leaving_title)
         while len(self.kept) > KEPT_PAGES:
             self.kept.pop(next(iter(self.kept)))[0].dispose()
@@ -205,6 +219,8 @@ class Location:
             aside = self.root.render_aside(parent, page_node(resolved))
         finally:
             self.prefetching = False
+        if self.prefetched is _NO_ENTRIES:
+            self.prefetched = {}
         self.prefetched[resolved.url] = (aside, self.prefetch_title, now + PREFETCH_TTL)
         while len(self.prefetched) > PREFETCH_ENTRIES:
             self.prefetched.pop(next(iter(self.prefetched)))[0].dispose()

@@ -273,3 +273,17 @@ def test_prefetched_pages_past_the_bound_go_oldest_first() -> None:
         assert list(location.prefetched) == urls[2:]  # the two oldest were dropped (and disposed)
 
     asyncio.run(go())
+
+
+def test_a_prefetched_page_stays_in_its_own_session() -> None:
+    """kept/prefetched start as one shared empty dict: the first page must go to a dict of its own."""
+
+    async def go() -> None:
+        one, _ = await session_at("/plain")
+        two, _ = await session_at("/plain")
+        first, second = one.root.context["location"], two.root.context["location"]
+        assert first.prefetch("/ahead?n=1")
+        assert list(first.prefetched) == ["/ahead?n=1"]
+        assert not second.prefetched and not second.kept
+
+    asyncio.run(go())

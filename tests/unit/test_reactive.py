@@ -552,14 +552,29 @@ def test_disposed_effect_is_removed_from_owner():
     owner = Owner()
     dispose = owner.run(lambda: effect(lambda: None))
     dispose()
-    assert owner._children == {}
+    assert not owner._children  # None (held one) or an empty dict
 
 
 def test_disposed_child_owner_is_removed_from_parent():
     parent = Owner()
     child = Owner(parent)
     child.dispose()
-    assert parent._children == {}
+    assert not parent._children
+
+
+def test_owner_keeps_one_child_then_many_in_creation_order():
+    """One child is held alone, a second turns the holder into a dict: disposal order is unchanged."""
+    order: list[str] = []
+    parent = Owner()
+    first = Owner(parent)
+    first.on_cleanup(lambda: order.append("first"))
+    first.dispose()  # dropped while held alone
+    assert not parent._children
+    for name in ("a", "b", "c"):
+        Owner(parent).on_cleanup(lambda name=name: order.append(name))
+    parent.on_cleanup(lambda: order.append("parent"))
+    parent.dispose()
+    assert order == ["first", "c", "b", "a", "parent"]
 
 
 def test_owner_disposes_computed_which_keeps_last_value():

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vango_mp.vdom import ComponentNode, Element, Fragment, Text, component, fragment, h, normalize
+from vango_mp.vdom import ComponentNode, Element, Fragment, Node, Root, Text, component, fragment, h, normalize
+from vango_mp.vdom import nodes
 from vango_mp.vdom.html import render_html
+from vango_mp.vdom.listeners import on
 
 
 def texts(el: Element) -> list[str]:
@@ -117,3 +119,40 @@ def test_svg_mixed_case_tags_keep_their_case() -> None:
     assert h.svg(h.textPath("t")).children[0].tag == "textPath"
     assert h.div().tag == "div" and h.my_widget().tag == "my-widget"
     assert "<foreignObject data-hid" in render_html([h.svg(h.foreignObject(h.p("x")))])
+
+
+def test_equal_short_texts_and_attrs_are_shared_between_builds() -> None:
+    """Texts and attribute dicts carry no hid: equal ones are one object for every session."""
+    a, b = h.a("Home", href="/"), h.a("Home", href="/")
+    assert a is not b and a.children is not b.children  # elements carry hids: never shared
+    assert a.children[0] is b.children[0]
+    assert a.attrs is b.attrs == {"href": "/"}
+    long_text, long_href = "x" * (nodes.SHARED_TEXT_LEN + 1), "/" + "y" * nodes.SHARED_ATTRS_LEN
+    assert h.p(long_text).children[0] is not h.p(long_text).children[0]
+    assert h.a(href=long_href).attrs is not h.a(href=long_href).attrs
+
+
+def test_listener_options_stay_on_their_own_element() -> None:
+    """data-vo is written before an attribute dict is shared: an equal plain element never gets it."""
+    plain = h.button("x", id="b")
+    opted = h.button("x", id="b", on_click=on(lambda: None, debounce=100))
+    assert "data-vo" in opted.attrs
+    assert plain.attrs == {"id": "b"}
+    assert h.button("x", id="b").attrs == {"id": "b"}
+
+
+def test_sessions_rendering_the_same_page_get_their_own_elements() -> None:
+    """Two roots of one app: elements (and their hids) are per root, the texts in them shared."""
+
+    @component
+    def Page() -> Node:
+        return h.main(h.p("Count: 0", id="count"), h.button("+", id="inc", on_click=lambda: None))
+
+    one, two = Root(Page()), Root(Page())
+    one.render_initial()
+    two.render_initial()
+    assert [n.hid for n in one.nodes] == [n.hid for n in two.nodes] == [1]
+    p1, p2 = one.nodes[0].children[0], two.nodes[0].children[0]
+    assert p1 is not p2 and p1.hid == p2.hid == 2
+    assert p1.children[0] is p2.children[0]  # the Text "Count: 0"
+    assert one.handler(3, "click") is not two.handler(3, "click")

@@ -31,6 +31,7 @@ from .snapshot import dump_tree
 __all__ = ["Root"]
 
 log = logging.getLogger("vango_mp.vdom")
+_NO_VALUES: dict[str, Any] = {}  # Root.pending_values when none are pending; never written to
 
 
 class _Dyn:
@@ -142,6 +143,12 @@ class Aside:
 class Root:
     """One mounted app: resolved tree, hid allocation, handler registry, dirty tracking."""
 
+    # One per session: slots, no instance dict.
+    __slots__ = (
+        "context", "pending_values", "_on_dirty", "_owner", "_scope", "_nodes", "_registry", "_alloc",
+        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors",
+    )
+
     def __init__(
         self,
         app: Node | Iterable[Any],
@@ -150,7 +157,8 @@ class Root:
         on_dirty: Callable[[], None] | None = None,
     ) -> None:
         self.context: dict[str, Any] = context if context is not None else {}
-        self.pending_values: dict[str, Any] = {}  # restored signal values not yet claimed by a use_signal
+        # Restored signal values not yet claimed by a use_signal (only popped from when not empty).
+        self.pending_values: dict[str, Any] = _NO_VALUES
         self._on_dirty = on_dirty
         self._owner = Owner(None)
         self._scope = Scope("", None, self._owner)
@@ -160,7 +168,9 @@ class Root:
         self._nodes: list[Node] = []  # resolved top level: what the DOM under hid 0 mirrors
         self._registry: Registry = {}
         self._alloc = HidCounter()
-        self._effects: list[tuple[ComponentInstance, int, Callable[[], Any]]] = []
+        # Effects queued by first renders, started once the render is committed; () when none
+        # (the empties below are shared: replaced, never appended to, 56-64 B per session each).
+        self._effects: list[tuple[ComponentInstance, int, Callable[[], Any]]] | tuple[()] = ()
         self._dirty = False
         self._rendered = False
         self._disposed = False
@@ -168,7 +178,7 @@ class Root:
         self.keeper: Callable[[ComponentInstance], bool] | None = None
         # Errors handled without raising (an ErrorBoundary caught it, a component with broken hook
         # order was reset, an effect failed): (kind, exception), drained by the session to report them.
-        self.errors: list[tuple[str, BaseException]] = []
+        self.errors: list[tuple[str, BaseException]] | tuple[()] = ()
 
     # -- public ----------------------------------------------------------------
 
@@ -211,7 +221,7 @@ class Root:
         number(nodes)
         self._nodes = nodes
         self._rendered = True
-        self.pending_values = {}
+        self.pending_values = _NO_VALUES
         self._run_effects()
 
     def html(self) -> str:
@@ -252,7 +262,7 @@ class Root:
         if self._disposed:
             return
         self._disposed = True
-        self._effects.clear()
+        self._effects = ()
         self._registry.clear()
         children, self._scope.children = self._scope.children, {}
         try:
@@ -316,7 +326,7 @@ class Root:
         if old is not None and old is not inst:
             old.dispose()
         parent.children[(inst.fn, True, inst.key)] = inst
-        self._effects.extend(aside.effects)
+        self._effects = [*self._effects, *aside.effects]
         aside.effects = []
 
     # -- what instances call ---------------------------------------------------
@@ -324,7 +334,9 @@ class Root:
     def record(self, kind: str, exc: BaseException, what: str) -> None:
         """Log an error handled without raising (traceback in the log) and keep it for the session to report."""
         log.error("%s: %s", what, exc, exc_info=exc)
-        if len(self.errors) < 16:  # a storm of them is reported as its first few
+        if not self.errors:
+            self.errors = [(kind, exc)]
+        elif len(self.errors) < 16:  # a storm of them is reported as its first few
             self.errors.append((kind, exc))
 
     def mark_dirty(self) -> None:
@@ -337,7 +349,10 @@ class Root:
 
     def queue_effect(self, inst: ComponentInstance, index: int, fn: Callable[[], Any]) -> None:
         """Start ``fn`` as an effect once the current render is committed."""
-        self._effects.append((inst, index, fn))
+        if self._effects:
+            self._effects.append((inst, index, fn))  # type: ignore[union-attr]
+        else:
+            self._effects = [(inst, index, fn)]
 
     # -- resolution --------------------------------------------------------------
 
@@ -484,7 +499,7 @@ class Root:
         A failing effect is logged, not raised: the patches of this render must
         still reach the client.
         """
-        effects, self._effects = self._effects, []
+        effects, self._effects = self._effects, ()
         for inst, index, fn in effects:
             if inst.disposed:
                 continue

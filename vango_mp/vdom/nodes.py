@@ -36,6 +36,20 @@ EVENT_NAMES = frozenset({
 _ATTR_NAME = re.compile(r"^[a-zA-Z_:][-a-zA-Z0-9_:.]*$")
 _EMPTY: dict[str, Any] = {}  # shared "no attrs / no events"; never mutated
 
+# Texts and attribute dicts are immutable once built and carry no hid, so equal
+# ones are one object for every session of the worker: the nav, the labels and
+# the ids of a page cost nothing per session (an idle /counter session built 17
+# Texts and 12 attribute dicts, ~2.7 KiB, all equal to other sessions'). Only
+# short values are shared (user data stays out of long-lived memory as much as
+# possible), and each table is emptied when full, so it holds at most
+# SHARED_MAX entries however many distinct values pages render.
+SHARED_MAX = 4096
+SHARED_TEXT_LEN = 64  # characters; a longer text gets a Text of its own
+SHARED_ATTRS_LEN = 128  # characters per value, and at most SHARED_ATTRS_ITEMS values
+SHARED_ATTRS_ITEMS = 4
+_texts: dict[str, Text] = {}
+_attrs: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
 
 class Text:
     """A text node; it has no hid (SET_TEXT addresses it by parent and index)."""
@@ -119,14 +133,51 @@ def fragment(*children: Child) -> Fragment:
 
 def normalize(items: Iterable[Any]) -> list[Node]:
     """Flatten children into nodes: merge adjacent text, drop empty text, None and bools."""
+    if type(items) is tuple and len(items) == 1:
+        # One element or one text, the usual case: a list built at its size (an
+        # appended-to list reserves 4 slots, 24 B more, kept as long as the node).
+        c = items[0]
+        t = type(c)
+        if t is Element or t is ComponentNode:
+            return [c]
+        if t is str:
+            return [shared_text(c)] if c else []
     out: list[Node] = []
     buf: list[str] = []
     _flatten(items, out, buf)
     if buf:
         text = "".join(buf)
         if text:
-            out.append(Text(text))
+            out.append(shared_text(text))
     return out
+
+
+def shared_text(text: str) -> Text:
+    """A Text for ``text``: the worker's shared one when ``text`` is short (see SHARED_MAX)."""
+    if len(text) > SHARED_TEXT_LEN:
+        return Text(text)
+    node = _texts.get(text)
+    if node is None:
+        if len(_texts) >= SHARED_MAX:
+            _texts.clear()
+        node = _texts[text] = Text(text)
+    return node
+
+
+def _shared_attrs(attrs: dict[str, str]) -> dict[str, str]:
+    """``attrs``, or an equal dict built before (see SHARED_MAX); never mutate the result."""
+    if len(attrs) > SHARED_ATTRS_ITEMS:
+        return attrs
+    for v in attrs.values():
+        if len(v) > SHARED_ATTRS_LEN:
+            return attrs
+    key = tuple(attrs.items())
+    shared = _attrs.get(key)
+    if shared is None:
+        if len(_attrs) >= SHARED_MAX:
+            _attrs.clear()
+        shared = _attrs[key] = attrs
+    return shared
 
 
 def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
@@ -137,7 +188,7 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
                 text = "".join(buf)
                 buf.clear()
                 if text:
-                    out.append(Text(text))
+                    out.append(shared_text(text))
             out.append(c)
         elif t is str:
             buf.append(c)
@@ -233,7 +284,7 @@ def _split_kwargs(
         vo = options_attr(events)  # the client reads the options from the element (vdom.listeners)
         if vo is not None:
             attrs["data-vo"] = vo
-    return attrs or _EMPTY, events or _EMPTY, key
+    return _shared_attrs(attrs) if attrs else _EMPTY, events or _EMPTY, key
 
 
 # endregion
