@@ -161,3 +161,8 @@ def module_server(*args: str, env: dict[str, str] | None = None) -> Any:
 
 server = module_server("--workers", "1")
 """One single-worker server for a test module."""
+
+# `pytest --hypothesis-profile=mutation`: no shrinking, for quick mutation runs (a failure is all they need).
+from hypothesis import Phase, settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])

@@ -109,7 +109,7 @@ class _Cell:
         self.key = key
         self.default = default  # sent with writes so the hub can start the key
         self.seq = 0  # sequence number of the applied value; 0 = never written
-        self.signal: reactive.Signal[Any] = reactive.signal(default)
+        self.signal: reactive.Signal[Any] = reactive.SharedSignal(default)
 
     def apply(self, seq: int, value: Any) -> bool:
         """Apply the hub's value if it is newer; False for a stale duplicate."""

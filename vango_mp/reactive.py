@@ -33,6 +33,7 @@ __all__ = [
     "StormError",
     "SignalWriteInRender",
     "Signal",
+    "SharedSignal",
     "Computed",
     "Reaction",
     "Owner",
@@ -458,6 +459,16 @@ def signal(value: T) -> Signal[T]:
     return Signal(value)
 
 
+class SharedSignal(Signal[T]):
+    """A Signal whose value is the same for every session of the process (a global's replica).
+
+    Only these may be read by a shared component (``@component(shared=True)``):
+    its render is then the same for every session that renders it.
+    """
+
+    __slots__ = ()
+
+
 # endregion
 # region Computed --------------------------------------------------------------
 
@@ -751,6 +762,32 @@ class Reaction(_Observer):
     @property
     def invalidated(self) -> bool:
         return bool(self._flags & INVALIDATED)
+
+    def rearm(self, sources: list[Any]) -> bool:
+        """Take ``sources`` as read again without running anything: True if they are exactly the ones the
+        last ``track`` read (in order); the reaction then reports the next change. False: call ``track``."""
+        node = self._sources
+        for source in sources:
+            if node is None or node.source is not source:
+                return False
+            node = node.next_source
+        if node is not None or self._flags & (DISPOSED | RUNNING):
+            return False
+        node = self._sources
+        while node is not None:
+            node.version = node.source._version
+            node = node.next_source
+        self._flags &= ~INVALIDATED
+        return True
+
+    def sources(self) -> list[Any]:
+        """What the last ``track`` read (signals and computeds), in read order."""
+        out = []
+        node = self._sources
+        while node is not None:
+            out.append(node.source)
+            node = node.next_source
+        return out
 
     def _run(self) -> None:
         self._flags |= INVALIDATED

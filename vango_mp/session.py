@@ -45,6 +45,39 @@ MAX_RENDER_FAILURES = 3
 _inline: list[Session | None] = [None]  # the session applying an event inline (Session._step_inline), if any
 
 
+class DirtyBatch:
+    """Idle sessions dirtied outside an event, flushed in loop callbacks of ``BATCH`` sessions each.
+
+    Each callback yields to the loop after its share, so a fan-out to many
+    sessions interleaves with sockets and timers like the per-session tasks
+    it replaces; sessions are flushed in the order they went dirty.
+    """
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._queue: deque[Session] = deque()
+        self._scheduled = False
+
+    def add(self, session: Session, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.append(session)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._run, loop)
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        queue = self._queue
+        for _ in range(min(self.BATCH, len(queue))):
+            queue.popleft().flush_idle()
+        if queue:
+            loop.call_soon(self._run, loop)
+        else:
+            self._scheduled = False
+
+
+_DIRTY = DirtyBatch()
+
+
 class State(enum.Enum):
     """Where a session is in its lifecycle (transitions: :mod:`vango_mp.sessions.states`)."""
 
@@ -273,8 +306,25 @@ class Session:
         self._wake()
 
     def notify_dirty(self) -> None:
-        """Called by the tree when a component went dirty outside an event (globals, timers)."""
-        self._wake()
+        """Called by the tree when a component went dirty outside an event (globals, timers).
+
+        An idle session joins the worker's batch of dirty sessions: a global
+        write that dirties 10,000 of them flushes them in a few loop callbacks
+        rather than 10,000 Tasks (issue 13: fan-out).
+        """
+        if self._task is None and self._loop is not None and self.alive and _inline[0] is not self:
+            _DIRTY.add(self, self._loop)
+        else:
+            self._wake()
+
+    def flush_idle(self) -> None:
+        """The batch's turn: flush inline if still idle (nothing queued, no task), else let the task do it."""
+        if not self.alive:
+            return
+        if self._task is None and not self._dispatches and not self._events and _inline[0] is None:
+            self._step_inline()
+        else:
+            self._wake()
 
     def _wake(self) -> None:
         """Make sure the session's task is running (it exits when the work is done)."""

@@ -47,3 +47,24 @@ def test_global_signal_example_counts_and_reports_a_failed_write(tmp_path: Path)
         if srv is not None:
             srv.stop()
         redis.stop()
+
+
+def test_shared_component_example_updates_every_session_and_keeps_their_own_state(tmp_path: Path) -> None:
+    srv = serve_example(tmp_path, "guide_shared")
+    try:
+        async def go() -> None:
+            client = TestClient(srv.url)
+            pages = [await client.open("/") for _ in range(3)]
+            assert all(p.text("#score") == "Home 0" for p in pages)
+            await pages[0].click("#cheer")
+            await pages[1].click("#goal")
+            for p in pages:
+                await p.wait_for_text("#score", "Home 1")
+            await pages[2].click("#goal")
+            for p in pages:
+                await p.wait_for_text("#score", "Home 2")
+            assert [p.text("#cheer") for p in pages] == ["Cheered 1", "Cheered 0", "Cheered 0"]
+
+        asyncio.run(go())
+    finally:
+        srv.stop()

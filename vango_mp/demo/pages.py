@@ -94,13 +94,19 @@ def Todos() -> Node:
     )
 
 
+@component(shared=True)
+def GlobalCount() -> Node:
+    """The shared value: one render per worker for all sessions (a shared component: vdom.shared)."""
+    return h.span(str(GLOBAL_COUNT.get()), id="global-count")
+
+
 @component
 def GlobalCounter() -> Node:
     title("Global")
     return h.main(
         h.h1("Global counter"),
         nav(),
-        h.p("Shared by every session on every worker: ", h.span(str(GLOBAL_COUNT.get()), id="global-count")),
+        h.p("Shared by every session on every worker: ", GlobalCount()),
         h.button("+1", id="global-inc", on_click=lambda: GLOBAL_COUNT.incr()),
         worker_badge(),
     )

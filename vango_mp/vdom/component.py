@@ -46,6 +46,7 @@ class RootLike(Protocol):
 
     def queue_effect(self, inst: ComponentInstance, index: int, fn: Callable[[], Any]) -> None: ...
     def mark_dirty(self) -> None: ...
+    def defer(self, inst: ComponentInstance) -> None: ...
     def record(self, kind: str, exc: BaseException, what: str) -> None: ...
 
 
@@ -57,10 +58,26 @@ def current_instance() -> ComponentInstance | None:
     return _current.get()
 
 
-def component(fn: Callable[..., Any]) -> Callable[..., ComponentNode]:
-    """Make ``fn`` a component: calling it returns a ComponentNode (``key=`` is reserved)."""
+#: Component functions declared ``shared=True`` (see vango_mp.vdom.shared).
+SHARED: set[Callable[..., Any]] = set()
+
+
+def component(fn: Callable[..., Any] | None = None, *, shared: bool = False) -> Any:
+    """Make ``fn`` a component: calling it returns a ComponentNode (``key=`` is reserved).
+
+    ``@component(shared=True)`` declares that the output depends only on the
+    props and the global signals it reads: sessions rendering it with the same
+    props share one render, one diff and the same patch bytes
+    (vango_mp.vdom.shared). Such a component calls no hooks.
+    """
+    if fn is None:
+        return functools.partial(component, shared=shared)
     if getattr(fn, "__vango_component__", None) is not None:
+        if shared:
+            SHARED.add(fn.__vango_component__)  # type: ignore[attr-defined]
         return fn  # already a component factory
+    if shared:
+        SHARED.add(fn)
     names = [
         p.name for p in inspect.signature(fn).parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
@@ -102,12 +119,15 @@ class ComponentInstance(Scope):
     """One mounted component: its hooks, Owner, Reaction, props and last output."""
 
     __slots__ = ("fn", "key", "node", "props", "root", "reaction", "hooks", "hook_index", "renders",
-                 "dirty", "disposed", "boundary")
+                 "dirty", "disposed", "boundary", "ident", "place")
 
-    def __init__(self, node: ComponentNode, path: str, parent: Scope, root: RootLike) -> None:
+    def __init__(self, node: ComponentNode, path: str, parent: Scope, root: RootLike, ident: Any = None) -> None:
         super().__init__(path, parent, Owner(parent.owner))
         self.fn = node.fn
         self.key = node.key
+        self.ident = ident  # its key in the parent's ``children`` (mount's Ident)
+        # A shared component's element in the resolved tree: (the live child list holding it, index), or None
+        self.place: tuple[list[Node], int] | None = None
         self.node = node
         self.props = node.props
         self.root = root
@@ -156,6 +176,7 @@ class ComponentInstance(Scope):
         self.renders = 0
         self.raw = self.output = []
         self.plan = None
+        self.place = None
 
     def _render(self) -> list[Node]:
         self.dirty = False
@@ -191,11 +212,18 @@ class ComponentInstance(Scope):
             return
         if not self.dirty:
             self.dirty = True
-            scope = self.parent
-            while scope is not None and not scope.subtree_dirty:
-                scope.subtree_dirty = True
-                scope = scope.parent
+            if self.place is not None:  # a shared component: the root may swap its element in place
+                self.root.defer(self)
+                return
+            self.mark_path()
         self.root.mark_dirty()  # even if still dirty from a failed render: that one is retried now
+
+    def mark_path(self) -> None:
+        """Mark the ancestors: the next resolution walks down to this instance."""
+        scope = self.parent
+        while scope is not None and not scope.subtree_dirty:
+            scope.subtree_dirty = True
+            scope = scope.parent
 
     def hook_id(self, index: int) -> str:
         """Stable id of hook ``index``: ``"<path>/<index>"``."""
@@ -218,6 +246,7 @@ class ComponentInstance(Scope):
             self.hooks = []
             self.raw = self.output = []
             self.plan = None
+            self.place = None
             self.parent = None  # type: ignore[assignment]
 
 
@@ -229,6 +258,8 @@ def _slot(hook: str, kind: str) -> tuple[ComponentInstance, int, Any]:
     inst = _current.get()
     if inst is None:
         raise HookError(f"{hook}() called outside a component render: call hooks inside a @component function")
+    if inst.fn in SHARED:
+        _no_hooks(inst, hook)
     i = inst.hook_index
     inst.hook_index = i + 1
     hooks = inst.hooks
@@ -242,6 +273,11 @@ def _slot(hook: str, kind: str) -> tuple[ComponentInstance, int, Any]:
         raise HookError(f"component {inst.name} ({inst.path}): {hook}() is a new hook #{i} after the first "
                         "render (a conditional hook?)")
     return inst, i, _NEW
+
+
+def _no_hooks(inst: ComponentInstance, hook: str) -> None:
+    raise HookError(f"{hook}() in shared component {inst.name} ({inst.path}): a shared component renders "
+                    "from its props and global signals only, so it calls no hooks")
 
 
 _NEW = object()
@@ -322,6 +358,8 @@ def use_context(key: str, default: Any = None) -> Any:
     inst = _current.get()
     if inst is None:
         raise HookError("use_context() called outside a component render: call hooks inside a @component function")
+    if inst.fn in SHARED:
+        _no_hooks(inst, "use_context")
     return inst.root.context.get(key, default)
 
 

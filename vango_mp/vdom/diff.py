@@ -25,10 +25,11 @@ from typing import Any
 
 from ..protocol import INSERT, MOVE, REMOVE, REMOVE_ATTR, REPLACE, SET_ATTR, SET_TEXT
 from .html import events_attr, vnode_wire
+from . import shared
 from .nodes import Element, Text
 from .safety import safe_attr
 
-__all__ = ["diff", "assign_hids", "forget", "Patch", "Registry"]
+__all__ = ["diff", "diff_shared", "assign_hids", "forget", "Patch", "Registry"]
 
 Patch = list[Any]
 #: hid -> element, for elements that have event handlers (kept up to date by diff).
@@ -55,6 +56,8 @@ def assign_hids(nodes: list[ResolvedNode], alloc_hid: Callable[[], int], registr
     for i, n in enumerate(nodes):
         if type(n) is Element:
             if n.hid > 0:
+                if shared.reuse_numbering(n, alloc_hid, registry):
+                    continue
                 n = nodes[i] = n.clone()
             _assign(n, alloc_hid, registry)
 
@@ -70,6 +73,13 @@ def forget(node: ResolvedNode, registry: Registry) -> None:
 
 
 def _assign(n: Element, alloc: Callable[[], int], reg: Registry | None) -> None:
+    if n.hid < 0:  # a fresh shared element (vdom.shared): number it, and record what it took
+        start = getattr(alloc, "next", None)
+        n.hid = 0
+        _assign(n, alloc, reg)
+        if start is not None:
+            shared.numbered(n, start, alloc.next)  # type: ignore[attr-defined]
+        return
     n.hid = alloc()
     if reg is not None and n.events:
         reg[n.hid] = n
@@ -90,6 +100,8 @@ def _children(
             if type(n) is Text:
                 if o.text != n.text:  # type: ignore[union-attr]
                     out.append([SET_TEXT, phid, i, n.text])
+            elif n.hid:  # type: ignore[union-attr]
+                new[i] = _shared(o, n, alloc, out, reg)  # type: ignore[arg-type]
             else:
                 _element(o, n, alloc, out, reg)  # type: ignore[arg-type]
         return
@@ -124,6 +136,8 @@ def _children(
         elif tn is Text:
             if o.text != n.text:  # type: ignore[union-attr]
                 out.append([SET_TEXT, phid, j, n.text])  # type: ignore[union-attr]
+        elif n.hid:  # type: ignore[union-attr]
+            new[j] = _shared(o, n, alloc, out, reg)  # type: ignore[arg-type]
         else:
             _element(o, n, alloc, out, reg)  # type: ignore[arg-type]
 
@@ -137,7 +151,8 @@ def _pairwise(old: list[ResolvedNode], new: list[ResolvedNode]) -> bool:
         t = type(o)
         if t is not type(n):
             return False
-        if t is Element and (o.tag != n.tag or o.key != n.key or n.hid > 0):  # type: ignore[union-attr]
+        if t is Element and (o.tag != n.tag or o.key != n.key  # type: ignore[union-attr]
+                             or (n.hid > 0 and n.hid != o.hid)):  # type: ignore[union-attr]
             return False
     return True
 
@@ -257,9 +272,44 @@ def _insert(
     n = new[j]
     if type(n) is Element:
         if n.hid > 0:
-            n = new[j] = n.clone()
-        _assign(n, alloc, reg)
+            if not shared.reuse_numbering(n, alloc, reg):
+                n = new[j] = n.clone()
+                _assign(n, alloc, reg)
+        else:
+            _assign(n, alloc, reg)
     out.append([INSERT, phid, j, vnode_wire(n)])
+
+
+def diff_shared(old: Element, new: Element, alloc_hid: Callable[[], int], out: list[Patch],
+                registry: Registry | None) -> Element:
+    """Patches for a shared render's element ``new`` replacing ``old`` in place (same tag and key);
+    returns the element to put in the tree: ``new``, or this session's private copy of it."""
+    if new.hid:
+        return _shared(old, new, alloc_hid, out, registry)
+    _element(old, new, alloc_hid, out, registry)
+    return new
+
+
+def _shared(o: Element, n: Element, alloc: Callable[[], int], out: list[Patch], reg: Registry | None) -> Element:
+    """``n`` is a shared render's element (vdom.shared) meeting this session's ``o``; returns what takes its place.
+
+    Numbered by another session already (``n.hid == o.hid``): replay that
+    session's patches if this one is in the same state. Not numbered yet: if
+    ``o`` is shared too, diff and record it for the others. Otherwise the
+    session goes on with a private copy.
+    """
+    if n.hid > 0:
+        if shared.replay(o, n, alloc, out, reg):
+            return n
+    elif shared.frozen(o) and hasattr(alloc, "next"):
+        start, first = alloc.next, len(out)  # type: ignore[attr-defined]
+        n.hid = 0
+        _element(o, n, alloc, out, reg)
+        shared.record(o, n, out[first:], start, alloc.next)  # type: ignore[attr-defined]
+        return n
+    n = n.clone()
+    _element(o, n, alloc, out, reg)
+    return n
 
 
 def _element(o: Element, n: Element, alloc: Callable[[], int], out: list[Patch], reg: Registry | None) -> None:

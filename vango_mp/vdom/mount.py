@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..reactive import Owner, batch, dropping_writes, effect
-from .component import EFFECT, SIGNAL, ComponentInstance, Scope
-from .diff import Patch, Registry, assign_hids, diff
+from . import shared
+from .component import EFFECT, SHARED, SIGNAL, ComponentInstance, Scope
+from .diff import Patch, Registry, assign_hids, diff, diff_shared
 from .html import render_html
 from .nodes import ComponentNode, Element, Node, Text, normalize
 from .snapshot import dump_tree
@@ -146,7 +147,7 @@ class Root:
     # One per session: slots, no instance dict.
     __slots__ = (
         "context", "pending_values", "_on_dirty", "_owner", "_scope", "_nodes", "_registry", "_alloc",
-        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors",
+        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors", "_deferred",
     )
 
     def __init__(
@@ -179,6 +180,8 @@ class Root:
         # Errors handled without raising (an ErrorBoundary caught it, a component with broken hook
         # order was reset, an effect failed): (kind, exception), drained by the session to report them.
         self.errors: list[tuple[str, BaseException]] | tuple[()] = ()
+        # Shared instances invalidated since the last render, tried in place first (``_swap``).
+        self._deferred: list[ComponentInstance] | tuple[()] = ()
 
     # -- public ----------------------------------------------------------------
 
@@ -246,8 +249,14 @@ class Root:
         # A render error propagates and leaves the root clean (no retry loop): the
         # failed component keeps its dirty flag and retries on the next change.
         self._dirty = False
+        patches: list[Patch] = []
+        if self._deferred:
+            deferred, self._deferred = self._deferred, ()
+            for inst in deferred:
+                if inst.dirty and not self._swap(inst, patches):
+                    inst.mark_path()
         nodes = self._resolve_top()
-        patches = diff(0, self._nodes, nodes, self._alloc, self._registry)
+        patches += diff(0, self._nodes, nodes, self._alloc, self._registry)
         self._nodes = nodes
         self._run_effects()
         return patches
@@ -303,7 +312,8 @@ class Root:
         """
         if node.key is None:
             raise ValueError("only a keyed component can be rendered aside (its identity is its key)")
-        inst = ComponentInstance(node, _child_path(parent.path, (node.fn, True, node.key)), parent, self)
+        ident = (node.fn, True, node.key)
+        inst = ComponentInstance(node, _child_path(parent.path, ident), parent, self, ident)
         held, self._effects = self._effects, []
         try:
             with dropping_writes():
@@ -338,6 +348,61 @@ class Root:
             self.errors = [(kind, exc)]
         elif len(self.errors) < 16:  # a storm of them is reported as its first few
             self.errors.append((kind, exc))
+
+    def defer(self, inst: ComponentInstance) -> None:
+        """A shared instance was invalidated: the next render tries to swap its element in place."""
+        if self._deferred:
+            self._deferred.append(inst)  # type: ignore[union-attr]
+        else:
+            self._deferred = [inst]
+        self.mark_dirty()
+
+    def _swap(self, inst: ComponentInstance, patches: list[Patch]) -> bool:
+        """Render a shared instance and patch its one element where it sits, without resolving the path
+        to it; False (nothing changed in the tree) when its place or output does not allow it.
+
+        The place is the live child list the last resolution put its element in
+        (a rebuilt element's children, or the top level), trusted while the
+        instance is still in the tree (``_live``): every resolution of that list
+        records it anew, and a diff only ever puts a private copy of the same
+        element at that index (so the element there, not the instance's output,
+        is what the DOM shows).
+        """
+        place = inst.place
+        if place is None or len(inst.output) != 1 or not self._live(inst):
+            return False
+        lst, idx = place
+        src = lst[idx] if idx < len(lst) else None
+        if type(src) is not Element:
+            return False
+        try:
+            raw = shared.render(inst)
+        except Exception:
+            inst.dirty = True  # the resolution renders it again and handles the error as any other
+            return False
+        new = raw[0] if len(raw) == 1 else None
+        # (a numbered shared element holds no components: those are rebuilt, never numbered themselves)
+        if (type(new) is not Element or new.tag != src.tag or new.key != src.key
+                or (new.hid <= 0 and compile_plan(raw, inst.path) is not None)):
+            inst.dirty = True
+            return False
+        placed = new if new is src else diff_shared(src, new, self._alloc, patches, self._registry)  # type: ignore[arg-type]
+        lst[idx] = placed
+        inst.raw = raw
+        inst.plan = None
+        inst.output = raw if placed is new else [placed]
+        return True
+
+    def _live(self, inst: ComponentInstance) -> bool:
+        """Whether ``inst`` is in the tree: each ancestor up to the top holds it among its children."""
+        top = self._scope
+        scope: Any = inst
+        while scope is not top:
+            parent = scope.parent
+            if parent is None or scope.disposed or parent.children.get(scope.ident) is not scope:
+                return False
+            scope = parent
+        return True
 
     def mark_dirty(self) -> None:
         """An instance was invalidated: tell the session once per clean -> dirty transition."""
@@ -388,12 +453,13 @@ class Root:
                     inst.dispose()
             return scope.raw
         out: list[Node] = []
+        live = scope is self._scope  # the top level is the tree's list; a component's is copied into its parent's
         if not fresh:
-            self._resolve_list(scope, scope.plan, old, None, out)
+            self._resolve_list(scope, scope.plan, old, None, out, live)
             return out
         new: dict[Ident, ComponentInstance] = {}
         try:
-            self._resolve_list(scope, scope.plan, old, new, out)
+            self._resolve_list(scope, scope.plan, old, new, out, live)
         except BaseException:
             for ident, inst in new.items():
                 if old.get(ident) is not inst:
@@ -407,12 +473,16 @@ class Root:
 
     def _resolve_list(
         self, scope: Scope, plan: list[Any], old: dict[Ident, ComponentInstance],
-        new: dict[Ident, ComponentInstance] | None, out: list[Node],
+        new: dict[Ident, ComponentInstance] | None, out: list[Node], live: bool,
     ) -> None:
+        """Append the plan's resolved nodes to ``out``; ``live``: ``out`` is a list of the tree itself."""
         for item in plan:
             t = type(item)
             if t is _Comp:
                 nodes = self._resolve_component(scope, item, old, new)
+                if item.node.fn in SHARED:
+                    inst = (new if new is not None else old)[item.ident]
+                    inst.place = (out, len(out)) if live and len(nodes) == 1 and type(nodes[0]) is Element else None
                 if nodes:
                     if type(nodes[0]) is Text and out and type(out[-1]) is Text:
                         _push(out, nodes[0])
@@ -426,7 +496,7 @@ class Root:
             else:
                 el = item.el
                 kids: list[Node] = []
-                self._resolve_list(scope, item.plan, old, new, kids)
+                self._resolve_list(scope, item.plan, old, new, kids, True)
                 out.append(Element(el.tag, el.attrs, el.events, kids, el.key))
 
     def _resolve_component(
@@ -437,7 +507,7 @@ class Root:
         node = item.node
         inst = old.get(item.ident)
         if inst is None or inst.disposed:
-            inst = ComponentInstance(node, _child_path(scope.path, item.ident), scope, self)
+            inst = ComponentInstance(node, _child_path(scope.path, item.ident), scope, self, item.ident)
             if new is None:  # not expected (same plan as last time), but keep the map whole
                 old[item.ident] = inst
         elif inst.node is not node:
@@ -470,7 +540,7 @@ class Root:
         return self._render(inst)
 
     def _render(self, inst: ComponentInstance) -> list[Node]:
-        raw = inst.render()
+        raw = shared.render(inst) if inst.fn in SHARED else inst.render()
         if inst.key is not None and len(raw) == 1 and type(raw[0]) is Element and raw[0].key is None:
             el = raw[0]
             if el.hid > 0:
