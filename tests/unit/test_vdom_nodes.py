@@ -156,3 +156,22 @@ def test_sessions_rendering_the_same_page_get_their_own_elements() -> None:
     assert p1 is not p2 and p1.hid == p2.hid == 2
     assert p1.children[0] is p2.children[0]  # the Text "Count: 0"
     assert one.handler(3, "click") is not two.handler(3, "click")
+
+
+def test_child_lists_without_components_below_are_static() -> None:
+    """The mount never walks a StaticList for components (mount.compile_plan); any other list it walks."""
+    from vango_mp.vdom import component
+    from vango_mp.vdom.nodes import StaticList
+
+    @component
+    def Leaf() -> Node:
+        return h.b("leaf")
+
+    assert type(h.div(h.p("x"), "y", [h.i()]).children) is StaticList
+    assert type(h.div("one text").children) is StaticList
+    assert type(h.div(h.p("x")).children) is StaticList
+    assert type(h.div(Leaf()).children) is list
+    assert type(h.div(h.p(h.span(Leaf()))).children) is list  # a component further down
+    assert type(h.div(fragment(h.p(), Leaf())).children) is list
+    assert type(h.div(h.p("x")).clone().children) is StaticList
+    assert h.div(h.div(h.p("x")).children).children[0].tag == "p"  # a StaticList is a list of children too

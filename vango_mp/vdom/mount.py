@@ -26,7 +26,7 @@ from . import shared
 from .component import EFFECT, SHARED, SIGNAL, ComponentInstance, Scope
 from .diff import Patch, Registry, assign_hids, diff, diff_shared
 from .html import render_html
-from .nodes import ComponentNode, Element, Node, Text, normalize
+from .nodes import ComponentNode, Element, Node, StaticList, Text, normalize
 from .snapshot import dump_tree
 
 __all__ = ["Root"]
@@ -67,7 +67,7 @@ def compile_plan(nodes: list[Node], path: str, counters: dict[str, int] | None =
         t = type(n)
         if t is ComponentNode:
             item: Any = _component_item(n, path, counters)  # type: ignore[arg-type]
-        elif t is Element and n.children:  # type: ignore[union-attr]
+        elif t is Element and n.children and type(n.children) is not StaticList:  # type: ignore[union-attr]
             sub = compile_plan(n.children, path, counters)  # type: ignore[union-attr]
             if sub is None:
                 continue

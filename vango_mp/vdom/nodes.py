@@ -85,7 +85,8 @@ class Element:
 
     def clone(self) -> Element:
         """Deep copy with hids cleared: for a node already placed elsewhere in some tree."""
-        return Element(self.tag, self.attrs, self.events, [_clone(c) for c in self.children], self.key)
+        kids = [_clone(c) for c in self.children]
+        return Element(self.tag, self.attrs, self.events, StaticList(kids) if _static(self) else kids, self.key)
 
     def __repr__(self) -> str:
         key = f", key={self.key!r}" if self.key is not None else ""
@@ -131,25 +132,41 @@ def fragment(*children: Child) -> Fragment:
 # region Children -------------------------------------------------------------
 
 
+class StaticList(list):  # type: ignore[type-arg]
+    """A child list with no component anywhere below it (``normalize`` saw to it): the mount's plan
+    never walks it (``mount.compile_plan``). Any other list is walked; same size as a list."""
+
+    __slots__ = ()
+
+
+def _static(el: Element) -> bool:
+    return not el.children or type(el.children) is StaticList
+
+
 def normalize(items: Iterable[Any]) -> list[Node]:
-    """Flatten children into nodes: merge adjacent text, drop empty text, None and bools."""
+    """Flatten children into nodes: merge adjacent text, drop empty text, None and bools.
+
+    A :class:`StaticList` when no component is in it or below it.
+    """
     if type(items) is tuple and len(items) == 1:
         # One element or one text, the usual case: a list built at its size (an
         # appended-to list reserves 4 slots, 24 B more, kept as long as the node).
         c = items[0]
         t = type(c)
-        if t is Element or t is ComponentNode:
+        if t is Element:
+            return StaticList(items) if _static(c) else [c]
+        if t is ComponentNode:
             return [c]
         if t is str:
-            return [shared_text(c)] if c else []
-    out: list[Node] = []
+            return StaticList((shared_text(c),)) if c else []
+    out: list[Node] = StaticList()
     buf: list[str] = []
-    _flatten(items, out, buf)
+    static = _flatten(items, out, buf)
     if buf:
         text = "".join(buf)
         if text:
             out.append(shared_text(text))
-    return out
+    return out if static else list(out)
 
 
 def shared_text(text: str) -> Text:
@@ -180,7 +197,9 @@ def _shared_attrs(attrs: dict[str, str]) -> dict[str, str]:
     return shared
 
 
-def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
+def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> bool:
+    """Append ``items`` to ``out``; False if a component is among them or below them."""
+    static = True
     for c in items:
         t = type(c)
         if t is Element or t is ComponentNode:
@@ -190,6 +209,8 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
                 if text:
                     out.append(shared_text(text))
             out.append(c)
+            if static and (t is ComponentNode or not _static(c)):  # type: ignore[arg-type]
+                static = False
         elif t is str:
             buf.append(c)
         elif c is None or t is bool:
@@ -199,9 +220,9 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
         elif t is int or t is float:
             buf.append(str(c))
         elif t is Fragment:
-            _flatten(c.children, out, buf)
-        elif t is list or t is tuple or t is GeneratorType or isinstance(c, (map, filter, range, zip)):
-            _flatten(c, out, buf)
+            static = _flatten(c.children, out, buf) and static
+        elif t is list or t is tuple or t is StaticList or t is GeneratorType or isinstance(c, (map, filter, range, zip)):
+            static = _flatten(c, out, buf) and static
         elif isinstance(c, str):  # str subclasses (enum.StrEnum, markup-ish types): their text
             buf.append(str.__str__(c))
         elif isinstance(c, (int, float)):
@@ -210,6 +231,7 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> None:
             raise TypeError(
                 f"cannot render {t.__name__} as a child: use a node, str, int, float, None, or a list of them"
             )
+    return static
 
 
 # endregion
