@@ -52,7 +52,7 @@ def Counter() -> Node:
     return h.main(
         h.h1("Counter"),
         nav(),
-        h.p(f"Count: {count.get()}", id="count"),
+        h.p("Count: ", count, id="count"),  # bound: a click re-renders this text, not the page
         h.button("+", id="inc", on_click=lambda: count.update(lambda n: n + 1)),
         h.button("-", id="dec", on_click=lambda: count.update(lambda n: n - 1)),
         worker_badge(),

@@ -98,13 +98,20 @@ def component(fn: Callable[..., Any] | None = None, *, shared: bool = False) -> 
     return factory
 
 
+def child_path(parent: str, ident: tuple[Any, bool, Any]) -> str:
+    """``Name[key=k]`` or ``Name[i]`` under the parent's path; a first unkeyed top-level one is just ``Name``."""
+    fn, keyed, k = ident
+    name = getattr(fn, "__name__", "component")
+    seg = f"{name}[key={k}]" if keyed else (f"{name}[{k}]" if parent or k else name)
+    return f"{parent}/{seg}" if parent else seg
+
+
 class Scope:
     """A place children are resolved in: the Root's top level, or a component instance."""
 
-    __slots__ = ("path", "parent", "owner", "children", "raw", "plan", "output", "subtree_dirty")
+    __slots__ = ("parent", "owner", "children", "raw", "plan", "output", "subtree_dirty", "bind")
 
-    def __init__(self, path: str, parent: Scope | None, owner: Owner) -> None:
-        self.path = path
+    def __init__(self, parent: Scope | None, owner: Owner) -> None:
         self.parent = parent
         self.owner = owner
         # (fn, keyed?, key or position) -> child instance, from the last resolution
@@ -113,6 +120,13 @@ class Scope:
         self.plan: list[Any] | None = None  # mount's path to the components inside raw
         self.output: list[Node] = []  # resolved nodes, reused while clean
         self.subtree_dirty = False  # some descendant instance needs a render
+        # Tracks the signals bound in ``raw`` (a Signal placed as a child: mount resolves it), if any.
+        self.bind: Reaction | None = None
+
+    @property
+    def path(self) -> str:
+        """Names the scope from the root (the top level is ``""``); worked out when asked, never stored."""
+        return ""
 
 
 class ComponentInstance(Scope):
@@ -121,18 +135,18 @@ class ComponentInstance(Scope):
     __slots__ = ("fn", "key", "node", "props", "root", "reaction", "hooks", "hook_index", "renders",
                  "dirty", "disposed", "boundary", "ident", "place")
 
-    def __init__(self, node: ComponentNode, path: str, parent: Scope, root: RootLike, ident: Any = None) -> None:
-        super().__init__(path, parent, Owner(parent.owner))
+    def __init__(self, node: ComponentNode, parent: Scope, root: RootLike, ident: tuple[Any, bool, Any]) -> None:
+        super().__init__(parent, Owner(parent.owner))
         self.fn = node.fn
         self.key = node.key
-        self.ident = ident  # its key in the parent's ``children`` (mount's Ident)
+        self.ident = ident  # its key in the parent's ``children``: (fn, keyed?, key or position)
         # A shared component's element in the resolved tree: (the live child list holding it, index), or None
         self.place: tuple[list[Node], int] | None = None
         self.node = node
         self.props = node.props
         self.root = root
         self.reaction: Reaction = self.owner.run(lambda: Reaction(self._invalidate))
-        self.hooks: list[tuple[str, Any]] = []
+        self.hooks: list[tuple[str, Any]] = _NO_HOOKS  # a list of its own from the first hook on
         self.hook_index = 0
         self.renders = 0
         self.dirty = True
@@ -143,6 +157,12 @@ class ComponentInstance(Scope):
     def name(self) -> str:
         """The component function's name."""
         return getattr(self.fn, "__name__", "component")
+
+    @property
+    def path(self) -> str:
+        """``App/Counter[0]``: what hook ids and error messages name it by (see the module docstring)."""
+        parent = self.parent
+        return child_path(parent.path if parent is not None else "", self.ident)
 
     def render(self) -> list[Node]:
         """Run the component (tracked, inside its Owner and ``rendering()``); return normalised nodes.
@@ -172,11 +192,12 @@ class ComponentInstance(Scope):
         self.owner.dispose()
         self.owner = Owner(self.parent.owner)
         self.reaction = self.owner.run(lambda: Reaction(self._invalidate))
-        self.hooks = []
+        self.hooks = _NO_HOOKS
         self.renders = 0
         self.raw = self.output = []
         self.plan = None
         self.place = None
+        self.bind = None
 
     def _render(self) -> list[Node]:
         self.dirty = False
@@ -243,10 +264,11 @@ class ComponentInstance(Scope):
             # Break the cycles (instance <-> reaction, hooks, resolved nodes holding handlers) so
             # an unmounted page is freed at once, not at the next full collection (navigation
             # unmounts whole pages; workers collect rarely: worker._tune_gc).
-            self.hooks = []
+            self.hooks = _NO_HOOKS
             self.raw = self.output = []
             self.plan = None
             self.place = None
+            self.bind = None
             self.parent = None  # type: ignore[assignment]
 
 
@@ -281,6 +303,14 @@ def _no_hooks(inst: ComponentInstance, hook: str) -> None:
 
 
 _NEW = object()
+_NO_HOOKS: list[tuple[str, Any]] = []  # the hooks of an instance that has none; never appended to
+
+
+def _add_hook(inst: ComponentInstance, kind: str, value: Any) -> None:
+    if inst.hooks:
+        inst.hooks.append((kind, value))
+    else:
+        inst.hooks = [(kind, value)]
 _TYPED_RESTORE = False  # --dev: a restored value must have its initial's type (the code may have changed)
 
 
@@ -301,7 +331,7 @@ def use_signal(initial: T) -> Signal[T]:
             if not _TYPED_RESTORE or initial is None or type(value) is type(initial):
                 initial = value
         sig = Signal(initial)
-        inst.hooks.append((SIGNAL, sig))
+        _add_hook(inst, SIGNAL, sig)
     return sig
 
 
@@ -310,7 +340,7 @@ def use_memo(fn: Callable[[], T]) -> Computed[T]:
     inst, _, memo = _slot("use_memo", MEMO)
     if memo is _NEW:
         memo = computed(fn)  # created inside the instance's Owner: disposed on unmount
-        inst.hooks.append((MEMO, memo))
+        _add_hook(inst, MEMO, memo)
     return memo
 
 
@@ -323,7 +353,7 @@ def use_effect(fn: Callable[[], Any]) -> None:
     """
     inst, i, value = _slot("use_effect", EFFECT)
     if value is _NEW:
-        inst.hooks.append((EFFECT, None))
+        _add_hook(inst, EFFECT, None)
         inst.root.queue_effect(inst, i, _async_effect(inst, fn) if inspect.iscoroutinefunction(fn) else fn)
 
 
@@ -341,7 +371,7 @@ def use_held(factory: Callable[[], T]) -> T:
     inst, _, value = _slot("use_held", HELD)
     if value is _NEW:
         value = factory()
-        inst.hooks.append((HELD, value))
+        _add_hook(inst, HELD, value)
     return value
 
 

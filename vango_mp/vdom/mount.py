@@ -21,12 +21,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..reactive import Owner, batch, dropping_writes, effect
+from ..reactive import Owner, Reaction, batch, dropping_writes, effect
 from . import shared
 from .component import EFFECT, SHARED, SIGNAL, ComponentInstance, Scope
 from .diff import Patch, Registry, assign_hids, diff, diff_shared
 from .html import render_html
-from .nodes import ComponentNode, Element, Node, StaticList, Text, normalize
+from .nodes import Bound, ComponentNode, Element, Node, StaticList, Text, normalize
 from .snapshot import dump_tree
 
 __all__ = ["Root"]
@@ -36,13 +36,23 @@ _NO_VALUES: dict[str, Any] = {}  # Root.pending_values when none are pending; ne
 
 
 class _Dyn:
-    """An element of a scope's raw output that contains components: rebuilt on every resolution."""
+    """An element of a scope's raw output that contains components: rebuilt on every resolution.
 
-    __slots__ = ("el", "plan")
+    It keeps what it needs of the element, not the element: the raw element and
+    its child list (superseded by ``plan``) are freed once the plan is built.
+    """
+
+    __slots__ = ("tag", "attrs", "events", "key", "plan")
 
     def __init__(self, el: Element, plan: list[Any]) -> None:
-        self.el = el
+        self.tag = el.tag
+        self.attrs = el.attrs
+        self.events = el.events
+        self.key = el.key
         self.plan = plan
+
+
+_NO_RAW: list[Node] = []  # a scope's raw output once its plan replaces it; never written to
 
 
 Ident = tuple[Any, bool, Any]  # (fn, keyed?, key or position among same-named siblings)
@@ -58,17 +68,21 @@ class _Comp:
         self.ident = ident
 
 
-def compile_plan(nodes: list[Node], path: str, counters: dict[str, int] | None = None) -> list[Any] | None:
-    """``nodes`` with components as ``_Comp`` and elements containing them as ``_Dyn``; None if no components."""
+def compile_plan(nodes: list[Node], scope: Scope, counters: dict[str, int] | None = None) -> list[Any] | None:
+    """``nodes`` (``scope``'s output) with components as ``_Comp`` and elements containing them as ``_Dyn``;
+    None if no components."""
     plan: list[Any] | None = None
     if counters is None:
         counters = {}
     for k, n in enumerate(nodes):
         t = type(n)
         if t is ComponentNode:
-            item: Any = _component_item(n, path, counters)  # type: ignore[arg-type]
+            item: Any = _component_item(n, scope, counters)  # type: ignore[arg-type]
+        elif t is Bound:
+            counters[BOUND] = 1
+            item = n
         elif t is Element and n.children and type(n.children) is not StaticList:  # type: ignore[union-attr]
-            sub = compile_plan(n.children, path, counters)  # type: ignore[union-attr]
+            sub = compile_plan(n.children, scope, counters)  # type: ignore[union-attr]
             if sub is None:
                 continue
             item = _Dyn(n, sub)  # type: ignore[arg-type]
@@ -80,14 +94,25 @@ def compile_plan(nodes: list[Node], path: str, counters: dict[str, int] | None =
     return plan
 
 
-def _component_item(node: ComponentNode, path: str, counters: dict[Any, Any]) -> _Comp:
+BOUND = "\0bound"  # set in compile_plan's counters when the output binds a signal
+
+
+def _bound_nodes(value: Any) -> list[Node]:
+    """A bound signal's value as resolved nodes: text and elements (a component would need an instance)."""
+    nodes = normalize((value,))
+    if nodes and type(nodes) is not StaticList:
+        raise TypeError(f"a bound signal's value renders text and elements only, not components: {value!r}")
+    return nodes
+
+
+def _component_item(node: ComponentNode, scope: Scope, counters: dict[Any, Any]) -> _Comp:
     """Identity ``(fn, True, key)``, or ``(fn, False, position among same-named unkeyed siblings)``."""
     fn, key = node.fn, node.key
     if key is not None:
         ident: Ident = (fn, True, key)
         if ident in counters:
             name = getattr(fn, "__name__", "component")
-            raise ValueError(f"duplicate key {key!r} for component {name} in {path or 'the root'}")
+            raise ValueError(f"duplicate key {key!r} for component {name} in {scope.path or 'the root'}")
         counters[ident] = 1
     else:
         name = getattr(fn, "__name__", "component")
@@ -95,14 +120,6 @@ def _component_item(node: ComponentNode, path: str, counters: dict[Any, Any]) ->
         counters[name] = pos + 1
         ident = (fn, False, pos)
     return _Comp(node, ident)
-
-
-def _child_path(parent: str, ident: Ident) -> str:
-    """``Name[key=k]`` or ``Name[i]`` under the parent's path; a first unkeyed top-level one is just ``Name``."""
-    fn, keyed, k = ident
-    name = getattr(fn, "__name__", "component")
-    seg = f"{name}[key={k}]" if keyed else (f"{name}[{k}]" if parent or k else name)
-    return f"{parent}/{seg}" if parent else seg
 
 
 def _push(out: list[Node], node: Node) -> None:
@@ -162,9 +179,10 @@ class Root:
         self.pending_values: dict[str, Any] = _NO_VALUES
         self._on_dirty = on_dirty
         self._owner = Owner(None)
-        self._scope = Scope("", None, self._owner)
-        self._scope.raw = normalize((app,))
-        self._scope.plan = compile_plan(self._scope.raw, "")
+        self._scope = Scope(None, self._owner)
+        raw = normalize((app,))
+        self._scope.plan = self._compile(raw, self._scope)
+        self._scope.raw = raw if self._scope.plan is None else _NO_RAW
         self._scope.subtree_dirty = True
         self._nodes: list[Node] = []  # resolved top level: what the DOM under hid 0 mirrors
         self._registry: Registry = {}
@@ -313,7 +331,7 @@ class Root:
         if node.key is None:
             raise ValueError("only a keyed component can be rendered aside (its identity is its key)")
         ident = (node.fn, True, node.key)
-        inst = ComponentInstance(node, _child_path(parent.path, ident), parent, self, ident)
+        inst = ComponentInstance(node, parent, self, ident)
         held, self._effects = self._effects, []
         try:
             with dropping_writes():
@@ -383,7 +401,7 @@ class Root:
         new = raw[0] if len(raw) == 1 else None
         # (a numbered shared element holds no components: those are rebuilt, never numbered themselves)
         if (type(new) is not Element or new.tag != src.tag or new.key != src.key
-                or (new.hid <= 0 and compile_plan(raw, inst.path) is not None)):
+                or (new.hid <= 0 and compile_plan(raw, inst) is not None)):
             inst.dirty = True
             return False
         placed = new if new is src else diff_shared(src, new, self._alloc, patches, self._registry)  # type: ignore[arg-type]
@@ -455,11 +473,11 @@ class Root:
         out: list[Node] = []
         live = scope is self._scope  # the top level is the tree's list; a component's is copied into its parent's
         if not fresh:
-            self._resolve_list(scope, scope.plan, old, None, out, live)
+            self._resolve_plan(scope, old, None, out, live)
             return out
         new: dict[Ident, ComponentInstance] = {}
         try:
-            self._resolve_list(scope, scope.plan, old, new, out, live)
+            self._resolve_plan(scope, old, new, out, live)
         except BaseException:
             for ident, inst in new.items():
                 if old.get(ident) is not inst:
@@ -470,6 +488,39 @@ class Root:
             if new.get(ident) is not inst and not (self.keeper is not None and self.keeper(inst)):
                 inst.dispose()
         return out
+
+    def _resolve_plan(
+        self, scope: Scope, old: dict[Ident, ComponentInstance], new: dict[Ident, ComponentInstance] | None,
+        out: list[Node], live: bool,
+    ) -> None:
+        """The scope's plan into ``out``; what it binds is read inside its binding reaction, so it is tracked."""
+        assert scope.plan is not None
+        if scope.bind is None:
+            self._resolve_list(scope, scope.plan, old, new, out, live)
+        else:
+            scope.bind.track(lambda: self._resolve_list(scope, scope.plan, old, new, out, live))  # type: ignore[arg-type]
+
+    def _compile(self, raw: list[Node], scope: Scope) -> list[Any] | None:
+        """``compile_plan``, and a binding reaction for a scope whose output binds signals."""
+        counters: dict[Any, Any] = {}
+        plan = compile_plan(raw, scope, counters)
+        if BOUND in counters and scope.bind is None:
+            if isinstance(scope, ComponentInstance) and scope.fn in SHARED:
+                raise shared.SharedComponentError(
+                    f"shared component {scope.name} ({scope.path}) binds a signal: a shared component renders "
+                    "the same for every session, so it shows global values with .get()")
+            scope.bind = scope.owner.run(lambda: Reaction(lambda: self._rebound(scope)))
+        return plan
+
+    def _rebound(self, scope: Scope) -> None:
+        """A bound signal of ``scope`` changed: resolve the scope again (no render) on the next pass."""
+        if getattr(scope, "disposed", False):
+            return
+        node: Scope | None = scope
+        while node is not None and not node.subtree_dirty:
+            node.subtree_dirty = True
+            node = node.parent
+        self.mark_dirty()
 
     def _resolve_list(
         self, scope: Scope, plan: list[Any], old: dict[Ident, ComponentInstance],
@@ -493,11 +544,13 @@ class Root:
                 out.append(item)
             elif t is Text:
                 _push(out, item)
+            elif t is Bound:  # read inside the scope's binding reaction (_resolve_scope)
+                for node in _bound_nodes(item.source.get()):
+                    _push(out, node)
             else:
-                el = item.el
                 kids: list[Node] = []
                 self._resolve_list(scope, item.plan, old, new, kids, True)
-                out.append(Element(el.tag, el.attrs, el.events, kids, el.key))
+                out.append(Element(item.tag, item.attrs, item.events, kids, item.key))
 
     def _resolve_component(
         self, scope: Scope, item: _Comp, old: dict[Ident, ComponentInstance],
@@ -507,7 +560,7 @@ class Root:
         node = item.node
         inst = old.get(item.ident)
         if inst is None or inst.disposed:
-            inst = ComponentInstance(node, _child_path(scope.path, item.ident), scope, self, item.ident)
+            inst = ComponentInstance(node, scope, self, item.ident)
             if new is None:  # not expected (same plan as last time), but keep the map whole
                 old[item.ident] = inst
         elif inst.node is not node:
@@ -547,8 +600,8 @@ class Root:
                 el = raw[0] = el.clone()
             el.key = inst.key  # a keyed component's element is matched by that key among its siblings
         try:
-            inst.plan = compile_plan(raw, inst.path)
-            inst.raw = raw
+            inst.plan = self._compile(raw, inst)
+            inst.raw = raw if inst.plan is None else _NO_RAW  # a plan holds what resolving needs
             return self._reresolve(inst, True)
         except BaseException:
             inst.dirty = True  # its children map may not match the new plan: render again next time

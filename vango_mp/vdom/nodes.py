@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from types import GeneratorType
 from typing import Any, Union
 
+from ..reactive import Computed, Signal
 from .listeners import Listener, options_attr
 from .safety import UnsafeAttributeError, name_problem
 
@@ -100,6 +101,15 @@ class Fragment:
 
     def __init__(self, children: Iterable[Any] = ()) -> None:
         self.children = normalize(children)
+
+
+class Bound:
+    """A Signal or Computed placed as a child: stands for its current value, kept up to date by the mount."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: Signal[Any] | Computed[Any]) -> None:
+        self.source = source
 
 
 class ComponentNode:
@@ -221,6 +231,16 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> bool:
             buf.append(str(c))
         elif t is Fragment:
             static = _flatten(c.children, out, buf) and static
+        elif isinstance(c, (Signal, Computed)):
+            # A bound value: resolved (not rendered) in place, so a change re-resolves the component
+            # that placed it without rendering it (Preact Signals' text binding; vdom.mount).
+            if buf:
+                text = "".join(buf)
+                buf.clear()
+                if text:
+                    out.append(shared_text(text))
+            out.append(Bound(c))
+            static = False
         elif t is list or t is tuple or t is StaticList or t is GeneratorType or isinstance(c, (map, filter, range, zip)):
             static = _flatten(c, out, buf) and static
         elif isinstance(c, str):  # str subclasses (enum.StrEnum, markup-ish types): their text
