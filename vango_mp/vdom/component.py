@@ -145,7 +145,7 @@ class ComponentInstance(Scope):
         self.node = node
         self.props = node.props
         self.root = root
-        self.reaction: Reaction = self.owner.run(lambda: Reaction(self._invalidate))
+        self.reaction: Reaction = self.owner.run(lambda: Reaction(self))
         self.hooks: list[tuple[str, Any]] = _NO_HOOKS  # a list of its own from the first hook on
         self.hook_index = 0
         self.renders = 0
@@ -191,7 +191,7 @@ class ComponentInstance(Scope):
             child.dispose()
         self.owner.dispose()
         self.owner = Owner(self.parent.owner)
-        self.reaction = self.owner.run(lambda: Reaction(self._invalidate))
+        self.reaction = self.owner.run(lambda: Reaction(self))
         self.hooks = _NO_HOOKS
         self.renders = 0
         self.raw = self.output = []
@@ -238,6 +238,9 @@ class ComponentInstance(Scope):
                 return
             self.mark_path()
         self.root.mark_dirty()  # even if still dirty from a failed render: that one is retried now
+
+    # The instance itself is its Reaction's callback: no bound method kept per instance (64 B each).
+    __call__ = _invalidate
 
     def mark_path(self) -> None:
         """Mark the ancestors: the next resolution walks down to this instance."""

@@ -52,6 +52,19 @@ class _Dyn:
         self.plan = plan
 
 
+class _Rebound:
+    """A binding reaction's callback (smaller than a closure): ``Root._rebound(scope)``."""
+
+    __slots__ = ("root", "scope")
+
+    def __init__(self, root: Root, scope: Scope) -> None:
+        self.root = root
+        self.scope = scope
+
+    def __call__(self) -> None:
+        self.root._rebound(self.scope)
+
+
 _NO_RAW: list[Node] = []  # a scope's raw output once its plan replaces it; never written to
 
 
@@ -509,7 +522,7 @@ class Root:
                 raise shared.SharedComponentError(
                     f"shared component {scope.name} ({scope.path}) binds a signal: a shared component renders "
                     "the same for every session, so it shows global values with .get()")
-            scope.bind = scope.owner.run(lambda: Reaction(lambda: self._rebound(scope)))
+            scope.bind = scope.owner.run(lambda: Reaction(_Rebound(self, scope)))
         return plan
 
     def _rebound(self, scope: Scope) -> None:
