@@ -34,7 +34,7 @@ from vango_mp.demo import app  # noqa: E402
 from vango_mp.demo.pages import GLOBAL_COUNT  # noqa: E402
 from vango_mp.settings import Settings  # noqa: E402
 from vango_mp.vdom import shared  # noqa: E402
-from vango_mp.worker import Worker  # noqa: E402
+from vango_mp.worker import Worker, _tune_gc  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_US = 15.0
@@ -67,6 +67,7 @@ class CountingConn:
 
 async def measure(n: int, writes: int, share: bool) -> dict[str, float]:
     shared.enable(share)
+    _tune_gc()  # the collector settings a worker runs with
     owner = Worker(Settings(max_sessions=n + 10, max_sessions_per_ip=n + 10), 0, app, secrets.token_bytes(32)).owner
     conns = []
     for i in range(n):

@@ -45,9 +45,12 @@ counters: Counter[Key] = Counter()
 
 def inc(name: str, amount: int = 1, **labels: str) -> None:
     """Add to a counter (a ``reason`` outside the name's fixed codes counts as ``other``); the sink hears it too."""
-    if "reason" in labels:
-        labels["reason"] = prom.code(name, labels["reason"])
-    counters[(name, tuple(sorted(labels.items())))] += amount
+    if not labels:  # the hot path: a frame sent, an event handled
+        counters[(name, ())] += amount
+    else:
+        if "reason" in labels:
+            labels["reason"] = prom.code(name, labels["reason"])
+        counters[(name, tuple(sorted(labels.items())))] += amount
     prom.record_count(name, amount, labels)
 
 
