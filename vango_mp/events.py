@@ -307,8 +307,9 @@ def wants_event(fn: Callable[..., Any]) -> bool:
         return _signature_wants(fn)
 
 
-def call_handler(fn: Callable[..., Any], event: Event) -> Any:
-    """Call ``fn(event)`` or ``fn()`` according to its signature."""
+def call_handler(fn: Callable[..., Any], event: Any, typed: Callable[[Any], Event] | None = None) -> Any:
+    """Call ``fn(event)`` or ``fn()`` according to its signature; ``typed(event)`` makes the event it gets
+    (only for a handler that takes one: most click handlers do not, and building it costs ~4 µs)."""
     if type(fn) is FunctionType:  # the hot path: a lambda or def from a render
         code = fn.__code__
         wants = _FUNC_WANTS.get(code)
@@ -316,4 +317,6 @@ def call_handler(fn: Callable[..., Any], event: Event) -> Any:
             wants = _FUNC_WANTS[code] = _code_wants(fn, code, 0)
     else:
         wants = wants_event(fn)
-    return fn(event) if wants else fn()
+    if not wants:
+        return fn()
+    return fn(typed(event) if typed is not None else event)

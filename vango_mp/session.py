@@ -42,6 +42,11 @@ YIELD_EVERY = 16  # items a session applies before letting other sessions run
 # Renders in a row that raised outside any ErrorBoundary after which the page counts as unusable:
 # the session ends (4001) and the browser reloads into a fresh one (vango_mp.errors).
 MAX_RENDER_FAILURES = 3
+def _typed(frame: protocol.ClientEvent) -> Event:
+    """The typed event a handler gets (MouseEvent, FormEvent ...) for a queued EVENT frame."""
+    return Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq)
+
+
 _inline: list[Session | None] = [None]  # the session applying an event inline (Session._step_inline), if any
 
 
@@ -132,7 +137,7 @@ class Session:
         self.conn: Connection | None = None
         # Created on first use: an idle session should cost as little as possible.
         self.history: deque[tuple[int, bytes]] | None = None
-        self._events: deque[Event] | None = None
+        self._events: deque[protocol.ClientEvent | protocol.Navigate] | None = None
         self._dispatches: deque[Callable[[], Any]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -235,9 +240,9 @@ class Session:
         if not self._event_limit.allow():
             metrics.inc("vango_events_dropped_total", reason="rate_limited")
             return False
-        return self._enqueue(Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq))
+        return self._enqueue(frame)  # typed (events.Event) only for a handler that takes it
 
-    def _enqueue(self, item: Event | protocol.Navigate) -> bool:
+    def _enqueue(self, item: protocol.ClientEvent | protocol.Navigate) -> bool:
         """Append to the event queue (bounded: MaxEventQueue) and make sure the loop runs."""
         events = self._events
         if events is None:
@@ -383,7 +388,7 @@ class Session:
         location = self._location()
         return location.resolved.pattern if location is not None else ""
 
-    def _apply(self, fn: Callable[..., Any], event: Event | None) -> asyncio.Task[Any] | None:
+    def _apply(self, fn: Callable[..., Any], event: protocol.ClientEvent | None) -> asyncio.Task[Any] | None:
         """Run a handler or dispatched callback in a batch; an ``async def`` one goes on as a task (returned)."""
         token = navigation.acting(self._location())  # navigate() in the handler moves this session
         name = event.name if event is not None else "dispatch"
@@ -392,7 +397,7 @@ class Session:
                 if event is None:
                     result = fn()
                 else:
-                    result = call_handler(fn.fn if type(fn) is Listener else fn, event)
+                    result = call_handler(fn.fn if type(fn) is Listener else fn, event, _typed)
                     metrics.inc("vango_events_total")
                 if result is not None and asyncio.iscoroutine(result):  # most handlers return None: skip the ABC check (~1 µs)
                     return self.spawn(result, f"async handler of {name}")
