@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from . import metrics, navigation, protocol
+from .dirtybatch import DirtyBatch
 from .errors import report
 from .events import Event, call_handler
 from .identity import identity
@@ -48,39 +49,9 @@ def _typed(frame: protocol.ClientEvent) -> Event:
 
 
 _inline: list[Session | None] = [None]  # the session applying an event inline (Session._step_inline), if any
+_DIRTY = DirtyBatch()  # the worker's idle sessions dirtied outside an event (notify_dirty)
 
 
-class DirtyBatch:
-    """Idle sessions dirtied outside an event, flushed in loop callbacks of ``BATCH`` sessions each.
-
-    Each callback yields to the loop after its share, so a fan-out to many
-    sessions interleaves with sockets and timers like the per-session tasks
-    it replaces; sessions are flushed in the order they went dirty.
-    """
-
-    BATCH = 256
-
-    def __init__(self) -> None:
-        self._queue: deque[Session] = deque()
-        self._scheduled = False
-
-    def add(self, session: Session, loop: asyncio.AbstractEventLoop) -> None:
-        self._queue.append(session)
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._run, loop)
-
-    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        queue = self._queue
-        for _ in range(min(self.BATCH, len(queue))):
-            queue.popleft().flush_idle()
-        if queue:
-            loop.call_soon(self._run, loop)
-        else:
-            self._scheduled = False
-
-
-_DIRTY = DirtyBatch()
 
 
 class State(enum.Enum):

@@ -159,7 +159,7 @@ def test_sessions_rendering_the_same_page_get_their_own_elements() -> None:
 
 
 def test_child_lists_without_components_below_are_static() -> None:
-    """The mount never walks a StaticList for components (mount.compile_plan); any other list it walks."""
+    """The mount never walks a StaticList for components (plan.compile_plan); any other list it walks."""
     from vango_mp.vdom import component
     from vango_mp.vdom.nodes import StaticList
 

@@ -2,8 +2,8 @@
 
 A scope (the top level or a component instance) keeps its last render
 output ``raw`` plus a *plan*: ``raw`` with every element on the way to a
-component replaced by a ``_Dyn`` record. Resolving a scope follows the plan:
-static nodes are reused as they are, ``_Dyn`` elements are rebuilt around
+component replaced by a ``Dyn`` record. Resolving a scope follows the plan:
+static nodes are reused as they are, ``Dyn`` elements are rebuilt around
 their resolved children, and each component child is either
 
 * rendered again (new, dirty, or new props),
@@ -24,32 +24,17 @@ from typing import Any
 from ..reactive import Owner, Reaction, batch, dropping_writes, effect
 from . import shared
 from .component import EFFECT, SHARED, SIGNAL, ComponentInstance, Scope
-from .diff import Patch, Registry, assign_hids, diff, diff_shared
+from .diff import Patch, Registry, assign_hids, diff
 from .html import render_html
-from .nodes import Bound, ComponentNode, Element, Node, StaticList, Text, normalize
+from .nodes import Bound, ComponentNode, Element, Node, Text, normalize
+from .plan import BOUND, NO_RAW, Comp, Ident, bound_nodes, compile_plan, push
 from .snapshot import dump_tree
+from .swap import swap_in_place
 
 __all__ = ["Root"]
 
 log = logging.getLogger("vango_mp.vdom")
 _NO_VALUES: dict[str, Any] = {}  # Root.pending_values when none are pending; never written to
-
-
-class _Dyn:
-    """An element of a scope's raw output that contains components: rebuilt on every resolution.
-
-    It keeps what it needs of the element, not the element: the raw element and
-    its child list (superseded by ``plan``) are freed once the plan is built.
-    """
-
-    __slots__ = ("tag", "attrs", "events", "key", "plan")
-
-    def __init__(self, el: Element, plan: list[Any]) -> None:
-        self.tag = el.tag
-        self.attrs = el.attrs
-        self.events = el.events
-        self.key = el.key
-        self.plan = plan
 
 
 class _Rebound:
@@ -63,84 +48,6 @@ class _Rebound:
 
     def __call__(self) -> None:
         self.root._rebound(self.scope)
-
-
-_NO_RAW: list[Node] = []  # a scope's raw output once its plan replaces it; never written to
-
-
-Ident = tuple[Any, bool, Any]  # (fn, keyed?, key or position among same-named siblings)
-
-
-class _Comp:
-    """A component child in a plan, with its identity worked out once per parent render."""
-
-    __slots__ = ("node", "ident")
-
-    def __init__(self, node: ComponentNode, ident: Ident) -> None:
-        self.node = node
-        self.ident = ident
-
-
-def compile_plan(nodes: list[Node], scope: Scope, counters: dict[str, int] | None = None) -> list[Any] | None:
-    """``nodes`` (``scope``'s output) with components as ``_Comp`` and elements containing them as ``_Dyn``;
-    None if no components."""
-    plan: list[Any] | None = None
-    if counters is None:
-        counters = {}
-    for k, n in enumerate(nodes):
-        t = type(n)
-        if t is ComponentNode:
-            item: Any = _component_item(n, scope, counters)  # type: ignore[arg-type]
-        elif t is Bound:
-            counters[BOUND] = 1
-            item = n
-        elif t is Element and n.children and type(n.children) is not StaticList:  # type: ignore[union-attr]
-            sub = compile_plan(n.children, scope, counters)  # type: ignore[union-attr]
-            if sub is None:
-                continue
-            item = _Dyn(n, sub)  # type: ignore[arg-type]
-        else:
-            continue
-        if plan is None:
-            plan = list(nodes)
-        plan[k] = item
-    return plan
-
-
-BOUND = "\0bound"  # set in compile_plan's counters when the output binds a signal
-
-
-def _bound_nodes(value: Any) -> list[Node]:
-    """A bound signal's value as resolved nodes: text and elements (a component would need an instance)."""
-    nodes = normalize((value,))
-    if nodes and type(nodes) is not StaticList:
-        raise TypeError(f"a bound signal's value renders text and elements only, not components: {value!r}")
-    return nodes
-
-
-def _component_item(node: ComponentNode, scope: Scope, counters: dict[Any, Any]) -> _Comp:
-    """Identity ``(fn, True, key)``, or ``(fn, False, position among same-named unkeyed siblings)``."""
-    fn, key = node.fn, node.key
-    if key is not None:
-        ident: Ident = (fn, True, key)
-        if ident in counters:
-            name = getattr(fn, "__name__", "component")
-            raise ValueError(f"duplicate key {key!r} for component {name} in {scope.path or 'the root'}")
-        counters[ident] = 1
-    else:
-        name = getattr(fn, "__name__", "component")
-        pos = counters.get(name, 0)
-        counters[name] = pos + 1
-        ident = (fn, False, pos)
-    return _Comp(node, ident)
-
-
-def _push(out: list[Node], node: Node) -> None:
-    """Append, merging text with a preceding text node (component boundaries can make them adjacent)."""
-    if type(node) is Text and out and type(out[-1]) is Text:
-        out[-1] = Text(out[-1].text + node.text)  # type: ignore[union-attr]
-    else:
-        out.append(node)
 
 
 class HidCounter:
@@ -195,7 +102,7 @@ class Root:
         self._scope = Scope(None, self._owner)
         raw = normalize((app,))
         self._scope.plan = self._compile(raw, self._scope)
-        self._scope.raw = raw if self._scope.plan is None else _NO_RAW
+        self._scope.raw = raw if self._scope.plan is None else NO_RAW
         self._scope.subtree_dirty = True
         self._nodes: list[Node] = []  # resolved top level: what the DOM under hid 0 mirrors
         self._registry: Registry = {}
@@ -389,40 +296,8 @@ class Root:
         self.mark_dirty()
 
     def _swap(self, inst: ComponentInstance, patches: list[Patch]) -> bool:
-        """Render a shared instance and patch its one element where it sits, without resolving the path
-        to it; False (nothing changed in the tree) when its place or output does not allow it.
-
-        The place is the live child list the last resolution put its element in
-        (a rebuilt element's children, or the top level), trusted while the
-        instance is still in the tree (``_live``): every resolution of that list
-        records it anew, and a diff only ever puts a private copy of the same
-        element at that index (so the element there, not the instance's output,
-        is what the DOM shows).
-        """
-        place = inst.place
-        if place is None or len(inst.output) != 1 or not self._live(inst):
-            return False
-        lst, idx = place
-        src = lst[idx] if idx < len(lst) else None
-        if type(src) is not Element:
-            return False
-        try:
-            raw = shared.render(inst)
-        except Exception:
-            inst.dirty = True  # the resolution renders it again and handles the error as any other
-            return False
-        new = raw[0] if len(raw) == 1 else None
-        # (a numbered shared element holds no components: those are rebuilt, never numbered themselves)
-        if (type(new) is not Element or new.tag != src.tag or new.key != src.key
-                or (new.hid <= 0 and compile_plan(raw, inst) is not None)):
-            inst.dirty = True
-            return False
-        placed = new if new is src else diff_shared(src, new, self._alloc, patches, self._registry)  # type: ignore[arg-type]
-        lst[idx] = placed
-        inst.raw = raw
-        inst.plan = None
-        inst.output = raw if placed is new else [placed]
-        return True
+        """Patch a shared instance's element where it sits (vdom.swap), if it is still in the tree."""
+        return inst.place is not None and self._live(inst) and swap_in_place(inst, self._alloc, patches, self._registry)
 
     def _live(self, inst: ComponentInstance) -> bool:
         """Whether ``inst`` is in the tree: each ancestor up to the top holds it among its children."""
@@ -542,31 +417,31 @@ class Root:
         """Append the plan's resolved nodes to ``out``; ``live``: ``out`` is a list of the tree itself."""
         for item in plan:
             t = type(item)
-            if t is _Comp:
+            if t is Comp:
                 nodes = self._resolve_component(scope, item, old, new)
                 if item.node.fn in SHARED:
                     inst = (new if new is not None else old)[item.ident]
                     inst.place = (out, len(out)) if live and len(nodes) == 1 and type(nodes[0]) is Element else None
                 if nodes:
                     if type(nodes[0]) is Text and out and type(out[-1]) is Text:
-                        _push(out, nodes[0])
+                        push(out, nodes[0])
                         out.extend(nodes[1:])
                     else:
                         out.extend(nodes)
             elif t is Element:
                 out.append(item)
             elif t is Text:
-                _push(out, item)
+                push(out, item)
             elif t is Bound:  # read inside the scope's binding reaction (_resolve_scope)
-                for node in _bound_nodes(item.source.get()):
-                    _push(out, node)
+                for node in bound_nodes(item.source.get()):
+                    push(out, node)
             else:
                 kids: list[Node] = []
                 self._resolve_list(scope, item.plan, old, new, kids, True)
                 out.append(Element(item.tag, item.attrs, item.events, kids, item.key))
 
     def _resolve_component(
-        self, scope: Scope, item: _Comp, old: dict[Ident, ComponentInstance],
+        self, scope: Scope, item: Comp, old: dict[Ident, ComponentInstance],
         new: dict[Ident, ComponentInstance] | None,
     ) -> list[Node]:
         """The child's nodes: rendered if new, dirty or given new props; else reused or re-resolved."""
@@ -614,7 +489,7 @@ class Root:
             el.key = inst.key  # a keyed component's element is matched by that key among its siblings
         try:
             inst.plan = self._compile(raw, inst)
-            inst.raw = raw if inst.plan is None else _NO_RAW  # a plan holds what resolving needs
+            inst.raw = raw if inst.plan is None else NO_RAW  # a plan holds what resolving needs
             return self._reresolve(inst, True)
         except BaseException:
             inst.dirty = True  # its children map may not match the new plan: render again next time

@@ -144,7 +144,7 @@ def fragment(*children: Child) -> Fragment:
 
 class StaticList(list):  # type: ignore[type-arg]
     """A child list with no component anywhere below it (``normalize`` saw to it): the mount's plan
-    never walks it (``mount.compile_plan``). Any other list is walked; same size as a list."""
+    never walks it (``plan.compile_plan``). Any other list is walked; same size as a list."""
 
     __slots__ = ()
 
