@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vango_mp.protocol import SET_TEXT
 from vango_mp.reactive import batch, computed, signal
-from vango_mp.vdom import Root, component, h, use_signal
+from vango_mp.vdom import Root, component, fragment, h, use_signal
 from vango_mp.vdom.apply import apply_patches, parse_html, select_one
 
 
@@ -74,3 +78,67 @@ def test_a_bound_value_keeps_its_place_when_the_component_renders_again() -> Non
         assert dom.inner_html() == parse_html(root.html()).inner_html()
     assert select_one(dom, "p").text_content() == "axx: 5"
     root.dispose()
+
+
+# region In place or from the top: random bound values under layouts ------------------------------
+
+
+@component
+def FragmentLayout(children: Any) -> Any:
+    return fragment(h.link(rel="stylesheet", href="/x.css"), children)  # the page sits at the top level
+
+
+@component
+def BoxLayout(children: Any) -> Any:
+    return h.div(h.span("head"), children, class_="box")  # the page sits inside an element
+
+
+@component
+def BoundPage(value: Any, extra: Any, shape: Any) -> Any:
+    wide = shape.get()  # read: a change renders the page
+    return h.main(
+        h.h1("Page"),
+        h.p("value: ", value, "!", id="value"),
+        h.ul(extra) if wide else h.p(extra),
+        h.p("wide") if wide else None,
+    )
+
+
+@component
+def Chooser(layout: Any, value: Any, extra: Any, shape: Any) -> Any:
+    page = BoundPage(value=value, extra=extra, shape=shape)
+    return {"fragment": FragmentLayout, "box": BoxLayout}[layout.get()](children=page) if layout.get() != "bare" else page
+
+
+VALUES = st.one_of(st.text(max_size=3), st.integers(-5, 5), st.none(), st.just(["x", 1]))
+EXTRAS = st.one_of(st.none(), st.text(max_size=2), st.lists(st.sampled_from(["a", "b"]), max_size=3).map(
+    lambda names: [h.li(n) for n in names]))
+
+
+def _plain(html: str) -> str:
+    return re.sub(r' data-hid="\d+"', "", parse_html(html).inner_html())
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("value"), VALUES), st.tuples(st.just("extra"), EXTRAS),
+    st.tuples(st.just("shape"), st.booleans()), st.tuples(st.just("layout"), st.sampled_from(["fragment", "box", "bare"])),
+), max_size=10))
+def test_bound_values_under_any_layout_match_a_fresh_render(steps: list[Any]) -> None:
+    value, extra, shape, layout = signal(0), signal(None), signal(False), signal("fragment")
+    root = Root(Chooser(layout=layout, value=value, extra=extra, shape=shape))
+    root.render_initial()
+    dom = parse_html(root.html())
+    for kind, arg in steps:
+        with batch():
+            {"value": value, "extra": extra, "shape": shape, "layout": layout}[kind].set(arg)
+        apply_patches(dom, root.rerender())
+        assert dom.inner_html() == parse_html(root.html()).inner_html()
+        fresh = Root(Chooser(layout=layout, value=value, extra=extra, shape=shape))
+        fresh.render_initial()
+        assert _plain(dom.inner_html()) == _plain(fresh.html())
+        fresh.dispose()
+    root.dispose()
+
+
+# endregion

@@ -29,7 +29,7 @@ from .html import render_html
 from .nodes import Bound, ComponentNode, Element, Node, Text, normalize
 from .plan import BOUND, NO_RAW, Comp, Ident, bound_nodes, compile_plan, push
 from .snapshot import dump_tree
-from .swap import swap_in_place
+from .swap import holders, place_resolved, swap_in_place
 
 __all__ = ["Root"]
 
@@ -191,7 +191,10 @@ class Root:
         if self._deferred:
             deferred, self._deferred = self._deferred, ()
             for inst in deferred:
-                if inst.dirty and not self._swap(inst, patches):
+                if inst.dirty:
+                    if not self._swap(inst, patches):
+                        inst.mark_path()
+                elif inst.subtree_dirty and not self._reswap(inst, patches):
                     inst.mark_path()
         nodes = self._resolve_top()
         patches += diff(0, self._nodes, nodes, self._alloc, self._registry)
@@ -299,6 +302,20 @@ class Root:
         """Patch a shared instance's element where it sits (vdom.swap), if it is still in the tree."""
         return inst.place is not None and self._live(inst) and swap_in_place(inst, self._alloc, patches, self._registry)
 
+    def _reswap(self, inst: ComponentInstance, patches: list[Patch]) -> bool:
+        """Resolve an instance whose bound signal changed and patch its one element where it sits
+        (vdom.swap), without walking down from the top; False when that cannot be done."""
+        if len(inst.output) != 1 or not self._live(inst):
+            return False
+        held = holders(inst, inst.output[0], self._scope)
+        if held is None:
+            return False
+        try:
+            new = self._reresolve(inst, False)
+        except Exception:
+            return False  # the walk resolves it again and handles the error as any other
+        return place_resolved(inst, new, held, self._alloc, patches, self._registry)
+
     def _live(self, inst: ComponentInstance) -> bool:
         """Whether ``inst`` is in the tree: each ancestor up to the top holds it among its children."""
         top = self._scope
@@ -401,8 +418,13 @@ class Root:
         return plan
 
     def _rebound(self, scope: Scope) -> None:
-        """A bound signal of ``scope`` changed: resolve the scope again (no render) on the next pass."""
+        """A bound signal of ``scope`` changed: resolve the scope again (no render) on the next pass,
+        in place if it can (``_reswap``), else from the top down."""
         if getattr(scope, "disposed", False):
+            return
+        if type(scope) is ComponentInstance and not scope.dirty and not scope.subtree_dirty:
+            scope.subtree_dirty = True
+            self.defer(scope)
             return
         node: Scope | None = scope
         while node is not None and not node.subtree_dirty:
@@ -419,8 +441,8 @@ class Root:
             t = type(item)
             if t is Comp:
                 nodes = self._resolve_component(scope, item, old, new)
-                if item.node.fn in SHARED:
-                    inst = (new if new is not None else old)[item.ident]
+                inst = (new if new is not None else old)[item.ident]
+                if inst.bind is not None or item.node.fn in SHARED:
                     inst.place = (out, len(out)) if live and len(nodes) == 1 and type(nodes[0]) is Element else None
                 if nodes:
                     if type(nodes[0]) is Text and out and type(out[-1]) is Text:

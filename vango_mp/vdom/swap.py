@@ -1,4 +1,8 @@
-"""Patching a shared component's element where it sits, without resolving the page down to it.
+"""Patching a component's element where it sits, without resolving the page down to it.
+
+Two cases: a shared component re-rendered for a global (``swap_in_place``),
+and a component re-resolved for a signal it binds (``holders`` finds where
+its element sits, ``place_resolved`` patches it there).
 
 The place is the live child list the last resolution put the element in (a
 rebuilt element's children, or the top level), trusted while the instance
@@ -13,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import shared
-from .component import ComponentInstance
+from .component import ComponentInstance, Scope
 from .diff import Patch, Registry, diff_shared
-from .nodes import Element
+from .nodes import Element, Node
 from .plan import compile_plan
 
-__all__ = ["swap_in_place"]
+__all__ = ["holders", "place_resolved", "swap_in_place"]
 
 
 def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: list[Patch], registry: Registry) -> bool:
@@ -47,4 +51,46 @@ def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: li
     inst.raw = raw
     inst.plan = None
     inst.output = raw if placed is new else [placed]
+    return True
+
+
+Holders = list[tuple[list[Node], int]]
+
+
+def holders(inst: ComponentInstance, el: Node, top: Scope) -> Holders | None:
+    """The live lists holding ``inst``'s element ``el``: its place, or the top of each ancestor's
+    output up to ``top`` (a page under layouts that return fragments); None if it is not found so."""
+    if inst.place is not None:
+        lst, idx = inst.place
+        return [(lst, idx)] if idx < len(lst) and type(lst[idx]) is Element else None
+    found: Holders = []
+    scope = inst.parent
+    while scope is not None:
+        out = scope.output
+        for i, node in enumerate(out):
+            if node is el:
+                found.append((out, i))
+                break
+        else:
+            return None  # inside an element of that scope's output, in no place recorded
+        if scope is top:
+            return found
+        scope = scope.parent
+    return None
+
+
+def place_resolved(inst: ComponentInstance, new: list[Node], held: Holders, alloc: Callable[[], int],
+                   patches: list[Patch], registry: Registry) -> bool:
+    """Put ``inst``'s freshly resolved output in every list of ``held``, patching what the DOM shows
+    there; False if it is not one element of the same tag and key (the walk from the top places it)."""
+    el = new[0] if len(new) == 1 else None
+    lst, idx = held[0]
+    src = lst[idx]
+    if type(el) is not Element or type(src) is not Element or el.tag != src.tag or el.key != src.key:
+        return False
+    placed = el if el is src else diff_shared(src, el, alloc, patches, registry)
+    for lst, idx in held:
+        lst[idx] = placed
+    if placed is not el:
+        inst.output = [placed]
     return True
