@@ -128,6 +128,13 @@ class Scope:
         """Names the scope from the root (the top level is ``""``); worked out when asked, never stored."""
         return ""
 
+    def mark_path(self) -> None:
+        """Mark the ancestors: the next resolution walks down to this scope."""
+        scope = self.parent
+        while scope is not None and not scope.subtree_dirty:
+            scope.subtree_dirty = True
+            scope = scope.parent
+
 
 class ComponentInstance(Scope):
     """One mounted component: its hooks, Owner, Reaction, props and last output."""
@@ -242,12 +249,6 @@ class ComponentInstance(Scope):
     # The instance itself is its Reaction's callback: no bound method kept per instance (64 B each).
     __call__ = _invalidate
 
-    def mark_path(self) -> None:
-        """Mark the ancestors: the next resolution walks down to this instance."""
-        scope = self.parent
-        while scope is not None and not scope.subtree_dirty:
-            scope.subtree_dirty = True
-            scope = scope.parent
 
     def hook_id(self, index: int) -> str:
         """Stable id of hook ``index``: ``"<path>/<index>"``."""

@@ -26,14 +26,12 @@ from typing import Any
 from ..protocol import INSERT, MOVE, REMOVE, REMOVE_ATTR, REPLACE, SET_ATTR, SET_TEXT
 from .html import events_attr, vnode_wire
 from . import shared
-from .nodes import Element, Text
+from .nodes import Element, Registry, Text
 from .safety import safe_attr
 
 __all__ = ["diff", "diff_shared", "assign_hids", "forget", "Patch", "Registry"]
 
 Patch = list[Any]
-#: hid -> element, for elements that have event handlers (kept up to date by diff).
-Registry = dict[int, Element]
 ResolvedNode = Element | Text
 
 

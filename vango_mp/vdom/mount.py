@@ -426,10 +426,8 @@ class Root:
             scope.subtree_dirty = True
             self.defer(scope)
             return
-        node: Scope | None = scope
-        while node is not None and not node.subtree_dirty:
-            node.subtree_dirty = True
-            node = node.parent
+        scope.subtree_dirty = True
+        scope.mark_path()
         self.mark_dirty()
 
     def _resolve_list(

@@ -127,6 +127,8 @@ class ComponentNode:
 
 
 Node = Union[Element, Text, Fragment, ComponentNode]
+#: hid -> element, for a session's elements that have event handlers (kept up to date by the diff).
+Registry = dict[int, Element]
 Child = Union[Node, str, int, float, bool, None, Iterable[Any]]
 
 

@@ -35,15 +35,12 @@ from typing import Any
 
 from ..reactive import SharedSignal
 from .component import ComponentInstance
-from .nodes import Element, Node
+from .nodes import Element, Node, Registry
 
-__all__ = ["SharedComponentError", "enable", "enabled", "render", "stats", "clear"]
+__all__ = ["SharedComponentError", "enable", "render", "stats", "clear"]
 
 MAX_RECORDS = 2048
 UNNUMBERED = -1  # hid of a shared top-level element no session has numbered yet
-
-Registry = dict[int, Element]
-
 
 class SharedComponentError(TypeError):
     """A shared component read something that is not a global signal (per-session state)."""
@@ -114,10 +111,6 @@ def enable(on: bool) -> None:
     clear()
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 def clear() -> None:
     """Forget every shared render and record (sessions then diff privately until they share again)."""
     _renders.clear()
@@ -173,7 +166,8 @@ def render(inst: ComponentInstance) -> list[Node]:
 
 def _key(inst: ComponentInstance) -> tuple[Any, ...] | None:
     props = inst.props
-    key = (inst.fn, inst.key, tuple(sorted(props.items()))) if props else (inst.fn, inst.key)
+    # (props in another order make another key: a render more, never a wrong one)
+    key = (inst.fn, inst.key, tuple(props.items())) if props else (inst.fn, inst.key)
     try:
         hash(key)
     except TypeError:  # an unhashable prop: this instance renders on its own
