@@ -43,15 +43,13 @@ YIELD_EVERY = 16  # items a session applies before letting other sessions run
 # Renders in a row that raised outside any ErrorBoundary after which the page counts as unusable:
 # the session ends (4001) and the browser reloads into a fresh one (vango_mp.errors).
 MAX_RENDER_FAILURES = 3
-def _typed(frame: protocol.ClientEvent) -> Event:
-    """The typed event a handler gets (MouseEvent, FormEvent ...) for a queued EVENT frame."""
-    return Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq)
-
-
 _inline: list[Session | None] = [None]  # the session applying an event inline (Session._step_inline), if any
 _DIRTY = DirtyBatch()  # the worker's idle sessions dirtied outside an event (notify_dirty)
 
 
+def _typed(frame: protocol.ClientEvent) -> Event:
+    """The typed event a handler gets (MouseEvent, FormEvent ...) for a queued EVENT frame."""
+    return Event.from_payload(frame.name, frame.hid, frame.payload, frame.cseq)
 
 
 class State(enum.Enum):

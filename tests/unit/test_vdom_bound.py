@@ -142,3 +142,30 @@ def test_bound_values_under_any_layout_match_a_fresh_render(steps: list[Any]) ->
 
 
 # endregion
+
+
+def test_a_component_that_binds_is_never_taken_for_a_shared_one() -> None:
+    """It has a place (for its bound values), but when a signal it read changes it renders as any other."""
+    from vango_mp.reactive import SharedSignal
+    from vango_mp.vdom import shared
+
+    glob: SharedSignal[int] = SharedSignal(1)
+    mine = signal("a")
+
+    @component
+    def Mixed() -> Any:
+        return h.div(h.b(glob.get()), h.i(mine))
+
+    root = Root(h.section(Mixed()))
+    root.render_initial()
+    dom = parse_html(root.html())
+    before = shared.stats()
+    for n in (2, 3):
+        with batch():
+            glob.set(n)
+            mine.set(mine.peek() + "b")
+        apply_patches(dom, root.rerender())
+        assert dom.inner_html() == parse_html(root.html()).inner_html()
+    assert dom.inner_html().startswith('<section data-hid="1"><div data-hid="2"><b data-hid="3">3</b><i data-hid="4">abb')
+    assert shared.stats() == before  # no worker-wide render of a session's component
+    root.dispose()

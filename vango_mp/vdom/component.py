@@ -147,7 +147,8 @@ class ComponentInstance(Scope):
         self.fn = node.fn
         self.key = node.key
         self.ident = ident  # its key in the parent's ``children``: (fn, keyed?, key or position)
-        # A shared component's element in the resolved tree: (the live child list holding it, index), or None
+        # A shared or binding component's element in the resolved tree: (the live child list holding it,
+        # index), or None (vdom.swap)
         self.place: tuple[list[Node], int] | None = None
         self.node = node
         self.props = node.props
@@ -240,7 +241,7 @@ class ComponentInstance(Scope):
             return
         if not self.dirty:
             self.dirty = True
-            if self.place is not None:  # a shared component: the root may swap its element in place
+            if self.place is not None and self.fn in SHARED:  # the root may swap its element in place
                 self.root.defer(self)
                 return
             self.mark_path()

@@ -192,7 +192,7 @@ class Root:
             deferred, self._deferred = self._deferred, ()
             for inst in deferred:
                 if inst.dirty:
-                    if not self._swap(inst, patches):
+                    if not (inst.fn in SHARED and self._swap(inst, patches)):
                         inst.mark_path()
                 elif inst.subtree_dirty and not self._reswap(inst, patches):
                     inst.mark_path()
