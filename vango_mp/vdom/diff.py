@@ -29,7 +29,7 @@ from . import shared
 from .nodes import Element, Registry, Text
 from .safety import safe_attr
 
-__all__ = ["diff", "diff_shared", "assign_hids", "forget", "Patch", "Registry"]
+__all__ = ["diff", "diff_element", "assign_hids", "forget", "Patch", "Registry"]
 
 Patch = list[Any]
 ResolvedNode = Element | Text
@@ -278,10 +278,11 @@ def _insert(
     out.append([INSERT, phid, j, vnode_wire(n)])
 
 
-def diff_shared(old: Element, new: Element, alloc_hid: Callable[[], int], out: list[Patch],
+def diff_element(old: Element, new: Element, alloc_hid: Callable[[], int], out: list[Patch],
                 registry: Registry | None) -> Element:
-    """Patches for a shared render's element ``new`` replacing ``old`` in place (same tag and key);
-    returns the element to put in the tree: ``new``, or this session's private copy of it."""
+    """Patches turning the DOM of element ``old`` into ``new`` (same tag and key), for a swap in place
+    (vdom.swap); returns the element to put in the tree: ``new``, or this session's private copy of a
+    shared one."""
     if new.hid:
         return _shared(old, new, alloc_hid, out, registry)
     _element(old, new, alloc_hid, out, registry)

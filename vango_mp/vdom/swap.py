@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from . import shared
 from .component import ComponentInstance, Scope
-from .diff import Patch, Registry, diff_shared
+from .diff import Patch, Registry, diff_element
 from .nodes import Element, Node
 from .plan import compile_plan
 
@@ -46,7 +46,7 @@ def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: li
             or (new.hid <= 0 and compile_plan(raw, inst) is not None)):
         inst.dirty = True
         return False
-    placed = new if new is src else diff_shared(src, new, alloc, patches, registry)
+    placed = new if new is src else diff_element(src, new, alloc, patches, registry)
     lst[idx] = placed
     inst.raw = raw
     inst.plan = None
@@ -88,7 +88,7 @@ def place_resolved(inst: ComponentInstance, new: list[Node], held: Holders, allo
     src = lst[idx]
     if type(el) is not Element or type(src) is not Element or el.tag != src.tag or el.key != src.key:
         return False
-    placed = el if el is src else diff_shared(src, el, alloc, patches, registry)
+    placed = el if el is src else diff_element(src, el, alloc, patches, registry)
     for lst, idx in held:
         lst[idx] = placed
     if placed is not el:
