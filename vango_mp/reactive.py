@@ -33,7 +33,6 @@ __all__ = [
     "StormError",
     "SignalWriteInRender",
     "Signal",
-    "SharedSignal",
     "Computed",
     "Reaction",
     "Owner",
@@ -460,11 +459,9 @@ def signal(value: T) -> Signal[T]:
 
 
 class SharedSignal(Signal[T]):
-    """A Signal whose value is the same for every session of the process (a global's replica).
-
-    Only these may be read by a shared component (``@component(shared=True)``):
-    its render is then the same for every session that renders it.
-    """
+    """A Signal whose value is the same for every session of the process: a GlobalSignal's replica
+    (vango_mp.globals makes them; apps use GlobalSignal). Only these may be read by a shared component
+    (``@component(shared=True)``): its render is then the same for every session that renders it."""
 
     __slots__ = ()
 
