@@ -498,7 +498,8 @@ def start_profiler(pid: int, seconds: float, name: str, sessions: int) -> tuple[
     """py-spy on the server tree during the load phase (raw collapsed stacks)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"{name}-{_stamp()}-n{sessions}-profile.txt"
-    cmd = ["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", str(max(1, int(seconds))),
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    cmd = [spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(max(1, int(seconds))),
            "--rate", "250", "--format", "raw", "--nonblocking", "-o", str(out)]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 

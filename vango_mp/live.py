@@ -20,7 +20,7 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.websocket
 
-from . import auth, errors, interop, metrics, protocol, security
+from . import auth, errors, interop, metrics, protocol, security, wsout
 from .handlers import WorkerHeader
 from .protocol import Close, ProtocolError
 from .router import App
@@ -229,7 +229,7 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if conn is None or conn.is_closing() or conn.stream is None or conn.stream.closed():
             return
         stream = conn.stream
-        stream.write(frame(data))  # see vango_mp.wsout: quiet, and no Task per frame
+        wsout.send(stream, frame(data))  # quiet, and no Task or Future per frame
         prom.record_bytes(sent=len(data))
         if self.vango_settings.dev and self.session is not None:
             devtools.note_frame(self.session.id, data)

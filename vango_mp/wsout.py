@@ -1,8 +1,9 @@
 """Output to a live socket: frame writing, pending bytes, and the slow-reader watch.
 
-Frames are written straight to the socket's stream as unmasked binary
-WebSocket frames (RFC 6455 §5.2). Tornado's ``write_message`` wraps every
-write in a Task whose error nobody awaits: a client that resets with frames
+Frames are written as unmasked binary WebSocket frames (RFC 6455 §5.2)
+straight to the socket when nothing is queued before them (:func:`send`),
+else to the socket's stream. Tornado's ``write_message`` wraps every write
+in a Task whose error nobody awaits: a client that resets with frames
 queued logged two tracebacks per close, and the Task costs a loop turn per
 frame on the hot path. The stream's own write futures are marked retrieved
 when it closes, so a write here is quiet.
@@ -25,6 +26,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tornado.iostream import IOStream
+
 from . import metrics
 
 log = logging.getLogger("vango_mp.live")
@@ -43,6 +46,27 @@ def frame(data: bytes) -> bytes:
     if n <= 0xFFFF:
         return _MEDIUM.pack(_BINARY_FIN, 126, n) + data
     return _LONG.pack(_BINARY_FIN, 127, n) + data
+
+
+def send(stream: IOStream, data: bytes) -> None:
+    """Write ``data`` to ``stream``: to its socket at once when nothing is queued before it.
+
+    ``IOStream.write`` costs a Future, its done callback and a loop turn per
+    call (~15 µs of a click's ~200). A plain stream with an empty write
+    buffer keeps the order if the bytes go to the socket directly; what the
+    kernel does not take, and any error, go through ``stream.write`` as
+    before (it queues the rest, or meets the error and closes). TLS streams
+    always go through the stream.
+    """
+    if type(stream) is IOStream and not stream._write_buffer and not stream._connecting:
+        try:
+            sent = stream.socket.send(data)
+        except OSError:  # would block, or the peer is gone: the stream handles it as its own write would
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
+    stream.write(data)
 
 
 SEND_BUFFER = 256 * 1024  # kernel send buffer per live socket (Linux doubles it for bookkeeping)

