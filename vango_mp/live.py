@@ -58,12 +58,6 @@ _ATTACHED = {
     "_gated": False, "_handshaking": False, "_hello_seen": True, "_timer": None,
     "_socket_counted": True,
 }
-# The worker's collaborators, given to every socket of a route by Tornado (``initialize``):
-# an attached socket keeps one copy per route on its Application and reads them from there.
-# With the two above, its dict holds under 22 keys: 464 B instead of 832.
-_WORKER_KEYS = frozenset(("app", "census", "csrf_secret", "handover", "output", "owner", "slot", "sockets",
-                          "vango_settings"))
-_SHARED = "_vango_socket_shared"  # Application attribute: {handler class: {key: collaborator}}
 MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, two of them the code
 
 
@@ -98,12 +92,30 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     _counted: asyncio.Future[bool]
     _socket_counted: bool
 
-    def initialize(self, owner: SessionOwner, handover: Handover, census: Census, output: OutputWatch,
-                   app: App, settings: Settings, csrf_secret: bytes, slot: int,
-                   sockets: SocketBudget | None = None) -> None:
-        self.owner, self.handover, self.census, self.output, self.app = owner, handover, census, output, app
-        self.vango_settings, self.csrf_secret, self.slot = settings, csrf_secret, slot
-        self.sockets = sockets if sockets is not None else SocketBudget(0)
+    # The worker's collaborators: class attributes of the class :meth:`serving` makes, the same
+    # for every socket of a route (none keeps its own copy: an idle socket's dict stays small).
+    owner: SessionOwner
+    handover: Handover
+    census: Census
+    output: OutputWatch
+    app: App
+    vango_settings: Settings
+    csrf_secret: bytes
+    slot: int
+    sockets: SocketBudget
+
+    @classmethod
+    def serving(cls, owner: SessionOwner, handover: Handover, census: Census, output: OutputWatch, app: App,
+                settings: Settings, csrf_secret: bytes, slot: int,
+                sockets: SocketBudget | None = None) -> type[LiveSocket]:
+        """This handler class bound to one worker's collaborators: the class a route serves."""
+        return type(cls.__name__, (cls,), {
+            "owner": owner, "handover": handover, "census": census, "output": output, "app": app,
+            "vango_settings": settings, "csrf_secret": csrf_secret, "slot": slot,
+            "sockets": sockets if sockets is not None else SocketBudget(0), "__module__": cls.__module__,
+        })
+
+    def initialize(self) -> None:
         self._socket_counted = False
         self.session = None
         self._hello_seen = False
@@ -439,25 +451,12 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if counted.done() and not counted.cancelled() and counted.result():
             self._counted = _COUNTED  # type: ignore[assignment]
         # A handler has ~45 attributes, past what a shared-key dict holds: its dict is a full
-        # table (1,584 B). Rebuilt without what only the request path read, without values equal
-        # to _ATTACHED's and without the worker's collaborators (_WORKER_KEYS), it is 464 B.
+        # table (1,584 B). Rebuilt without what only the request path read and without values
+        # equal to _ATTACHED's, it is 464 B.
         own = vars(self)
-        shared = self.application.__dict__.setdefault(_SHARED, {}).setdefault(type(self), {})
-        for k in _WORKER_KEYS:
-            if k in own:
-                shared.setdefault(k, own[k])
         self.__dict__ = {  # built in one go: a dict does not shrink when keys are deleted
-            k: v for k, v in own.items()
-            if k not in _SHED_KEYS and not _attached_default(k, v) and not (k in _WORKER_KEYS and shared[k] is v)
+            k: v for k, v in own.items() if k not in _SHED_KEYS and not _attached_default(k, v)
         }
-
-    def __getattr__(self, name: str) -> Any:
-        """A collaborator an attached socket reads from its Application (see ``_shed``)."""
-        if name in _WORKER_KEYS:
-            values = self.application.__dict__.get(_SHARED, {}).get(type(self), {})
-            if name in values:
-                return values[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 for _key, _value in _ATTACHED.items():  # the class-level values behind what _shed drops

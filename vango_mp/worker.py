@@ -124,7 +124,7 @@ class Worker:
                 "sockets": self.sockets}
         return tornado.web.Application(
             [
-                (r"/_vango/ws", LiveSocket, live),
+                (r"/_vango/ws", LiveSocket.serving(**live)),
                 (r"/_vango/vango\.js", ScriptHandler),
                 (r"/_vango/csrf", CsrfHandler),
                 (r"/_vango/health", HealthHandler, {"health": self.health}),

@@ -164,7 +164,7 @@ class StatusService:
         if not enabled(self.worker.settings):
             return []
         socket = {**live, "app": status_app, "owner": self.owner, "handover": self.handover, "census": self.census}
-        return [(PATH + "/ws", StatusSocket, socket), (PATH + r"\.css", StatusStyle),
+        return [(PATH + "/ws", StatusSocket.serving(**socket)), (PATH + r"\.css", StatusStyle),
                 (PATH, StatusPageHandler, {**page, "app": status_app, "service": self})]
 
     def timers(self) -> list[tornado.ioloop.PeriodicCallback]:
