@@ -17,6 +17,14 @@ past ``max_message_size`` (1009) ends the connection; an awaitable from
 order); a burst yields to the loop after ``_YIELD_THRESHOLD`` bytes; and
 ``on_ws_connection_close`` runs once when reading ends, as after Tornado's
 loop.
+
+Once the socket is open and nothing waits in the stream's buffer, a plain
+(non-TLS) stream reads straight into the parser (:class:`DirectStream`):
+each readable event is one ``recv`` and a parse, where ``read_bytes``
+cost a Future, its callback's loop turn and a ``recv`` that finds nothing
+(~12 µs a frame, issue 15). While ``on_message``'s awaitable is pending,
+the stream is Tornado's again: it buffers what arrives once and stops
+listening (the peer is held back by TCP), as with no read pending.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import sys
 from typing import Any
 
 import tornado.httputil
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.util import _websocket_mask
 from tornado.websocket import _FRAME_YIELD_COST, _YIELD_THRESHOLD, WebSocketProtocol13
 
@@ -98,12 +106,18 @@ class LeanProtocol13(WebSocketProtocol13):
     # -- reading -------------------------------------------------------------
 
     def _read_more(self) -> None:
-        """Ask the stream for what the peer sends next (one pending future)."""
+        """Ask the stream for what the peer sends next: read straight into :meth:`received`, or one pending future."""
         if self.client_terminated:
             self._done_reading()
             return
+        stream = self.stream
+        if type(stream) is DirectStream and stream.sink is self:
+            return
+        if type(stream) in (IOStream, DirectStream) and not stream._read_buffer_size and not stream.closed():
+            DirectStream.attach(stream, self)
+            return
         try:
-            fut = self.stream.read_bytes(READ_CHUNK, partial=True)
+            fut = stream.read_bytes(READ_CHUNK, partial=True)
         except StreamClosedError:
             self._abort()
             self._done_reading()
@@ -122,11 +136,20 @@ class LeanProtocol13(WebSocketProtocol13):
             self._abort()
             self._done_reading()
             return
+        self.received(data)
+
+    def received(self, data: bytes) -> None:
+        """Bytes from the peer: buffer them and handle every complete frame."""
         if self._buf is None:
             self._buf = bytearray(data)
         else:
             self._buf += data
         self._parse()
+
+    def stream_closed(self) -> None:
+        """A :class:`DirectStream` closed (the peer left, an error, or we closed it): reading is over."""
+        self._abort()
+        self._done_reading()
 
     def _parse(self, _f: object = None) -> None:
         """Handle every complete frame buffered; then read on (or wait for on_message, or yield)."""
@@ -139,6 +162,7 @@ class LeanProtocol13(WebSocketProtocol13):
             work += _FRAME_YIELD_COST + wire
             handled = self._frame(fin, opcode, data)
             if handled is not None:
+                DirectStream.detach(self.stream, self)  # the stream holds what comes meanwhile
                 handled.add_done_callback(self._parse)  # on_message's awaitable: next frame after it
                 return
             if work >= _YIELD_THRESHOLD and self._buf:
@@ -232,4 +256,51 @@ class LeanProtocol13(WebSocketProtocol13):
             return
         self._reading_done = True
         self._buf = None
+        DirectStream.detach(self.stream, self)
         self.handler.on_ws_connection_close(self.close_code, self.close_reason)
+
+
+class DirectStream(IOStream):
+    """A plain ``IOStream`` that, while a parser is attached, hands each readable event's bytes to it.
+
+    An open socket's stream becomes one (its class is swapped: same
+    layout); everything else (writes, close, errors) is IOStream's own.
+    """
+
+    sink: LeanProtocol13 | None = None
+
+    @staticmethod
+    def attach(stream: IOStream, sink: LeanProtocol13) -> None:
+        """Read ``stream`` into ``sink.received`` from now on (its own buffer is empty)."""
+        stream.__class__ = DirectStream
+        assert isinstance(stream, DirectStream)
+        stream.sink = sink
+        stream.set_close_callback(sink.stream_closed)
+        stream._add_io_state(stream.io_loop.READ)
+
+    @staticmethod
+    def detach(stream: IOStream | None, sink: LeanProtocol13) -> None:
+        """Stop reading into ``sink``: the stream buffers and reads on request again."""
+        if isinstance(stream, DirectStream) and stream.sink is sink:
+            stream.sink = None
+            stream.set_close_callback(None)
+
+    def reading(self) -> bool:
+        return self.sink is not None or self._read_future is not None
+
+    def _handle_read(self) -> None:
+        sink = self.sink
+        if sink is None:
+            super()._handle_read()
+            return
+        try:
+            data = self.socket.recv(READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as err:  # reset by the peer, and the like: closed as IOStream closes on a read error
+            self.close(exc_info=err)
+            return
+        if not data:
+            self.close()
+            return
+        sink.received(data)

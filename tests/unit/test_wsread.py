@@ -23,7 +23,7 @@ import tornado.web
 import tornado.websocket
 
 from vango_mp.wsout import SMALL_QUEUE_MAX, SmallQueue, pending_bytes, slim_stream, widen_stream
-from vango_mp.wsread import LeanProtocol13
+from vango_mp.wsread import DirectStream, LeanProtocol13
 
 DEADLINE = 5.0
 
@@ -35,6 +35,10 @@ class Echo(tornado.websocket.WebSocketHandler):
     got: list[Any]
     closes: list[tuple[int | None, str | None]]
     release: asyncio.Event
+    opened: list[Echo]
+
+    def open(self) -> None:
+        type(self).opened.append(self)
 
     def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
         if not self.lean:
@@ -61,7 +65,11 @@ class Plain(Echo):
 
 
 class Big(Echo):
-    """Takes messages up to 1 MiB (more than one read callback's chunk)."""
+    """Takes messages up to 1 MiB (more than one read callback's chunk); a small send buffer."""
+
+    def open(self) -> None:
+        super().open()
+        self.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
 
     def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
         return LeanProtocol13(self, False, tornado.websocket._WebSocketParams(max_message_size=1 << 20))
@@ -86,8 +94,13 @@ class Peer:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, port: int, path: str = "/ws") -> Peer:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, path: str = "/ws", rcvbuf: int = 0) -> Peer:
+        sock = socket.socket()
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: the window it offers
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                       f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -125,7 +138,7 @@ class Peer:
 
 async def serve() -> tuple[tornado.httpserver.HTTPServer, int]:
     for cls in (Echo, Plain, Big):
-        cls.got, cls.closes, cls.release = [], [], asyncio.Event()
+        cls.got, cls.closes, cls.release, cls.opened = [], [], asyncio.Event(), []
     app = tornado.web.Application([("/ws", Echo), ("/plain", Plain), ("/big", Big)])
     [sock] = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
     server = tornado.httpserver.HTTPServer(app)
@@ -197,7 +210,8 @@ def test_an_awaited_on_message_holds_the_next_frame() -> None:
         await peer.send(frame(2, b"slow") + frame(2, b"after"))
         await until(lambda: Echo.got)
         await peer.send(frame(9, b"?"))  # a round trip: it is parsed only after "slow" is done too
-        await asyncio.sleep(0)
+        stream = Echo.opened[0].ws_connection.stream
+        await until(lambda: stream._read_buffer_size > 0 or len(Echo.got) > 1)  # the stream holds it meanwhile
         assert Echo.got == [b"slow"]
         Echo.release.set()
         assert await peer.recv() == (2, b"slow done")
@@ -255,6 +269,45 @@ def test_an_idle_socket_holds_no_coroutine() -> None:
             peer.writer.close()
         await until(lambda: len(Echo.closes) == 3)
         assert Echo.closes == [(None, None)] * 3  # a dropped TCP connection still calls on_close once
+        server.stop()
+
+    run(main())
+
+
+def test_an_open_socket_reads_straight_into_its_parser_with_no_future_pending() -> None:
+    async def main() -> None:
+        server, port = await serve()
+        peer = await Peer.connect(port)
+        await peer.send(frame(2, b"hi"))
+        assert await peer.recv() == (2, b"hi")
+        [handler] = Echo.opened
+        stream = handler.ws_connection.stream
+        assert type(stream) is DirectStream and stream.sink is handler.ws_connection
+        assert stream._read_future is None  # nothing pending: each readable event goes to the parser
+        sock = peer.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.writer.transport.abort()  # a reset, not a FIN
+        await until(lambda: Echo.closes)
+        assert Echo.closes == [(None, None)] and stream.closed() and stream.sink is None
+        server.stop()
+
+    run(main())
+
+
+def test_frames_are_read_while_output_waits_for_a_slow_peer() -> None:
+    async def main() -> None:
+        server, port = await serve()
+        peer = await Peer.connect(port, "/big", rcvbuf=4096)
+        big = os.urandom(600_000)
+        await peer.send(frame(2, big) + frame(2, big))  # echoed back to a peer that reads nothing yet
+        await until(lambda: len(Big.got) == 2)
+        [handler] = Big.opened
+        await until(lambda: pending_bytes(handler.ws_connection.stream) > 0)
+        await peer.send(frame(2, b"still heard"))
+        await until(lambda: len(Big.got) == 3)  # read although the stream is busy writing
+        assert pending_bytes(handler.ws_connection.stream) > 0
+        assert Big.got[2] == b"still heard"
+        assert [await peer.recv() for _ in range(3)] == [(2, big), (2, big), (2, b"still heard")]
         server.stop()
 
     run(main())
