@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tornado.iostream import IOStream
+from tornado.iostream import IOStream, SSLIOStream
 
 from . import metrics
 
@@ -56,9 +56,9 @@ def send(stream: IOStream, data: bytes) -> None:
     buffer keeps the order if the bytes go to the socket directly; what the
     kernel does not take, and any error, go through ``stream.write`` as
     before (it queues the rest, or meets the error and closes). TLS streams
-    always go through the stream.
+    always go through the stream (its handshake and record state are its own).
     """
-    if type(stream) is IOStream and not stream._write_buffer and not stream._connecting:
+    if not stream._write_buffer and not stream._connecting and not isinstance(stream, SSLIOStream):
         try:
             sent = stream.socket.send(data)
         except OSError:  # would block, or the peer is gone: the stream handles it as its own write would
