@@ -27,9 +27,9 @@ from .component import EFFECT, SHARED, SIGNAL, ComponentInstance, Scope
 from .diff import Patch, Registry, assign_hids, diff
 from .html import render_html
 from .nodes import Bound, ComponentNode, Element, Node, Text, normalize
-from .plan import BOUND, NO_RAW, Comp, Ident, bound_nodes, compile_plan, push
+from .plan import NO_RAW, Comp, Compiled, Ident, TextDyn, bound_nodes, compile_plan, push
 from .snapshot import dump_tree
-from .swap import holders, place_resolved, swap_in_place
+from .swap import holders, patch_texts, place_resolved, swap_in_place
 
 __all__ = ["Root"]
 
@@ -37,14 +37,17 @@ log = logging.getLogger("vango_mp.vdom")
 _NO_VALUES: dict[str, Any] = {}  # Root.pending_values when none are pending; never written to
 
 
-class _Rebound:
-    """A binding reaction's callback (smaller than a closure): ``Root._rebound(scope)``."""
+class Binding(Reaction):
+    """A scope's binding reaction (its own callback: ``Root._rebound(scope)``), with the first of the
+    scope's text slots when every signal it binds is the text of an element (``plan.TextDyn``)."""
 
-    __slots__ = ("root", "scope")
+    __slots__ = ("root", "scope", "texts")
 
     def __init__(self, root: Root, scope: Scope) -> None:
+        super().__init__(self)
         self.root = root
         self.scope = scope
+        self.texts: TextDyn | None = None
 
     def __call__(self) -> None:
         self.root._rebound(self.scope)
@@ -307,9 +310,17 @@ class Root:
         (vdom.swap), without walking down from the top; False when that cannot be done."""
         if len(inst.output) != 1 or not self._live(inst):
             return False
-        held = holders(inst, inst.output[0], self._scope)
+        top = inst.output[0]
+        held = holders(inst, top, self._scope)
         if held is None:
             return False
+        bind = inst.bind
+        texts = bind.texts if bind is not None else None  # type: ignore[attr-defined]
+        if (texts is not None and all(lst[i] is top for lst, i in held)
+                and not any(c.dirty or c.subtree_dirty for c in inst.children.values())
+                and patch_texts(texts, bind, patches)):  # type: ignore[arg-type]
+            inst.subtree_dirty = False  # its bound texts are patched; nothing else of it changed
+            return True
         try:
             new = self._reresolve(inst, False)
         except Exception:
@@ -407,14 +418,16 @@ class Root:
 
     def _compile(self, raw: list[Node], scope: Scope) -> list[Any] | None:
         """``compile_plan``, and a binding reaction for a scope whose output binds signals."""
-        counters: dict[Any, Any] = {}
-        plan = compile_plan(raw, scope, counters)
-        if BOUND in counters and scope.bind is None:
+        found = Compiled()
+        plan = compile_plan(raw, scope, found)
+        if found.bounds and scope.bind is None:
             if isinstance(scope, ComponentInstance) and scope.fn in SHARED:
                 raise shared.SharedComponentError(
                     f"shared component {scope.name} ({scope.path}) binds a signal: a shared component renders "
                     "the same for every session, so it shows global values with .get()")
-            scope.bind = scope.owner.run(lambda: Reaction(_Rebound(self, scope)))
+            scope.bind = scope.owner.run(lambda: Binding(self, scope))
+        if scope.bind is not None:
+            scope.bind.texts = found.text_only()  # type: ignore[attr-defined]
         return plan
 
     def _rebound(self, scope: Scope) -> None:
@@ -458,7 +471,10 @@ class Root:
             else:
                 kids: list[Node] = []
                 self._resolve_list(scope, item.plan, old, new, kids, True)
-                out.append(Element(item.tag, item.attrs, item.events, kids, item.key))
+                el = Element(item.tag, item.attrs, item.events, kids, item.key)
+                out.append(el)
+                if type(item) is TextDyn:
+                    item.live = el
 
     def _resolve_component(
         self, scope: Scope, item: Comp, old: dict[Ident, ComponentInstance],

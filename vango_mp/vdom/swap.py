@@ -1,8 +1,10 @@
 """Patching a component's element where it sits, without resolving the page down to it.
 
-Two cases: a shared component re-rendered for a global (``swap_in_place``),
-and a component re-resolved for a signal it binds (``holders`` finds where
-its element sits, ``place_resolved`` patches it there).
+Three cases: a shared component re-rendered for a global (``swap_in_place``),
+a component re-resolved for a signal it binds (``holders`` finds where
+its element sits, ``place_resolved`` patches it there), and a component
+whose bound signals are all text of its elements (``patch_texts``: those
+texts are patched where they are, nothing is resolved).
 
 The place is the live child list the last resolution put the element in (a
 rebuilt element's children, or the top level), trusted while the instance
@@ -16,13 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..protocol import SET_TEXT
+from ..reactive import Reaction
 from . import shared
 from .component import ComponentInstance, Scope
 from .diff import Patch, Registry, diff_element
-from .nodes import Element, Node
-from .plan import compile_plan
+from .nodes import Element, Node, Text
+from .plan import TextDyn, compile_plan
 
-__all__ = ["holders", "place_resolved", "swap_in_place"]
+__all__ = ["holders", "patch_texts", "place_resolved", "swap_in_place"]
 
 
 def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: list[Patch], registry: Registry) -> bool:
@@ -93,4 +97,29 @@ def place_resolved(inst: ComponentInstance, new: list[Node], held: Holders, allo
         lst[idx] = placed
     if placed is not el:
         inst.output = [placed]
+    return True
+
+
+def patch_texts(first: TextDyn, bind: Reaction, patches: list[Patch]) -> bool:
+    """Read the text of each slot (``first`` and its chain) again, tracked by ``bind``, and patch the ones that changed where
+    their element is shown; False, with nothing changed, when one is not plain, non-empty text in
+    an element shown with one text child (the caller resolves the scope instead)."""
+    texts = first.chain()
+    try:
+        values = bind.track(lambda: [dyn.text() for dyn in texts])
+    except Exception:
+        return False  # the resolution reads it again and handles the error as any other
+    changed: list[tuple[Element, str]] = []
+    for dyn, text in zip(texts, values):
+        el = dyn.live
+        if not text or el is None or el.hid <= 0:
+            return False
+        kids = el.children
+        if len(kids) != 1 or type(kids[0]) is not Text:
+            return False
+        if kids[0].text != text:  # type: ignore[union-attr]
+            changed.append((el, text))
+    for el, text in changed:
+        el.children[0] = Text(text)  # the element's own child list, built by the resolution that made it
+        patches.append([SET_TEXT, el.hid, 0, text])
     return True
