@@ -38,7 +38,6 @@ log = logging.getLogger("vango_mp.live")
 
 # Shared, never mutated after the handshake: what a shed request points to.
 _NO_HEADERS = tornado.httputil.HTTPHeaders()
-_NO_ARGS: dict[str, list[bytes]] = {}
 # Handler attributes only Tornado's request path reads (_execute, write/flush: disabled after the upgrade).
 _SHED_KEYS = frozenset(("path_args", "path_kwargs", "open_args", "open_kwargs", "_prepared_future",
                         "_write_buffer", "_transforms"))
@@ -59,6 +58,20 @@ _ATTACHED = {
     "_socket_counted": True,
 }
 MAX_CLOSE_REASON = 123  # a close frame's payload is at most 125 bytes, two of them the code
+
+
+_ATTACHED_REQUESTS: dict[str, tornado.httputil.HTTPServerRequest] = {}
+
+
+def _attached_request(path: str) -> tornado.httputil.HTTPServerRequest:
+    """The request an attached socket keeps (shared, never written to): its path, nothing of its peer's."""
+    req = _ATTACHED_REQUESTS.get(path)
+    if req is None:
+        start = tornado.httputil.RequestStartLine("GET", path, "HTTP/1.1")
+        req = tornado.httputil.HTTPServerRequest(start_line=start, headers=tornado.httputil.HTTPHeaders(Host="-"))
+        req.remote_ip = "attached"  # the peer's address is the socket's client_ip (logs name it)
+        _ATTACHED_REQUESTS[path] = req
+    return req
 
 
 def _attached_default(key: str, value: Any) -> bool:
@@ -437,14 +450,13 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
     def _shed(self) -> None:
         """Drop what only the handshake needed: an idle attached socket should be small."""
         req = self.request
-        req.headers = _NO_HEADERS
-        req._cookies = None  # type: ignore[attr-defined]
-        req.arguments = req.query_arguments = req.body_arguments = _NO_ARGS
+        # The upgrade request (its headers, cookies, strings) and with it the HTTP/1 connection
+        # objects (the original headers, the finished serving task) are done with: only a log line
+        # of a handler error still reads it (method, path). One stand-in per path serves them all.
+        req.connection = req.server_connection = None  # type: ignore[assignment]
+        self.request = _attached_request(req.path)
         self._headers = _NO_HEADERS
         self.ui = None  # type: ignore[assignment]
-        # The HTTP/1 connection objects of the upgrade (with the request's original headers, its
-        # context, the finished serving task) are done with; so is the stream's empty write queues' room.
-        req.connection = req.server_connection = None  # type: ignore[assignment]
         if self.ws_connection is not None and self.ws_connection.stream is not None:
             slim_stream(self.ws_connection.stream)
         counted = self._counted  # done, its Task keeps its coroutine and context (~0.5 KiB)

@@ -56,9 +56,10 @@ def test_an_attached_socket_is_lean_and_still_works() -> None:
                 assert len(live) == 3
                 for ws in live:
                     assert type(ws.ws_connection) is LeanProtocol13
-                    assert ws.request.connection is None and ws.request.server_connection is None
+                    assert ws.request is live[0].request  # one stand-in for the upgrade requests, shared
+                    assert ws.request.path == "/_vango/ws" and "Cookie" not in ws.request.headers
                     assert sys.getsizeof(vars(ws)) <= 464  # rebuilt: not the 1,584-byte table, nor 832
-                    assert "owner" not in vars(ws) and ws.owner is worker.owner  # read from the Application
+                    assert "owner" not in vars(ws) and ws.owner is worker.owner  # a class attribute (serving)
                     assert "_status_code" not in vars(ws) and ws.get_status() == 101  # the class's value
                     assert sys.getsizeof(vars(ws.ws_connection)) <= 296  # still a shared-key dict
                     stream = ws.ws_connection.stream
