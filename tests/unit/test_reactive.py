@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vango_mp import reactive
+from vango_mp.reactive import SMALL_OWNER
 from vango_mp.reactive import (
     Computed,
     CycleError,
@@ -575,6 +576,32 @@ def test_owner_keeps_one_child_then_many_in_creation_order():
     parent.on_cleanup(lambda: order.append("parent"))
     parent.dispose()
     assert order == ["first", "c", "b", "a", "parent"]
+
+
+@given(st.integers(0, 3 * SMALL_OWNER), st.sets(st.integers(0, 3 * SMALL_OWNER)))
+def test_owner_children_held_alone_listed_or_mapped_dispose_in_reverse_once(n: int, early: set[int]) -> None:
+    """However many children (alone, a list, past SMALL_OWNER a dict) and whichever are disposed
+    early, disposal runs each remaining one once, newest first."""
+    order: list[int] = []
+    parent = Owner()
+    kids = []
+    for i in range(n):
+        kid = Owner(parent)
+        kid.on_cleanup(lambda i=i: order.append(i))
+        kids.append(kid)
+        if i - 1 in early:
+            kids[i - 1].dispose()  # dropped while the holder is still growing
+    for i in sorted(early):
+        if i < n:
+            kids[i].dispose()
+    held = parent._children
+    members = [] if held is None else list(held) if type(held) in (list, dict) else [held]
+    assert members == [k for i, k in enumerate(kids) if i not in early]  # the disposed are forgotten
+    parent.dispose()
+    gone_early = [i for i in range(n) if i in early]
+    assert sorted(order[:len(gone_early)]) == gone_early
+    assert order[len(gone_early):] == [i for i in reversed(range(n)) if i not in early]
+    assert all(k.disposed for k in kids) and len(order) == n
 
 
 def test_owner_disposes_computed_which_keeps_last_value():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vango_mp.vdom import ComponentNode, Element, Fragment, Node, Root, Text, component, fragment, h, normalize
+from vango_mp.reactive import batch, signal
 from vango_mp.vdom import nodes
 from vango_mp.vdom.html import render_html
 from vango_mp.vdom.listeners import on
@@ -124,12 +125,38 @@ def test_svg_mixed_case_tags_keep_their_case() -> None:
 def test_equal_short_texts_and_attrs_are_shared_between_builds() -> None:
     """Texts and attribute dicts carry no hid: equal ones are one object for every session."""
     a, b = h.a("Home", href="/"), h.a("Home", href="/")
-    assert a is not b and a.children is not b.children  # elements carry hids: never shared
-    assert a.children[0] is b.children[0]
+    assert a is not b  # elements carry hids: never shared
+    assert a.children is b.children and a.children[0] is b.children[0]  # a lone text's list holds no hid
+    assert h.p("Count: ", 3).children is h.p("Count: 3").children
+    assert h.p("a", h.b("b")).children is not h.p("a", h.b("b")).children  # an element in it: its own
     assert a.attrs is b.attrs == {"href": "/"}
     long_text, long_href = "x" * (nodes.SHARED_TEXT_LEN + 1), "/" + "y" * nodes.SHARED_ATTRS_LEN
     assert h.p(long_text).children[0] is not h.p(long_text).children[0]
+    assert h.p(long_text).children is not h.p(long_text).children
     assert h.a(href=long_href).attrs is not h.a(href=long_href).attrs
+
+
+def test_a_session_changing_its_text_leaves_another_sessions_shared_lists_alone() -> None:
+    """Shared text lists are never written to: every change of one root's texts leaves the other's tree."""
+    count = signal(0)
+
+    @component
+    def Page(step: int) -> Node:
+        n = count.get() if step else 0
+        return h.main(h.p(f"Count: {n}"), h.p("Count: ", n), h.ul([h.li(f"Count: {i}") for i in range(n % 3)]))
+
+    one, two = Root(Page(step=1)), Root(Page(step=0))
+    one.render_initial()
+    two.render_initial()
+    before = two.html()
+    for n in range(1, 7):
+        with batch():
+            count.set(n)
+        one.rerender()
+        assert f"Count: {n}" in one.html()
+        assert two.html() == before
+    one.dispose()
+    two.dispose()
 
 
 def test_listener_options_stay_on_their_own_element() -> None:

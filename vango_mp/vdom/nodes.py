@@ -49,6 +49,7 @@ SHARED_TEXT_LEN = 64  # characters; a longer text gets a Text of its own
 SHARED_ATTRS_LEN = 128  # characters per value, and at most SHARED_ATTRS_ITEMS values
 SHARED_ATTRS_ITEMS = 4
 _texts: dict[str, Text] = {}
+_text_lists: dict[str, StaticList] = {}  # the child list of an element whose only child is one shared Text
 _attrs: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
 
@@ -170,15 +171,35 @@ def normalize(items: Iterable[Any]) -> list[Node]:
         if t is ComponentNode:
             return [c]
         if t is str:
-            return StaticList((shared_text(c),)) if c else []
+            return text_list(c) if c else []
     out: list[Node] = StaticList()
     buf: list[str] = []
     static = _flatten(items, out, buf)
     if buf:
         text = "".join(buf)
         if text:
+            if not out:
+                return text_list(text)
             out.append(shared_text(text))
     return out if static else list(out)
+
+
+def text_list(text: str) -> StaticList:
+    """``[Text(text)]`` as a child list: the worker's shared one when ``text`` is short (see SHARED_MAX).
+
+    An element with one text child is most elements (labels, links, headings):
+    one list per worker instead of one per element per session. Child lists
+    of the resolved tree are never written to, so sharing it is safe; the
+    lists the mount rebuilds are its own.
+    """
+    if len(text) > SHARED_TEXT_LEN:
+        return StaticList((Text(text),))
+    lst = _text_lists.get(text)
+    if lst is None:
+        if len(_text_lists) >= SHARED_MAX:
+            _text_lists.clear()
+        lst = _text_lists[text] = StaticList((shared_text(text),))
+    return lst
 
 
 def shared_text(text: str) -> Text:
