@@ -249,5 +249,6 @@ def test_a_component_that_binds_is_never_taken_for_a_shared_one() -> None:
         apply_patches(dom, root.rerender())
         assert dom.inner_html() == parse_html(root.html()).inner_html()
     assert dom.inner_html().startswith('<section data-hid="1"><div data-hid="2"><b data-hid="3">3</b><i data-hid="4">abb')
-    assert shared.stats() == before  # no worker-wide render of a session's component
+    after = shared.stats()  # no worker-wide render of a session's component (its static <b> may be shared)
+    assert (after["renders"], after["reused_renders"]) == (before["renders"], before["reused_renders"])
     root.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import statics
 from .component import Scope
 from .nodes import Bound, ComponentNode, Element, Node, StaticList, Text, normalize
 
@@ -143,6 +144,10 @@ def compile_plan(nodes: list[Node], scope: Scope, found: Compiled | None = None)
         if plan is None:
             plan = list(nodes)
         plan[k] = item
+    if plan is not None:
+        for k, item in enumerate(plan):
+            if type(item) is Element and item.hid == 0 and not item.events:
+                plan[k] = statics.intern(item)  # the same in every session: one copy per worker
     return plan
 
 

@@ -37,7 +37,7 @@ from ..reactive import SharedSignal
 from .component import ComponentInstance
 from .nodes import Element, Node, Registry
 
-__all__ = ["SharedComponentError", "enable", "render", "stats", "clear"]
+__all__ = ["SharedComponentError", "enable", "enabled", "has_numbering", "render", "stats", "clear"]
 
 MAX_RECORDS = 2048
 UNNUMBERED = -1  # hid of a shared top-level element no session has numbered yet
@@ -109,6 +109,11 @@ def enable(on: bool) -> None:
     global _enabled
     _enabled = on
     clear()
+
+
+def enabled() -> bool:
+    """Whether sharing is on in this process (``enable``); static subtrees follow it (vdom.statics)."""
+    return _enabled
 
 
 def clear() -> None:
@@ -184,6 +189,12 @@ def numbered(node: Element, start: int, end: int) -> None:
     _numbered[id(node)] = _Numbered(node, start, end)
     _freeze(node)
     _stats["numbered"] += 1
+
+
+def has_numbering(node: Element) -> bool:
+    """Whether the numbering of shared element ``node`` is still on record (sessions can take it as it is)."""
+    rec = _numbered.get(id(node))
+    return rec is not None and rec.node is node
 
 
 def reuse_numbering(node: Element, alloc: Callable[[], int], reg: Registry | None) -> bool:
