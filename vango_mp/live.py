@@ -41,6 +41,8 @@ _NO_HEADERS = tornado.httputil.HTTPHeaders()
 # Handler attributes only Tornado's request path reads (_execute, write/flush: disabled after the upgrade).
 _SHED_KEYS = frozenset(("path_args", "path_kwargs", "open_args", "open_kwargs", "_prepared_future",
                         "_write_buffer", "_transforms"))
+# What Tornado disables on an upgraded handler, one instance attribute each; an attached socket's class does.
+_DISABLED = ("write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish")
 _PARAMS: dict[tuple[Any, ...], tornado.websocket._WebSocketParams] = {}  # by (ping interval, timeout, max size)
 # What a finished handshake count stands in with once the session is bound (done, admitted).
 _COUNTED: concurrent.futures.Future[bool] = concurrent.futures.Future()
@@ -122,11 +124,18 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
                 settings: Settings, csrf_secret: bytes, slot: int,
                 sockets: SocketBudget | None = None) -> type[LiveSocket]:
         """This handler class bound to one worker's collaborators: the class a route serves."""
-        return type(cls.__name__, (cls,), {
+        bound = type(cls.__name__, (cls,), {
             "owner": owner, "handover": handover, "census": census, "output": output, "app": app,
             "vango_settings": settings, "csrf_secret": csrf_secret, "slot": slot,
             "sockets": sockets if sockets is not None else SocketBudget(0), "__module__": cls.__module__,
         })
+        # What an attached socket becomes (_shed): the HTTP methods Tornado disables on an upgraded
+        # handler (one instance attribute each) are disabled by its class instead.
+        bound._attached = type(cls.__name__, (bound,), {  # type: ignore[attr-defined]
+            **dict.fromkeys(_DISABLED, tornado.websocket._raise_not_supported_for_websockets),
+            "__module__": cls.__module__,
+        })
+        return bound
 
     def initialize(self) -> None:
         self._socket_counted = False
@@ -463,12 +472,16 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
         if counted.done() and not counted.cancelled() and counted.result():
             self._counted = _COUNTED  # type: ignore[assignment]
         # A handler has ~45 attributes, past what a shared-key dict holds: its dict is a full
-        # table (1,584 B). Rebuilt without what only the request path read and without values
-        # equal to _ATTACHED's, it is 464 B.
+        # table (1,584 B). Rebuilt without what only the request path read, without values equal
+        # to _ATTACHED's and without the disabled methods, it is 272 B.
         own = vars(self)
+        attached = getattr(type(self), "_attached", None)
+        disabled = _DISABLED if attached is not None and not isinstance(self, attached) else ()
         self.__dict__ = {  # built in one go: a dict does not shrink when keys are deleted
-            k: v for k, v in own.items() if k not in _SHED_KEYS and not _attached_default(k, v)
+            k: v for k, v in own.items() if k not in _SHED_KEYS and k not in disabled and not _attached_default(k, v)
         }
+        if disabled:
+            self.__class__ = attached  # type: ignore[assignment]
 
 
 for _key, _value in _ATTACHED.items():  # the class-level values behind what _shed drops

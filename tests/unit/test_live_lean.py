@@ -14,6 +14,7 @@ import socket
 import sys
 from typing import Any
 
+import pytest
 import tornado.httpserver
 import tornado.netutil
 
@@ -58,7 +59,10 @@ def test_an_attached_socket_is_lean_and_still_works() -> None:
                     assert type(ws.ws_connection) is LeanProtocol13
                     assert ws.request is live[0].request  # one stand-in for the upgrade requests, shared
                     assert ws.request.path == "/_vango/ws" and "Cookie" not in ws.request.headers
-                    assert sys.getsizeof(vars(ws)) <= 464  # rebuilt: not the 1,584-byte table, nor 832
+                    assert sys.getsizeof(vars(ws)) <= 272  # rebuilt: not the 1,584-byte table, nor 832 or 464
+                    assert "finish" not in vars(ws) and isinstance(ws, LiveSocket)
+                    with pytest.raises(RuntimeError, match="not supported for Web Sockets"):
+                        ws.finish()  # disabled by its class now, as Tornado disables it per instance
                     assert "owner" not in vars(ws) and ws.owner is worker.owner  # a class attribute (serving)
                     assert "_status_code" not in vars(ws) and ws.get_status() == 101  # the class's value
                     assert sys.getsizeof(vars(ws.ws_connection)) <= 296  # still a shared-key dict
