@@ -8,6 +8,7 @@ from vango_mp.protocol import MOVE, SET_TEXT
 from vango_mp.reactive import batch, on_cleanup, signal
 from vango_mp.vdom import Node, Root, component, h, use_signal
 from vango_mp.vdom.apply import apply_patches, parse_html, select, select_one
+from vango_mp.vdom.component import NO_CHILDREN, OneChild, compact
 
 renders: list[str] = []
 
@@ -188,3 +189,34 @@ def test_shared_constant_nodes_get_their_own_hids() -> None:
     a, _ = mount(Page())
     b, _ = mount(Page())
     assert a.html() == b.html() == '<div data-hid="1"><span data-hid="2">logo</span><p data-hid="3"><span data-hid="4">logo</span></p></div>'
+
+
+def test_a_scope_keeps_no_dict_for_none_or_one_child_and_resolves_alike() -> None:
+    """compact(): no children and one child are kept without a dict of their own; the tree is the same."""
+    shown = signal(1)
+
+    @component
+    def Leaf(n: int) -> Any:
+        return h.li(f"leaf {n}")
+
+    @component
+    def Branch() -> Any:
+        return h.ul([Leaf(n=n, key=n) for n in range(shown.get())])
+
+    root = Root(h.div(Branch()))
+    root.render_initial()
+    [branch] = root._scope.children.values()
+    assert type(root._scope.children) is OneChild and type(branch.children) is OneChild
+    dom = parse_html(root.html())
+    for count in (0, 2, 1, 3, 0, 1):
+        with batch():
+            shown.set(count)
+        apply_patches(dom, root.rerender())
+        assert dom.inner_html() == parse_html(root.html()).inner_html()
+        kids = branch.children
+        assert len(kids) == count and [k.props["n"] for k in kids.values()] == list(range(count))
+        assert type(kids) is (OneChild if count == 1 else dict if count else type(NO_CHILDREN))
+    one = compact({("f", True, 1): branch})
+    assert one.get(("f", True, 1)) is branch and one.get(("f", True, 2)) is None and len(one) == 1
+    assert list(one) == [("f", True, 1)] and one[("f", True, 1)] is branch
+    root.dispose()

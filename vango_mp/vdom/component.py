@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar
+from types import MappingProxyType
+from typing import Any, Protocol, TypeVar, Union
 
 from ..reactive import Computed, Owner, Reaction, Signal, computed, rendering
 from .nodes import ComponentNode, Node, normalize
@@ -106,6 +107,61 @@ def child_path(parent: str, ident: tuple[Any, bool, Any]) -> str:
     return f"{parent}/{seg}" if parent else seg
 
 
+Ident = tuple[Any, bool, Any]  # (fn, keyed?, key or position among same-named siblings)
+
+
+class OneChild:
+    """A scope's children when it has one: that pair, without a dict (48 B where one is 224)."""
+
+    __slots__ = ("ident", "inst")
+
+    def __init__(self, ident: Ident, inst: ComponentInstance) -> None:
+        self.ident = ident
+        self.inst = inst
+
+    def get(self, ident: Ident, default: Any = None) -> Any:
+        return self.inst if ident == self.ident else default
+
+    def __getitem__(self, ident: Ident) -> ComponentInstance:
+        if ident == self.ident:
+            return self.inst
+        raise KeyError(ident)
+
+    def values(self) -> tuple[ComponentInstance]:
+        return (self.inst,)
+
+    def items(self) -> tuple[tuple[Ident, ComponentInstance]]:
+        return ((self.ident, self.inst),)
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[Ident]:
+        return iter((self.ident,))
+
+
+Children = Union[Mapping[Ident, "ComponentInstance"], OneChild]
+NO_CHILDREN: Mapping[Ident, ComponentInstance] = MappingProxyType({})  # a scope with none; never written
+
+
+def compact(children: dict[Ident, ComponentInstance]) -> Children:
+    """``children`` as a scope keeps them: none and one child without a dict of their own."""
+    if not children:
+        return NO_CHILDREN
+    if len(children) == 1:
+        ((ident, inst),) = children.items()
+        return OneChild(ident, inst)
+    return children
+
+
+def writable(scope: Scope) -> dict[Ident, ComponentInstance]:
+    """``scope``'s children as a dict it owns, for a write (the rare case: adopting a kept instance)."""
+    children = scope.children
+    if type(children) is not dict:
+        children = scope.children = dict(children.items())
+    return children
+
+
 class Scope:
     """A place children are resolved in: the Root's top level, or a component instance."""
 
@@ -114,8 +170,8 @@ class Scope:
     def __init__(self, parent: Scope | None, owner: Owner) -> None:
         self.parent = parent
         self.owner = owner
-        # (fn, keyed?, key or position) -> child instance, from the last resolution
-        self.children: dict[tuple[Any, bool, Any], ComponentInstance] = {}
+        # (fn, keyed?, key or position) -> child instance, from the last resolution (see compact)
+        self.children: Children = NO_CHILDREN
         self.raw: list[Node] = []  # normalised render output, components unresolved
         self.plan: list[Any] | None = None  # mount's path to the components inside raw
         self.output: list[Node] = []  # resolved nodes, reused while clean
@@ -194,7 +250,7 @@ class ComponentInstance(Scope):
 
     def reset(self) -> None:
         """Forget every hook and child: the next render is a first render (its state starts over)."""
-        children, self.children = self.children, {}
+        children, self.children = self.children, NO_CHILDREN
         for child in children.values():
             child.dispose()
         self.owner.dispose()
@@ -260,7 +316,7 @@ class ComponentInstance(Scope):
         if self.disposed:
             return
         self.disposed = True
-        children, self.children = self.children, {}
+        children, self.children = self.children, NO_CHILDREN
         try:
             for child in children.values():
                 child.dispose()

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..reactive import Owner, Reaction, batch, dropping_writes, effect
 from . import shared
-from .component import EFFECT, SHARED, SIGNAL, ComponentInstance, Scope
+from .component import EFFECT, NO_CHILDREN, SHARED, SIGNAL, Children, ComponentInstance, Scope, compact, writable
 from .diff import Patch, Registry, assign_hids, diff
 from .html import render_html
 from .nodes import Bound, ComponentNode, Element, Node, Text, normalize
@@ -217,7 +217,7 @@ class Root:
         self._disposed = True
         self._effects = ()
         self._registry.clear()
-        children, self._scope.children = self._scope.children, {}
+        children, self._scope.children = self._scope.children, NO_CHILDREN
         try:
             for inst in children.values():
                 inst.dispose()
@@ -279,7 +279,7 @@ class Root:
         old = parent.children.get((inst.fn, True, inst.key))
         if old is not None and old is not inst:
             old.dispose()
-        parent.children[(inst.fn, True, inst.key)] = inst
+        writable(parent)[(inst.fn, True, inst.key)] = inst
         self._effects = [*self._effects, *aside.effects]
         aside.effects = []
 
@@ -382,7 +382,7 @@ class Root:
         old = scope.children
         if scope.plan is None:
             if old:
-                scope.children = {}
+                scope.children = NO_CHILDREN
                 for inst in old.values():
                     inst.dispose()
             return scope.raw
@@ -399,14 +399,14 @@ class Root:
                 if old.get(ident) is not inst:
                     inst.dispose()
             raise
-        scope.children = new
+        scope.children = compact(new)
         for ident, inst in old.items():
             if new.get(ident) is not inst and not (self.keeper is not None and self.keeper(inst)):
                 inst.dispose()
         return out
 
     def _resolve_plan(
-        self, scope: Scope, old: dict[Ident, ComponentInstance], new: dict[Ident, ComponentInstance] | None,
+        self, scope: Scope, old: Children, new: dict[Ident, ComponentInstance] | None,
         out: list[Node], live: bool,
     ) -> None:
         """The scope's plan into ``out``; what it binds is read inside its binding reaction, so it is tracked."""
@@ -444,7 +444,7 @@ class Root:
         self.mark_dirty()
 
     def _resolve_list(
-        self, scope: Scope, plan: list[Any], old: dict[Ident, ComponentInstance],
+        self, scope: Scope, plan: list[Any], old: Children,
         new: dict[Ident, ComponentInstance] | None, out: list[Node], live: bool,
     ) -> None:
         """Append the plan's resolved nodes to ``out``; ``live``: ``out`` is a list of the tree itself."""
@@ -452,7 +452,7 @@ class Root:
             t = type(item)
             if t is Comp:
                 nodes = self._resolve_component(scope, item, old, new)
-                inst = (new if new is not None else old)[item.ident]
+                inst = (new if new is not None else scope.children)[item.ident]
                 if inst.bind is not None or item.node.fn in SHARED:
                     inst.place = (out, len(out)) if live and len(nodes) == 1 and type(nodes[0]) is Element else None
                 if nodes:
@@ -477,7 +477,7 @@ class Root:
                     item.live = el
 
     def _resolve_component(
-        self, scope: Scope, item: Comp, old: dict[Ident, ComponentInstance],
+        self, scope: Scope, item: Comp, old: Children,
         new: dict[Ident, ComponentInstance] | None,
     ) -> list[Node]:
         """The child's nodes: rendered if new, dirty or given new props; else reused or re-resolved."""
@@ -486,7 +486,7 @@ class Root:
         if inst is None or inst.disposed:
             inst = ComponentInstance(node, scope, self, item.ident)
             if new is None:  # not expected (same plan as last time), but keep the map whole
-                old[item.ident] = inst
+                writable(scope)[item.ident] = inst
         elif inst.node is not node:
             inst.node = node
             if node.props != inst.props:
