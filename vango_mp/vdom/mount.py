@@ -23,7 +23,8 @@ from typing import Any
 
 from ..reactive import Owner, Reaction, batch, dropping_writes, effect
 from . import shared
-from .component import EFFECT, NO_CHILDREN, SHARED, SIGNAL, Children, ComponentInstance, Scope, compact, writable
+from .component import (EFFECT, NO_CHILDREN, SHARED, SIGNAL, Children, ComponentInstance, OneChild, Scope, compact,
+                        writable)
 from .diff import Patch, Registry, assign_hids, diff
 from .html import render_html
 from .nodes import Bound, ComponentNode, Element, Node, Text, normalize
@@ -333,7 +334,10 @@ class Root:
         scope: Any = inst
         while scope is not top:
             parent = scope.parent
-            if parent is None or scope.disposed or parent.children.get(scope.ident) is not scope:
+            if parent is None or scope.disposed:
+                return False
+            children = parent.children
+            if (children.inst if type(children) is OneChild else children.get(scope.ident)) is not scope:
                 return False
             scope = parent
         return True
