@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import statics
-from .component import Scope
+from .component import Ident, Scope
 from .nodes import Bound, ComponentNode, Element, Node, StaticList, Text, normalize
 
 __all__ = ["NO_RAW", "Comp", "Compiled", "Dyn", "Ident", "TextDyn", "bound_nodes", "bound_text", "compile_plan",
@@ -102,9 +102,6 @@ class Compiled:
 
 
 NO_RAW: list[Node] = []  # a scope's raw output once its plan replaces it; never written to
-
-
-Ident = tuple[Any, bool, Any]  # (fn, keyed?, key or position among same-named siblings)
 
 
 class Comp:
