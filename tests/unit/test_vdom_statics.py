@@ -67,6 +67,24 @@ def test_handlers_bound_values_and_large_subtrees_are_not_interned() -> None:
     assert statics.intern(h.ul(h.li("0"), h.li("1"), h.li(h.b("2")))) is not statics.intern(small)
 
 
+def test_long_texts_and_values_stay_out_and_the_table_is_bounded(monkeypatch: Any) -> None:
+    """As for shared texts: user data past the short-value limits is never kept worker-wide."""
+    from vango_mp.vdom import nodes
+
+    for el in (h.p("x" * (nodes.SHARED_TEXT_LEN + 1)), h.a("ok", href="/" + "y" * nodes.SHARED_ATTRS_LEN)):
+        assert statics.intern(el) is el and el.hid == 0
+    monkeypatch.setattr(statics, "MAX_TABLE_ELEMENTS", 50)
+    statics.clear()
+    for i in range(40):
+        statics.intern(h.ul(h.li(f"row {i}"), h.li("b")))  # 3 elements each
+        assert statics.held() <= 50
+    assert statics.held() >= 48
+    last = h.ul(h.li("row 39"), h.li("b"))
+    assert statics.intern(last) is not last  # the newest are kept
+    first = h.ul(h.li("row 0"), h.li("b"))
+    assert statics.intern(first) is first  # the oldest went
+
+
 def test_sharing_off_interns_nothing() -> None:
     active = signal(0)
     shared.enable(False)

@@ -11,8 +11,10 @@ component's output. The saving is the elements (and their child lists) of
 those subtrees, per session (bench/README: leaner sessions).
 
 Subtrees past ``MAX_ELEMENTS`` elements are left alone (the key would cost
-more than it saves on a re-render); the table keeps its newest
-``MAX_SUBTREES`` entries.
+more than it saves on a re-render), and so are those with a long text or
+attribute value: as for shared texts (``nodes.SHARED_TEXT_LEN``), user data
+stays out of worker-wide memory as much as possible. The table keeps its
+newest entries, ``MAX_TABLE_ELEMENTS`` elements at most (a few MiB).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import shared
-from .nodes import Element, StaticList, Text
+from .nodes import SHARED_ATTRS_LEN, SHARED_TEXT_LEN, Element, StaticList, Text
 
-__all__ = ["intern", "clear", "MAX_ELEMENTS", "MAX_SUBTREES"]
+__all__ = ["intern", "clear", "MAX_ELEMENTS", "MAX_TABLE_ELEMENTS"]
 
 MAX_ELEMENTS = 64
-MAX_SUBTREES = 2048
-_subtrees: dict[Any, Element] = {}
+MAX_TABLE_ELEMENTS = 16_384
+_subtrees: dict[Any, tuple[Element, int]] = {}  # key -> (the worker's copy, its elements)
+_held = [0]  # elements in the table
 
 
 def intern(el: Element) -> Element:
@@ -38,13 +41,19 @@ def intern(el: Element) -> Element:
     key = _key(el, budget)
     if key is None:
         return el
-    found = _subtrees.get(key)
-    if found is not None and (found.hid == shared.UNNUMBERED or shared.has_numbering(found)):
-        return found
-    if found is None and len(_subtrees) >= MAX_SUBTREES:  # (a copy whose numbering was evicted is replaced)
-        del _subtrees[next(iter(_subtrees))]
+    entry = _subtrees.pop(key, None)
+    if entry is not None:
+        found = entry[0]
+        if found.hid == shared.UNNUMBERED or shared.has_numbering(found):
+            _subtrees[key] = entry  # the newest again
+            return found
+        _held[0] -= entry[1]  # its numbering was evicted: replaced by this one
+    size = MAX_ELEMENTS - budget[0]
+    while _subtrees and _held[0] + size > MAX_TABLE_ELEMENTS:
+        _held[0] -= _subtrees.pop(next(iter(_subtrees)))[1]
     el.hid = shared.UNNUMBERED
-    _subtrees[key] = el
+    _subtrees[key] = (el, size)
+    _held[0] += size
     return el
 
 
@@ -59,6 +68,8 @@ def _key(el: Element, budget: list[int]) -> Any:
     parts: list[Any] = []
     for c in kids:
         if type(c) is Text:
+            if len(c.text) > SHARED_TEXT_LEN:
+                return None
             parts.append(c.text)
         elif type(c) is Element:
             sub = _key(c, budget)
@@ -66,6 +77,9 @@ def _key(el: Element, budget: list[int]) -> Any:
                 return None
             parts.append(sub)
         else:
+            return None
+    for value in el.attrs.values():
+        if len(value) > SHARED_ATTRS_LEN:
             return None
     try:
         return (el.tag, tuple(el.attrs.items()), el.key, tuple(parts))
@@ -76,3 +90,9 @@ def _key(el: Element, budget: list[int]) -> Any:
 def clear() -> None:
     """Forget every interned subtree (sessions holding them keep theirs)."""
     _subtrees.clear()
+    _held[0] = 0
+
+
+def held() -> int:
+    """Elements in the table now."""
+    return _held[0]
