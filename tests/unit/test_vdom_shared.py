@@ -233,3 +233,41 @@ def test_an_element_that_cannot_be_patched_in_place_goes_through_the_page() -> N
         for root, dom in zip(roots, doms):
             apply_patches(dom, root.rerender())
             assert _without_hids(dom.inner_html()) == _fresh_html(Solo())
+
+
+LABEL: SharedSignal[str] = SharedSignal("a")
+
+
+@component
+def Badge(text: str) -> Node:
+    return h.b(text)  # a session's own component, inside a shared one
+
+
+@component(shared=True)
+def Boxed() -> Node:
+    label = LABEL.get()
+    return h.div(h.span(label), Badge(text=label.upper()), class_="boxed")
+
+
+@component
+def BoxedPage() -> Node:
+    return h.main(h.section(Boxed()))
+
+
+def test_a_shared_element_with_a_component_below_goes_through_the_page() -> None:
+    """A fresh shared element holding a component needs a plan: not swapped in place, resolved as usual."""
+    shared.enable(True)
+    roots = [Root(BoxedPage()) for _ in range(3)]
+    doms = []
+    for root in roots:
+        root.render_initial()
+        doms.append(parse_html(root.html()))
+    for label in ("b", "c", "d"):
+        with batch():
+            LABEL.set(label)
+        for root, dom in zip(roots, doms):
+            apply_patches(dom, root.rerender())
+            assert _without_hids(dom.inner_html()) == _fresh_html(BoxedPage())
+            assert f"<b>{label.upper()}</b>" in _without_hids(dom.inner_html())
+    for root in roots:
+        root.dispose()

@@ -455,8 +455,8 @@ class Root:
         for item in plan:
             t = type(item)
             if t is Comp:
-                nodes = self._resolve_component(scope, item, old, new)
-                inst = (new if new is not None else scope.children)[item.ident]
+                inst = self._resolve_component(scope, item, old, new)
+                nodes = inst.output
                 if inst.bind is not None or item.node.fn in SHARED:
                     inst.place = (out, len(out)) if live and len(nodes) == 1 and type(nodes[0]) is Element else None
                 if nodes:
@@ -483,8 +483,9 @@ class Root:
     def _resolve_component(
         self, scope: Scope, item: Comp, old: Children,
         new: dict[Ident, ComponentInstance] | None,
-    ) -> list[Node]:
-        """The child's nodes: rendered if new, dirty or given new props; else reused or re-resolved."""
+    ) -> ComponentInstance:
+        """The child, its ``output`` up to date: rendered if new, dirty or given new props; else reused
+        or re-resolved."""
         node = item.node
         inst = old.get(item.ident)
         if inst is None or inst.disposed:
@@ -500,14 +501,14 @@ class Root:
             new[item.ident] = inst
         try:
             if inst.dirty:
-                return self._render(inst)
-            if inst.subtree_dirty:
-                return self._reresolve(inst, False)
+                self._render(inst)
+            elif inst.subtree_dirty:
+                self._reresolve(inst, False)
         except Exception as exc:
             if inst.boundary is None or inst.boundary.error is not None:
                 raise
-            return self._catch(inst, exc)
-        return inst.output
+            self._catch(inst, exc)
+        return inst
 
     def _catch(self, inst: ComponentInstance, exc: Exception) -> list[Node]:
         """An ErrorBoundary's subtree raised: render the boundary again, now showing its fallback.

@@ -88,7 +88,7 @@ class Element:
     def clone(self) -> Element:
         """Deep copy with hids cleared: for a node already placed elsewhere in some tree."""
         kids = [_clone(c) for c in self.children]
-        return Element(self.tag, self.attrs, self.events, StaticList(kids) if _static(self) else kids, self.key)
+        return Element(self.tag, self.attrs, self.events, StaticList(kids) if is_static(self) else kids, self.key)
 
     def __repr__(self) -> str:
         key = f", key={self.key!r}" if self.key is not None else ""
@@ -152,7 +152,8 @@ class StaticList(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
-def _static(el: Element) -> bool:
+def is_static(el: Element) -> bool:
+    """No component and no bound signal anywhere below ``el`` (``normalize`` saw to its child list)."""
     return not el.children or type(el.children) is StaticList
 
 
@@ -167,11 +168,13 @@ def normalize(items: Iterable[Any]) -> list[Node]:
         c = items[0]
         t = type(c)
         if t is Element:
-            return StaticList(items) if _static(c) else [c]
+            return StaticList(items) if is_static(c) else [c]
         if t is ComponentNode:
             return [c]
         if t is str:
             return text_list(c) if c else []
+        if t is int or t is float:
+            return text_list(str(c))
     out: list[Node] = StaticList()
     buf: list[str] = []
     static = _flatten(items, out, buf)
@@ -230,6 +233,14 @@ def _shared_attrs(attrs: dict[str, str]) -> dict[str, str]:
     return shared
 
 
+def _flush_text(out: list[Node], buf: list[str]) -> None:
+    """The text gathered in ``buf`` as one node of ``out`` (adjacent texts are one DOM text node)."""
+    text = "".join(buf)
+    buf.clear()
+    if text:
+        out.append(shared_text(text))
+
+
 def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> bool:
     """Append ``items`` to ``out``; False if a component is among them or below them."""
     static = True
@@ -237,12 +248,9 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> bool:
         t = type(c)
         if t is Element or t is ComponentNode:
             if buf:
-                text = "".join(buf)
-                buf.clear()
-                if text:
-                    out.append(shared_text(text))
+                _flush_text(out, buf)
             out.append(c)
-            if static and (t is ComponentNode or not _static(c)):  # type: ignore[arg-type]
+            if static and (t is ComponentNode or not is_static(c)):  # type: ignore[arg-type]
                 static = False
         elif t is str:
             buf.append(c)
@@ -258,10 +266,7 @@ def _flatten(items: Iterable[Any], out: list[Node], buf: list[str]) -> bool:
             # A bound value: resolved (not rendered) in place, so a change re-resolves the component
             # that placed it without rendering it (Preact Signals' text binding; vdom.mount).
             if buf:
-                text = "".join(buf)
-                buf.clear()
-                if text:
-                    out.append(shared_text(text))
+                _flush_text(out, buf)
             out.append(Bound(c))
             static = False
         elif t is list or t is tuple or t is StaticList or t is GeneratorType or isinstance(c, (map, filter, range, zip)):

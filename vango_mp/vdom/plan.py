@@ -8,7 +8,7 @@ as it is. Child lists with nothing of that below them (``StaticList``) are
 never walked. An element whose children are only text and bound signals
 (``h.p("Count: ", count)``) is a ``TextDyn``: when all of a scope's bound
 signals sit in those, a change patches their text where it is shown,
-without resolving the scope (``Root._retext``; LiveView's dynamic parts).
+without resolving the scope (``swap.patch_texts``; LiveView's dynamic parts).
 """
 
 from __future__ import annotations
@@ -157,20 +157,12 @@ def bound_nodes(value: Any) -> list[Node]:
 
 
 def bound_text(value: Any) -> str | None:
-    """The text a bound value renders as (as ``normalize`` renders it); None if it is not plain text."""
-    t = type(value)
-    if t is str:
-        return value  # type: ignore[no-any-return]
-    if value is None or t is bool:
+    """The text a bound value renders as (``normalize``'s rules); None if it renders anything but text."""
+    nodes = normalize((value,))
+    if not nodes:
         return ""
-    if t is int or t is float:
-        return str(value)
-    if t is Text:
-        return value.text  # type: ignore[no-any-return]
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, (int, float)):
-        return str(value)
+    if len(nodes) == 1 and type(nodes[0]) is Text:
+        return nodes[0].text  # type: ignore[union-attr]
     return None
 
 

@@ -191,16 +191,20 @@ def numbered(node: Element, start: int, end: int) -> None:
     _stats["numbered"] += 1
 
 
+def _numbering(node: Element) -> _Numbered | None:
+    rec = _numbered.get(id(node))
+    return rec if rec is not None and rec.node is node else None
+
+
 def has_numbering(node: Element) -> bool:
     """Whether the numbering of shared element ``node`` is still on record (sessions can take it as it is)."""
-    rec = _numbered.get(id(node))
-    return rec is not None and rec.node is node
+    return _numbering(node) is not None
 
 
 def reuse_numbering(node: Element, alloc: Callable[[], int], reg: Registry | None) -> bool:
     """Place an already numbered shared element as it is, if its hids are the ones this session would give."""
-    rec = _numbered.get(id(node))
-    if rec is None or rec.node is not node or getattr(alloc, "next", None) != rec.start:
+    rec = _numbering(node)
+    if rec is None or getattr(alloc, "next", None) != rec.start:
         _stats["cloned"] += 1
         return False
     alloc.next = rec.end  # type: ignore[attr-defined]

@@ -23,8 +23,8 @@ from ..reactive import Reaction
 from . import shared
 from .component import ComponentInstance, Scope
 from .diff import Patch, Registry, diff_element
-from .nodes import Element, Node, Text
-from .plan import TextDyn, compile_plan
+from .nodes import Element, Node, Text, is_static
+from .plan import TextDyn
 
 __all__ = ["holders", "patch_texts", "place_resolved", "swap_in_place"]
 
@@ -36,8 +36,7 @@ def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: li
     if len(inst.output) != 1:
         return False
     lst, idx = inst.place
-    src = lst[idx] if idx < len(lst) else None
-    if type(src) is not Element:
+    if idx >= len(lst) or type(lst[idx]) is not Element:
         return False
     try:
         raw = shared.render(inst)
@@ -45,16 +44,14 @@ def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: li
         inst.dirty = True  # the resolution renders it again and handles the error as any other
         return False
     new = raw[0] if len(raw) == 1 else None
-    # (a numbered shared element holds no components: those are rebuilt, never numbered themselves)
-    if (type(new) is not Element or new.tag != src.tag or new.key != src.key
-            or (new.hid <= 0 and compile_plan(raw, inst) is not None)):
+    # A fresh element with components below it needs a plan: the resolution does it (a numbered
+    # shared element holds none: those are rebuilt, never numbered themselves).
+    if (type(new) is not Element or (new.hid <= 0 and not is_static(new))
+            or not place_resolved(inst, raw, [(lst, idx)], alloc, patches, registry)):
         inst.dirty = True
         return False
-    placed = new if new is src else diff_element(src, new, alloc, patches, registry)
-    lst[idx] = placed
     inst.raw = raw
     inst.plan = None
-    inst.output = raw if placed is new else [placed]
     return True
 
 
@@ -95,8 +92,7 @@ def place_resolved(inst: ComponentInstance, new: list[Node], held: Holders, allo
     placed = el if el is src else diff_element(src, el, alloc, patches, registry)
     for lst, idx in held:
         lst[idx] = placed
-    if placed is not el:
-        inst.output = [placed]
+    inst.output = new if placed is el else [placed]
     return True
 
 
