@@ -41,8 +41,9 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from bench import flame  # noqa: E402
 from bench.leanws import EchoPeer, PageInfo, connect, failure_reason, fetch_page, open_vango  # noqa: E402
-from bench.load import RESULTS, ClientPool, Server, _host_busy, _pct, _split, start_server  # noqa: E402
-from bench.load import finish_profiler, result_header, start_profiler, vango_base, write_result  # noqa: E402
+from bench.load import RESULTS, ClientPool, _host_busy, _pct, _split  # noqa: E402
+from bench.load import finish_profiler, result_header, start_profiler, write_result  # noqa: E402
+from bench.serverproc import Server, start_server, vango_base  # noqa: E402
 
 SYSTEMS: dict[str, tuple[list[str], str]] = {
     "echo": ([sys.executable, str(ROOT / "bench" / "echo_server.py")], "echo"),

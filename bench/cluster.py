@@ -44,6 +44,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import load  # noqa: E402  (server helpers and client phases of the load generator)
+import serverproc  # noqa: E402  (the vango-mp process a benchmark starts)
 
 from vango_mp.testing import TestClient, VangoTestError  # noqa: E402
 
@@ -89,22 +90,22 @@ def want_pin(mode: str, ncores: int, server_cores: int) -> bool:
 
 
 def vango_cmd(workers: int) -> list[str]:
-    return [*load.vango_base(), "--workers", str(workers)]
+    return [*serverproc.vango_base(), "--workers", str(workers)]
 
 
 def lone_worker_cmd() -> list[str]:
     """One worker in the ``vango-mp`` process: no supervisor, no bus, the same config precedence."""
-    return [*load.vango_base(), "--lone"]
+    return [*serverproc.vango_base(), "--lone"]
 
 
-def start(cmd: list[str], cores: list[int] | None) -> load.Server:
-    """Start a server (load.start_server: port 0, per-IP limits lifted via env) and pin its tree."""
-    server = load.start_server(cmd)
+def start(cmd: list[str], cores: list[int] | None) -> serverproc.Server:
+    """Start a server (serverproc.start_server: port 0, per-IP limits lifted via env) and pin its tree."""
+    server = serverproc.start_server(cmd)
     pin(server.processes(), cores)
     return server
 
 
-def cpu_by_process(server: load.Server) -> dict[int, float]:
+def cpu_by_process(server: serverproc.Server) -> dict[int, float]:
     out: dict[int, float] = {}
     for p in server.processes():
         try:
@@ -193,7 +194,7 @@ def run_clicks(cmd: Any, server_cores: Any, procs: int, client_cores: Any, sessi
         server.stop()
 
 
-def measure_clicks(server: load.Server, pool: Pool, sessions: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure_clicks(server: serverproc.Server, pool: Pool, sessions: int, args: argparse.Namespace) -> dict[str, Any]:
     """Open ``sessions``, click for ``--warmup`` s (discarded), then for ``--seconds`` s (measured)."""
     opened, errors, workers = pool.open_counted(sessions)
     if not opened:
@@ -451,7 +452,7 @@ def bus_overhead(args: argparse.Namespace) -> dict[str, Any]:
     cores = host_cores()
     pinned = want_pin(args.pin, len(cores), 1)
     server_cores, client_cores = (cores[:1], cores[1:]) if pinned else (None, None)
-    sessions = args.bus_sessions  # both kinds read VANGO_*: load.start_server lifts the per-IP limits
+    sessions = args.bus_sessions  # both kinds read VANGO_*: serverproc.start_server lifts the per-IP limits
     procs = 1 if args.bus_sessions <= 64 else 2  # 32 handshakes in flight per load process
     kinds = {"bus": vango_cmd(1), "lone": lone_worker_cmd()}
     runs = []

@@ -1,7 +1,7 @@
 """The bare Tornado WebSocket echo: the floor of this stack (issue 15's baseline).
 
 ``/ws`` answers each "click" with "Count: N" (a counter per connection);
-``/_vango/health`` answers 200 so bench/load.py's ``start_server`` can wait
+``/_vango/health`` answers 200 so bench/serverproc.py's ``start_server`` can wait
 for it. Same Tornado and Python as the server under test, one process, no
 GC tuning, no vango code. ``--uvloop`` runs it on uvloop.
 

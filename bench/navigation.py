@@ -58,7 +58,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-import load  # noqa: E402  (the server helpers of the load generator)
+import serverproc  # noqa: E402  (the vango-mp process a benchmark starts)
 
 from vango_mp.testing import Page, TestClient  # noqa: E402
 
@@ -265,10 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     server = None
     if args.url:
-        load.check_local(args.url)
+        serverproc.check_local(args.url)
         url = args.url.rstrip("/")
     else:  # memory checks, which refresh the per-session estimate, every 0.5 s instead of 10 s
-        server = load.start_server([*load.server_command(None), "--memory-interval", "0.5"])
+        server = serverproc.start_server([*serverproc.server_command(None), "--memory-interval", "0.5"])
         url = server.url
     _time_nav_arrivals()
     gc.set_threshold(20000, 10, 10)  # keep the client's collections off the latencies it measures

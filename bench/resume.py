@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-import load  # noqa: E402  (the server helpers of the load generator)
+import serverproc  # noqa: E402  (the vango-mp process a benchmark starts)
 
 from vango_mp.testing import TestClient  # noqa: E402
 
@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.max_seconds
     server = None
     if args.url:
-        load.check_local(args.url)
+        serverproc.check_local(args.url)
         url = args.url
     else:
-        server = load.start_server([*load.server_command(None)[:-2], "--workers", "2"])
+        server = serverproc.start_server([*serverproc.server_command(None)[:-2], "--workers", "2"])
         url = server.url
     try:
         parked = asyncio.run(park_detached(url, args.detached, deadline))

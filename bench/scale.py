@@ -43,8 +43,9 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 
 from bench.leanws import (VangoPeer, check_loopback, failure_reason, fetch_page, open_vango,  # noqa: E402
                           source_address)
-from bench.load import RESULTS, ClientPool, Server, _pct, _split, check_local, find_listener  # noqa: E402
-from bench.load import result_header, start_server, vango_base, write_result  # noqa: E402
+from bench.load import RESULTS, ClientPool, _pct, _split  # noqa: E402
+from bench.load import result_header, write_result  # noqa: E402
+from bench.serverproc import Server, check_local, find_listener, start_server, vango_base  # noqa: E402
 from vango_mp.fdlimit import raise_open_files_limit  # noqa: E402
 
 MAX_SESSIONS = 1_000_000

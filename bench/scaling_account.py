@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.load import RESULTS, ClientPool, server_command, start_server  # noqa: E402
+from bench.load import RESULTS, ClientPool  # noqa: E402
+from bench.serverproc import server_command, start_server  # noqa: E402
 
 
 def proc_stats(pids: list[int]) -> dict[str, float]:

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from bench.load import _LISTEN, Server, start_server, vango_script  # noqa: E402
 from bench.soak_driver import MIB, Fleet, RssSampler, per_worker, wait_until  # noqa: E402
 from bench.soak_scenario import Cycle, Limits, check_memory, check_sessions, run_cycle  # noqa: E402
+from bench.serverproc import _LISTEN, Server, start_server, vango_script  # noqa: E402
 from vango_mp.testing import VangoTestError  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def vango_command() -> list[str]:
-    """The installed console script (see :func:`bench.load.vango_script`), else the module."""
+    """The installed console script (see :func:`bench.serverproc.vango_script`), else the module."""
     return vango_script() or [sys.executable, "-m", "supervisor.cli"]
 
 

@@ -1,0 +1,183 @@
+"""The vango-mp server process a benchmark starts and measures: its command, start, health, PIDs.
+
+Every benchmark starts ``vango-mp ... --bind 127.0.0.1:0`` through
+:func:`start_server` (the per-IP limits lifted for a load generator that
+comes from one address), learns its port from its output, and stops only
+the process group it started (:meth:`Server.stop`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+_LISTEN = re.compile(r"listening on (?:https?://)?\[?([\w.:]+?)\]?:(\d+)")
+
+
+@dataclass
+class Server:
+    """The server under test: one we started (``proc``) or one at ``--url``."""
+
+    url: str
+    pid: int | None
+    proc: subprocess.Popen[str] | None = None
+    cmd: list[str] = field(default_factory=list)
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+
+    def processes(self) -> list[psutil.Process]:
+        """The server's process tree (supervisor and workers), empty when unknown."""
+        if self.pid is None:
+            return []
+        try:
+            top = psutil.Process(self.pid)
+            return [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    @property
+    def known(self) -> bool:
+        return self.pid is not None
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for p in self.processes():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def memory(self) -> dict[str, int]:
+        """Summed RSS and USS of the tree (USS: pages only these processes map)."""
+        rss = uss = 0
+        for p in self.processes():
+            try:
+                info = p.memory_full_info()
+                rss += info.rss
+                uss += info.uss
+            except psutil.NoSuchProcess:
+                pass
+        return {"rss": rss, "uss": uss}
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # this PID only; its workers die with it (parent-death signal)
+            self.proc.wait(5)
+
+
+def vango_script() -> list[str] | None:
+    """The ``vango-mp`` console script of this interpreter's environment, else the one on PATH.
+
+    This environment's first: a ``vango-mp`` on PATH may be another (older) install.
+    """
+    for candidate in (str(Path(sys.executable).with_name("vango-mp")), shutil.which("vango-mp")):
+        if candidate and Path(candidate).exists():
+            return [candidate]
+    return None
+
+
+def vango_base() -> list[str]:
+    """The ``vango-mp`` command: this environment's script, else the supervisor package run as a module."""
+    return vango_script() or [sys.executable, "-m", "supervisor"]
+
+
+def server_command(override: str | None) -> list[str]:
+    if override:
+        return override.split()
+    return [*vango_base(), "--workers", "1"]
+
+
+def start_server(cmd: list[str], timeout: float = 30.0) -> Server:
+    """Start ``cmd --bind 127.0.0.1:0``, learn its port from its output, wait for health."""
+    env = {
+        **os.environ,
+        # Every bench session comes from 127.0.0.1: lift the per-IP limits
+        # (sessions and concurrent handshakes) meant for real clients.
+        "VANGO_MAX_SESSIONS_PER_IP": "0",
+        "VANGO_MAX_CONCURRENT_HANDSHAKES_PER_IP": "0",
+    }
+    full = [*cmd, "--bind", "127.0.0.1:0"]
+    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            cwd=ROOT, start_new_session=True)
+    server = Server("", proc.pid, proc, full)
+    threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _LISTEN.search("".join(server.lines))
+        if found:
+            server.url = f"http://{found.group(1)}:{found.group(2)}"
+            break
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited {proc.returncode}:\n{''.join(server.lines)}")
+        time.sleep(0.05)
+    else:
+        server.stop()
+        raise SystemExit(f"server never said where it listens:\n{''.join(server.lines)}")
+    _wait_healthy(server, deadline)
+    return server
+
+
+def _pump(proc: subprocess.Popen[str], lines: deque[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+
+
+def _wait_healthy(server: Server, deadline: float) -> None:
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(server.url + "/_vango/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise SystemExit(f"server never became healthy:\n{''.join(server.lines)}")
+
+
+def check_local(url: str) -> int:
+    """Refuse anything but a local URL; return its port."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0]
+    host, _, port = netloc.rpartition(":")
+    host = host.strip("[]")
+    if host not in ("127.0.0.1", "localhost", "::1") or not port.isdigit():
+        raise SystemExit(f"--url must be http://127.0.0.1:PORT (got {url}): this bench sends local traffic only")
+    return int(port)
+
+
+def find_listener(port: int) -> int | None:
+    """The PID at the top of the process tree listening on ``port`` (the supervisor), if visible."""
+    try:
+        pids = {c.pid for c in psutil.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid}
+    except psutil.AccessDenied:
+        return None
+    for pid in pids:
+        try:
+            if psutil.Process(pid).ppid() not in pids:
+                return pid
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
