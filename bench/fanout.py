@@ -79,25 +79,29 @@ async def measure(n: int, writes: int, share: bool) -> dict[str, float]:
         conns.append(conn)
     await asyncio.sleep(0)
     per_write = []
+    cpu_per_write = []
     profile = cProfile.Profile() if os.environ.get("FANOUT_PROFILE") else None
     if profile is not None:
         profile.enable()
     cpu0 = time.process_time()
     for w in range(writes):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         done = asyncio.get_running_loop().create_future()
         CountingConn.waiter = (CountingConn.sent + n, done)
         GLOBAL_COUNT.incr()
         await asyncio.wait_for(done, 600)
         per_write.append(time.perf_counter() - start)
+        cpu_per_write.append(time.process_time() - cpu_start)
     cpu = time.process_time() - cpu0
     if profile is not None:
         profile.disable()
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(int(os.environ.get("FANOUT_PROFILE_N", "30")))
     assert all(c.frames == writes for c in conns), "a session missed a write, or sent more than one frame"
     distinct = len({c.last for c in conns})
     return {"sessions": n, "writes": writes, "shared": share,
             "cpu_us_per_session": cpu / (writes * n) * 1e6,
+            "cpu_us_per_write": [round(c / n * 1e6, 1) for c in cpu_per_write],
+            "best_cpu_us_per_session": min(cpu_per_write) / n * 1e6,  # the write least disturbed by the machine
             "wall_ms_per_write": sorted(per_write)[len(per_write) // 2] * 1e3,
             "distinct_last_frames": distinct, "sharing": shared.stats()}
 
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         verdict = "PASS" if r["cpu_us_per_session"] <= TARGET_US else "MISS"
         print(f"shared={r['shared']!s:5}  {r['sessions']} sessions: {r['cpu_us_per_session']:7.1f} µs CPU per session "
-              f"per write (target <= {TARGET_US:g}: {verdict}), {r['wall_ms_per_write']:.0f} ms to reach all, "
+              f"per write (target <= {TARGET_US:g}: {verdict}; best write {r['best_cpu_us_per_session']:.1f}), {r['wall_ms_per_write']:.0f} ms to reach all, "
               f"{r['distinct_last_frames']} distinct last frames")
     if args.compare:
         print(f"individual / shared CPU per session: ×{runs[1]['cpu_us_per_session'] / runs[0]['cpu_us_per_session']:.1f}")

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import gc
 import os
+import signal
 import sys
 import time
 from array import array
@@ -44,7 +45,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
 from bench.leanws import (VangoPeer, check_loopback, failure_reason, fetch_page, open_vango,  # noqa: E402
                           source_address)
 from bench.load import RESULTS, ClientPool, _pct, _split  # noqa: E402
-from bench.load import result_header, write_result  # noqa: E402
+from bench.load import finish_profiler, result_header, start_profiler, write_result  # noqa: E402
 from bench.serverproc import Server, check_local, find_listener, start_server, vango_base  # noqa: E402
 from vango_mp.fdlimit import raise_open_files_limit  # noqa: E402
 
@@ -150,11 +151,13 @@ async def global_write(pool: ClientPool, server: Server, writer: VangoPeer, hid:
                        wait: float) -> dict[str, Any]:
     """Click ``#global-inc`` once; when each idle session got its PATCHES frame."""
     armed = await asyncio.to_thread(pool.ask, [("arm",)] * len(pool.conns))
-    cpu0 = server.cpu_seconds()
+    user0, sys0 = server.cpu_split()
     t0 = time.monotonic()
     await writer.click(hid, timeout=wait)
     replies = await asyncio.to_thread(pool.ask, [("collect", t0 + wait)] * len(pool.conns), CMD_TIMEOUT)
-    cpu = server.cpu_seconds() - cpu0
+    user, system = server.cpu_split()
+    user, system = user - user0, system - sys0
+    cpu = user + system
     times = array("d")
     for r in replies:
         times.frombytes(r["arrivals"])
@@ -163,6 +166,8 @@ async def global_write(pool: ClientPool, server: Server, writer: VangoPeer, hid:
         "sessions": total, "reached": len(ms), "missing": sum(r["want"] for r in replies) - len(ms),
         "last_ms": ms[-1] if ms else None, "p50_ms": _pct(ms, 50), "p99_ms": _pct(ms, 99),
         "server_cpu_s": cpu, "server_cpu_us_per_session": cpu / len(ms) * 1e6 if ms and cpu > 0 else None,
+        "server_user_us_per_session": user / len(ms) * 1e6 if ms else None,
+        "server_sys_us_per_session": system / len(ms) * 1e6 if ms else None,
         "dropped_before": {k: v for r in armed for k, v in r["dropped"].items()},
     }
 
@@ -211,7 +216,16 @@ async def ramp(server: Server, args: argparse.Namespace) -> dict[str, Any]:
                 step["rss_per_session_kib"] = (mem["rss"] - base["rss"]) / (opened + 2) / 1024
                 step["uss_per_session_kib"] = (mem["uss"] - base["uss"]) / (opened + 2) / 1024
             step["idle_click"] = await idle_click(clicker, inc, args.clicks)
-            step["global_write"] = await global_write(pool, server, writer, global_inc, opened, args.reach_timeout)
+            last = target == args.step_counts[-1]
+            spy = start_profiler(server.pid, 600, "scale", opened) if args.profile and last else None
+            writes = [await global_write(pool, server, writer, global_inc, opened, args.reach_timeout)
+                      for _ in range(args.writes)]
+            if spy is not None:
+                spy[0].send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+                step["profile"] = finish_profiler(spy)
+            step["global_writes"] = writes
+            # the write of median CPU stands for the step (one noisy write does not)
+            step["global_write"] = sorted(writes, key=lambda w: w["server_cpu_s"])[len(writes) // 2]
             steps.append(step)
             print(line(step), flush=True)
             if failures and args.stop_on_failure:
@@ -231,7 +245,8 @@ def line(step: dict[str, Any]) -> str:
             f"  failures {step['failures'] or 0}  RSS/session {'?' if kib is None else f'{kib:.1f}'} KiB"
             f"  idle click p50 {ic['p50_ms']:.2f} ms max {ic['max_ms']:.2f} ms"
             f"  global write: last {gw['last_ms'] or 0:.0f} ms p99 {gw['p99_ms'] or 0:.0f} ms"
-            f" missing {gw['missing']}  {'?' if us is None else f'{us:.0f}'} us CPU/session")
+            f" missing {gw['missing']}  {'?' if us is None else f'{us:.0f}'} us CPU/session"
+            f" (user {gw.get('server_user_us_per_session') or 0:.0f}, sys {gw.get('server_sys_us_per_session') or 0:.0f})")
 
 
 # ---------------------------------------------------------------- main
@@ -248,6 +263,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--path", default="/global", help="the page idle sessions sit on")
     p.add_argument("--global-id", default="global-inc", help="element on --path whose click writes the global")
     p.add_argument("--clicks", type=int, default=20, help="idle-page clicks per step")
+    p.add_argument("--writes", type=int, default=1, help="global writes per step (the median is reported)")
+    p.add_argument("--profile", action="store_true", help="py-spy the server during the last step's writes")
     p.add_argument("--settle", type=float, default=1.0, help="seconds before memory is sampled")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds for one session to open")
     p.add_argument("--reach-timeout", type=float, default=60.0, help="seconds a global write may take to reach all")
@@ -259,6 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.step_counts = sorted({int(x) for x in args.steps.split(",") if x.strip()})
     if not args.step_counts or args.step_counts[0] < 1 or args.step_counts[-1] > MAX_SESSIONS:
         p.error(f"--steps: positive counts up to {MAX_SESSIONS}")
+    if not 1 <= args.writes <= 100:
+        p.error("--writes must be 1..100")
     args.procs = args.procs or max(1, (os.cpu_count() or 2) - 1)
     args.sources = max(1, min(args.sources, 254 * 250))
     return args

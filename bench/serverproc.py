@@ -50,14 +50,19 @@ class Server:
         return self.pid is not None
 
     def cpu_seconds(self) -> float:
-        total = 0.0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU seconds of the tree (system: the kernel's share, loopback TCP mostly)."""
+        user = system = 0.0
         for p in self.processes():
             try:
                 t = p.cpu_times()
-                total += t.user + t.system
+                user += t.user
+                system += t.system
             except psutil.NoSuchProcess:
                 pass
-        return total
+        return user, system
 
     def memory(self) -> dict[str, int]:
         """Summed RSS and USS of the tree (USS: pages only these processes map)."""

@@ -62,6 +62,9 @@ class State(enum.Enum):
     CLOSED = "closed"  # gone for good; ``end_reason`` says why
 
 
+_ATTACHED, _DETACHED = State.ATTACHED, State.DETACHED  # alive (Session.alive), on the hot paths
+
+
 class Connection(Protocol):
     """What a session needs of its socket."""
 
@@ -228,8 +231,9 @@ class Session:
             self._wake()
         return True
 
-    def _step_inline(self) -> None:
-        """The session is idle: apply the one queued item now, in the socket's read callback.
+    def _step_inline(self, step: Callable[[], Any] | None = None) -> None:
+        """The session is idle: apply the one queued item now, in the socket's read callback
+        (or ``step``: the batch's flush of a session dirtied outside an event).
 
         The step the task would take, without a Task and a loop turn per click
         (bench/baseline.py: issue 15). What the step leaves behind (a dispatch
@@ -241,13 +245,14 @@ class Session:
         _inline[0] = self
         token = logs.session_id.set(redact(self.id))
         try:
-            self._step()
+            (step or self._step)()
         except Exception:  # a fault of ours, not the app's (those are reported in _apply/flush): keep the socket
             log.exception("session %s: applying an event failed", redact(self.id))
         finally:
             logs.session_id.reset(token)
             _inline[0] = None
-        if self.alive and (self._dispatches or self._events or self.root.dirty):
+        state = self.state
+        if (state is _ATTACHED or state is _DETACHED) and (self._dispatches or self._events or self.root.dirty):
             self._wake()
 
     def dispatch(self, fn: Callable[[], Any]) -> None:
@@ -293,10 +298,11 @@ class Session:
 
     def flush_idle(self) -> None:
         """The batch's turn: flush inline if still idle (nothing queued, no task), else let the task do it."""
-        if not self.alive:
+        state = self.state
+        if state is not _ATTACHED and state is not _DETACHED:
             return
         if self._task is None and not self._dispatches and not self._events and _inline[0] is None:
-            self._step_inline()
+            self._step_inline(self.flush)  # nothing queued: the step is the flush
         else:
             self._wake()
 
@@ -412,7 +418,8 @@ class Session:
 
         Returns how many patch operations went out.
         """
-        if not self.alive:
+        state = self.state
+        if state is not _ATTACHED and state is not _DETACHED:
             return 0
         patches: list[Any] = []
         if self.root.dirty:
@@ -429,7 +436,8 @@ class Session:
                     self.owner.end(self, Close.SESSION_EXPIRED, "page cannot render", "render_errors")
                 return 0
             finally:
-                self.report_root_errors()
+                if self.root.errors:
+                    self.report_root_errors()
             self.render_failures = 0
             self.cost_stale = True
         elif self.root.errors:

@@ -157,6 +157,27 @@ def test_a_session_in_another_state_gets_its_own_copy() -> None:
     assert panel_a is not panel_b and panel_a.hid != panel_b.hid
 
 
+def test_a_session_that_cannot_replay_counts_one_clone_and_shows_the_same() -> None:
+    """The session numbering alike records the change; the other cannot replay it and diffs a copy (one clone)."""
+    shared.enable(True)
+    with batch():
+        VALUE.set(([("text", "a")], []))
+    a, b = Root(Page(flag=signal(False), variant=0)), Root(Page(flag=signal(True), variant=0))
+    a.render_initial()
+    b.render_initial()
+    with batch():
+        VALUE.set(([("text", "b")], []))
+    a.rerender()
+    dom_b = parse_html(b.html())
+    before = shared.stats()
+    apply_patches(dom_b, b.rerender())
+    after = shared.stats()
+    assert after["cloned"] - before["cloned"] == 1 and after["replayed"] == before["replayed"]
+    assert dom_b.inner_html() == parse_html(b.html()).inner_html()
+    a.dispose()
+    b.dispose()
+
+
 @component(shared=True)
 def Greedy() -> Node:
     n = use_signal(0)
@@ -209,6 +230,40 @@ def test_an_instance_kept_aside_sends_nothing_when_its_global_changes() -> None:
     assert dom.inner_html() == parse_html(root.html()).inner_html()
     for inst in kept:
         inst.dispose()
+    root.dispose()
+
+
+@component
+def Framed() -> Node:
+    return h.article(h.section(Panel(variant=0)))
+
+
+@component
+def Host(show: Any) -> Node:
+    return h.div(Framed(key="later") if show.get() else h.p("away"), Label())
+
+
+def test_an_instance_rendered_aside_sends_nothing_until_it_is_placed() -> None:
+    """A page rendered ahead (a prefetch) hears the global but is not in the DOM; once placed, it shows the latest."""
+    shared.enable(True)
+    with batch():
+        VALUE.set(([("text", "a")], []))
+    show = signal(False)
+    root = Root(Host(show=show))
+    root.render_initial()
+    dom = parse_html(root.html())
+    (host,) = root._scope.children.values()
+    aside = root.render_aside(host, Framed(key="later"))
+    with batch():
+        VALUE.set(([("text", "b")], []))
+    patches = root.rerender()
+    assert patches == []
+    root.adopt(aside)
+    with batch():
+        show.set(True)
+    apply_patches(dom, root.rerender())
+    assert ">b<" in dom.inner_html()
+    assert dom.inner_html() == parse_html(root.html()).inner_html()
     root.dispose()
 
 

@@ -88,7 +88,7 @@ class Root:
     # One per session: slots, no instance dict.
     __slots__ = (
         "context", "pending_values", "_on_dirty", "_owner", "_scope", "_nodes", "_registry", "_alloc",
-        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors", "_deferred",
+        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors", "_deferred", "_kept",
     )
 
     def __init__(
@@ -124,6 +124,9 @@ class Root:
         self.errors: list[tuple[str, BaseException]] | tuple[()] = ()
         # Shared instances invalidated since the last render, tried in place first (``_swap``).
         self._deferred: list[ComponentInstance] | tuple[()] = ()
+        # Whether an instance was ever kept or rendered outside the tree: until then every instance
+        # that left it was disposed, and ``_live`` needs no walk.
+        self._kept = False
 
     # -- public ----------------------------------------------------------------
 
@@ -200,10 +203,12 @@ class Root:
                         inst.mark_path()
                 elif inst.subtree_dirty and not self._reswap(inst, patches):
                     inst.mark_path()
-        nodes = self._resolve_top()
-        patches += diff(0, self._nodes, nodes, self._alloc, self._registry)
-        self._nodes = nodes
-        self._run_effects()
+        if self._scope.subtree_dirty:  # else every change was patched in place above
+            nodes = self._resolve_top()
+            patches += diff(0, self._nodes, nodes, self._alloc, self._registry)
+            self._nodes = nodes
+        if self._effects:
+            self._run_effects()
         return patches
 
     def handler(self, hid: int, name: str) -> Callable[..., Any] | None:
@@ -259,6 +264,7 @@ class Root:
             raise ValueError("only a keyed component can be rendered aside (its identity is its key)")
         ident = (node.fn, True, node.key)
         inst = ComponentInstance(node, parent, self, ident)
+        self._kept = True
         held, self._effects = self._effects, []
         try:
             with dropping_writes():
@@ -330,6 +336,8 @@ class Root:
 
     def _live(self, inst: ComponentInstance) -> bool:
         """Whether ``inst`` is in the tree: each ancestor up to the top holds it among its children."""
+        if not self._kept:
+            return not inst.disposed  # every instance that left the tree was disposed
         top = self._scope
         scope: Any = inst
         while scope is not top:
@@ -405,8 +413,11 @@ class Root:
             raise
         scope.children = compact(new)
         for ident, inst in old.items():
-            if new.get(ident) is not inst and not (self.keeper is not None and self.keeper(inst)):
-                inst.dispose()
+            if new.get(ident) is not inst:
+                if self.keeper is not None and self.keeper(inst):
+                    self._kept = True
+                else:
+                    inst.dispose()
         return out
 
     def _resolve_plan(

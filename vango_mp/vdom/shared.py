@@ -236,16 +236,17 @@ def record(old: Element, new: Element, patches: list[list[Any]], start: int, end
     _stats["transitions"] += 1
 
 
-def replay(old: Element, new: Element, alloc: Callable[[], int], out: list[list[Any]], reg: Registry | None) -> bool:
-    """Send another session's patches for ``old`` -> ``new`` if this session is in the same state."""
+def replay(old: Node, new: Element, alloc: Callable[[], int], out: list[list[Any]], reg: Registry | None,
+           quiet: bool = False) -> bool:
+    """Send another session's patches for ``old`` -> ``new`` if this session is in the same state
+    (``quiet``: a first try, not counted as a clone when it fails)."""
     t = _transitions.get((id(old), id(new)))
-    if t is None or t.old is not old or t.new is not new:
-        _stats["cloned"] += 1
+    if t is None or t.old is not old or t.new is not new or (
+            t.end != t.start and getattr(alloc, "next", None) != t.start):
+        if not quiet:
+            _stats["cloned"] += 1
         return False
     if t.end != t.start:
-        if getattr(alloc, "next", None) != t.start:
-            _stats["cloned"] += 1
-            return False
         alloc.next = t.end  # type: ignore[attr-defined]
     out.extend(t.patches)
     if reg is not None:

@@ -44,6 +44,11 @@ def swap_in_place(inst: ComponentInstance, alloc: Callable[[], int], patches: li
         inst.dirty = True  # the resolution renders it again and handles the error as any other
         return False
     new = raw[0] if len(raw) == 1 else None
+    if type(new) is Element and new.hid > 0 and shared.replay(lst[idx], new, alloc, patches, registry, quiet=True):
+        lst[idx] = new  # another session in the same state recorded this change: its patches went out
+        inst.output = inst.raw = raw
+        inst.plan = None
+        return True
     # A fresh element with components below it needs a plan: the resolution does it (a numbered
     # shared element holds none: those are rebuilt, never numbered themselves).
     if (type(new) is not Element or (new.hid <= 0 and not is_static(new))
