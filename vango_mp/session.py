@@ -291,7 +291,9 @@ class Session:
         write that dirties 10,000 of them flushes them in a few loop callbacks
         rather than 10,000 Tasks (issue 13: fan-out).
         """
-        if self._task is None and self._loop is not None and self.alive and _inline[0] is not self:
+        state = self.state
+        if (self._task is None and self._loop is not None and (state is _ATTACHED or state is _DETACHED)
+                and _inline[0] is not self):
             _DIRTY.add(self, self._loop)
         else:
             self._wake()

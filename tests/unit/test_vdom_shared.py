@@ -179,6 +179,32 @@ def test_a_session_that_cannot_replay_counts_one_clone_and_shows_the_same() -> N
 
 
 @component(shared=True)
+def Listing(items: list[str]) -> Node:
+    return h.ul(*[h.li(f"{i}: {VALUE.get()[1] and 'x'}") for i in items])
+
+
+def test_a_shared_component_with_an_unhashable_prop_renders_on_its_own() -> None:
+    """A list prop cannot key the worker's table: each session renders it, and still follows the global."""
+    shared.enable(True)
+    with batch():
+        VALUE.set(([], []))
+    roots = [Root(h.main(Listing(items=["a", "b"]))) for _ in range(2)]
+    doms = []
+    for root in roots:
+        root.render_initial()
+        doms.append(parse_html(root.html()))
+    before = shared.stats()
+    with batch():
+        VALUE.set(([], [("text", "on")]))
+    for root, dom in zip(roots, doms):
+        apply_patches(dom, root.rerender())
+        assert dom.inner_html() == parse_html(root.html()).inner_html() and "a: x" in dom.inner_html()
+    assert shared.stats()["renders"] == before["renders"]  # none went through the table
+    for root in roots:
+        root.dispose()
+
+
+@component(shared=True)
 def Greedy() -> Node:
     n = use_signal(0)
     return h.p(n.get())

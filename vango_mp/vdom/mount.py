@@ -88,7 +88,7 @@ class Root:
     # One per session: slots, no instance dict.
     __slots__ = (
         "context", "pending_values", "_on_dirty", "_owner", "_scope", "_nodes", "_registry", "_alloc",
-        "_effects", "_dirty", "_rendered", "_disposed", "keeper", "errors", "_deferred", "_kept",
+        "_effects", "dirty", "_rendered", "_disposed", "keeper", "errors", "_deferred", "_kept",
     )
 
     def __init__(
@@ -114,7 +114,7 @@ class Root:
         # Effects queued by first renders, started once the render is committed; () when none
         # (the empties below are shared: replaced, never appended to, 56-64 B per session each).
         self._effects: list[tuple[ComponentInstance, int, Callable[[], Any]]] | tuple[()] = ()
-        self._dirty = False
+        self.dirty = False  # some component needs a re-render (rerender() would do work); read, never set, outside
         self._rendered = False
         self._disposed = False
         # Offered every instance that leaves the tree; True: it was kept aside (see ``adopt``), not disposed.
@@ -129,11 +129,6 @@ class Root:
         self._kept = False
 
     # -- public ----------------------------------------------------------------
-
-    @property
-    def dirty(self) -> bool:
-        """Whether some component needs a re-render (``rerender()`` would do work)."""
-        return self._dirty
 
     @property
     def nodes(self) -> list[Node]:
@@ -163,7 +158,7 @@ class Root:
     def _first_render(self, number: Callable[[list[Node]], None]) -> None:
         if self._rendered:
             raise RuntimeError("the first render happened already")
-        self._dirty = False
+        self.dirty = False
         nodes = self._resolve_top()
         self._registry = {}
         number(nodes)
@@ -188,12 +183,12 @@ class Root:
         """
         if not self._rendered:
             raise RuntimeError("rerender() before render_initial()")
-        if not self._dirty or self._disposed:
+        if not self.dirty or self._disposed:
             return []
         # Cleared first: an invalidation during the pass marks the root dirty again.
         # A render error propagates and leaves the root clean (no retry loop): the
         # failed component keeps its dirty flag and retries on the next change.
-        self._dirty = False
+        self.dirty = False
         patches: list[Patch] = []
         if self._deferred:
             deferred, self._deferred = self._deferred, ()
@@ -352,9 +347,9 @@ class Root:
 
     def mark_dirty(self) -> None:
         """An instance was invalidated: tell the session once per clean -> dirty transition."""
-        if self._dirty or self._disposed:
+        if self.dirty or self._disposed:
             return
-        self._dirty = True
+        self.dirty = True
         if self._on_dirty is not None:
             self._on_dirty()
 

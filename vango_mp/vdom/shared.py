@@ -140,7 +140,10 @@ def _bounded(table: dict[Any, Any]) -> None:
 def render(inst: ComponentInstance) -> list[Node]:
     """The instance's output: the worker's current render for its (function, key, props), or a new one."""
     key = _key(inst) if _enabled else None
-    entry = _renders.get(key) if key is not None else None
+    try:
+        entry = _renders.get(key) if key is not None else None
+    except TypeError:  # an unhashable prop: this instance renders on its own
+        key = entry = None
     if entry is not None and entry.current():
         inst.dirty = False
         inst.renders += 1
@@ -169,15 +172,10 @@ def render(inst: ComponentInstance) -> list[Node]:
     return nodes
 
 
-def _key(inst: ComponentInstance) -> tuple[Any, ...] | None:
+def _key(inst: ComponentInstance) -> tuple[Any, ...]:
     props = inst.props
     # (props in another order make another key: a render more, never a wrong one)
-    key = (inst.fn, inst.key, tuple(props.items())) if props else (inst.fn, inst.key)
-    try:
-        hash(key)
-    except TypeError:  # an unhashable prop: this instance renders on its own
-        return None
-    return key
+    return (inst.fn, inst.key, tuple(props.items())) if props else (inst.fn, inst.key)
 
 
 # -- numbering (first render, insert, replace) ---------------------------------------
