@@ -3,7 +3,7 @@
 One :class:`Peer` is one connection (~4 KiB of client memory, measured by
 bench/scale.py as client_rss_per_peer_kib; no task of
 its own). :class:`VangoPeer` speaks vango's protocol as ``vango.js`` does
-(HELLO, EVENT, PATCHES taken in order by seq (not applied to a DOM), ACK every 16 frames or 50 ms,
+(HELLO, EVENT, PATCHES taken in order by seq (not applied to a DOM), ACK every 16 frames or 1 s,
 PING answered); :class:`EchoPeer` speaks the bare echo baseline's ("click"
 -> "Count: N"). Peers bind to a loopback source address of their own
 (``127.0.0.x``) so that ports do not run out past ~28,000 connections.
@@ -34,7 +34,7 @@ from tornado.util import _websocket_mask  # the C mask of the server's own libra
 from vango_mp import protocol
 
 MAX_MESSAGE = 1 << 24
-ACK_DELAY, ACK_EVERY = 0.05, 16  # as vango.js
+ACK_DELAY, ACK_EVERY = 1.0, 16  # as vango.js
 _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 1, 2, 8, 9, 10
 
 

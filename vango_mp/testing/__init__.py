@@ -111,7 +111,7 @@ frame (network loss); :meth:`Page.resume` (alias :meth:`Page.connect`)
 reconnects with the session id and last applied seq and returns once the
 server's replay or FULL has brought the page up to the seq WELCOME announced.
 Sequence handling follows the browser: duplicates are ignored, a gap sends
-RESYNC (at most every 3 s), ACKs go out after 16 frames or 50 ms.
+RESYNC (at most every 3 s), ACKs go out after 16 frames or 1 s.
 
 **Protocol abuse.** :meth:`Page.raw_send` sends any bytes (or text) as one
 WebSocket message; :meth:`Page.send_frame` encodes a frame list;

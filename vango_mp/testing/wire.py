@@ -10,7 +10,7 @@ import msgpack
 from ..protocol import FLAG_LZ4, FLAG_RAW
 
 ABNORMAL_CLOSE = 1006  # what a browser reports when the socket died without a close frame
-ACK_DELAY = 0.05  # vango.js ACK_DELAY_MS
+ACK_DELAY = 1.0  # vango.js ACK_DELAY_MS
 ACK_EVERY_FRAMES = 16  # vango.js ACK_EVERY_FRAMES
 RESYNC_RETRY = 3.0  # vango.js RESYNC_RETRY_MS: the server rate-limits RESYNC
 MAX_SERVER_MESSAGE = 16 * 1024 * 1024  # generous: FULL frames of big pages

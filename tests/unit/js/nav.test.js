@@ -151,7 +151,7 @@ test('NAV push: patches, pushState with the server url, title, scroll to top, fo
   assert.equal(t.doc.activeElement, t.root);
   assert.equal(t.root.getAttribute('tabindex'), '-1');
   assert.deepEqual(t.doc.activeElement.focusOptions, { preventScroll: true });
-  t.g.advance(50);
+  t.g.advance(1000);
   assert.deepEqual(sentOf(t.wsock, P.ACK), [[P.ACK, 1]]);
 });
 
