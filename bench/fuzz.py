@@ -29,13 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
-import signal
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,6 +52,7 @@ PAGES = ["/counter", "/todos", "/global", "/"]
 _BOOT = re.compile(r"window.__vango=(\{.*?\})</script>")
 _HID = re.compile(r'data-hid="(\d+)"([^>]*)')
 
+from bench.serverproc import start_server, vango_base  # noqa: E402
 from bench.fuzz_frames import (  # noqa: E402
     EVENT_NAMES, garbage, mutate, mutate_bytes, pack, payload, rand_int, rand_str)
 
@@ -548,63 +545,6 @@ async def fuzz_once(base: str, *, seconds: float, seed: int, clients: int, worke
 
 
 # endregion
-# region Running a server ----------------------------------------------------------------
-
-_LISTEN = re.compile(r"listening on (?:https?://)?\[?([\w.:]+?)\]?:(\d+)")
-
-
-class Server:
-    """``vango-mp --workers N --bind 127.0.0.1:0`` with its output collected; stopped by its PID."""
-
-    def __init__(self, workers: int, extra: list[str], env: dict[str, str]) -> None:
-        script = Path(sys.executable).with_name("vango-mp")
-        cmd = [str(script)] if script.exists() else [sys.executable, "-m", "supervisor.cli"]
-        cmd += ["--workers", str(workers), "--bind", "127.0.0.1:0", *extra]
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT), **env})
-        threading.Thread(target=self._pump, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            m = _LISTEN.search(self.output())
-            if m:
-                self.url = f"http://{m.group(1)}:{m.group(2)}"
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.stop()
-        raise SystemExit(f"server did not start:\n{self.output()}")
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_healthy(self, timeout: float = 20.0) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/_vango/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("server never became healthy")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -623,8 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         base, output = args.url.rstrip("/"), None
     else:
-        server = Server(args.workers, [], {})
-        server.wait_healthy()
+        server = start_server([*vango_base(), "--workers", str(args.workers)], lift_ip_limits=False,
+                              keep_all_output=True)
         base, output = server.url, server.output
     try:
         summary = asyncio.run(fuzz_once(base, seconds=args.seconds, seed=seed, clients=args.clients,

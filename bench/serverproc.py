@@ -45,6 +45,10 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    def output(self) -> str:
+        """What the server printed (all of it with ``start_server(keep_all_output=True)``, else the last lines)."""
+        return "".join(self.lines)
+
     @property
     def known(self) -> bool:
         return self.pid is not None
@@ -109,19 +113,22 @@ def server_command(override: str | None) -> list[str]:
     return [*vango_base(), "--workers", "1"]
 
 
-def start_server(cmd: list[str], timeout: float = 30.0) -> Server:
-    """Start ``cmd --bind 127.0.0.1:0``, learn its port from its output, wait for health."""
-    env = {
-        **os.environ,
-        # Every bench session comes from 127.0.0.1: lift the per-IP limits
-        # (sessions and concurrent handshakes) meant for real clients.
-        "VANGO_MAX_SESSIONS_PER_IP": "0",
-        "VANGO_MAX_CONCURRENT_HANDSHAKES_PER_IP": "0",
-    }
+def start_server(cmd: list[str], timeout: float = 30.0, *, lift_ip_limits: bool = True,
+                 keep_all_output: bool = False) -> Server:
+    """Start ``cmd --bind 127.0.0.1:0``, learn its port from its output, wait for health.
+
+    ``lift_ip_limits``: every bench session comes from 127.0.0.1, so the per-IP
+    limits (sessions, concurrent handshakes) meant for real clients are off
+    unless a bench tests them. ``keep_all_output``: keep every line it prints
+    (a fuzzer reads the whole log), not the last 200.
+    """
+    env = dict(os.environ)
+    if lift_ip_limits:
+        env.update(VANGO_MAX_SESSIONS_PER_IP="0", VANGO_MAX_CONCURRENT_HANDSHAKES_PER_IP="0")
     full = [*cmd, "--bind", "127.0.0.1:0"]
     proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                             cwd=ROOT, start_new_session=True)
-    server = Server("", proc.pid, proc, full)
+    server = Server("", proc.pid, proc, full, deque(maxlen=None if keep_all_output else 200))
     threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
