@@ -98,12 +98,13 @@ async def measure(n: int, writes: int, share: bool) -> dict[str, float]:
         pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(int(os.environ.get("FANOUT_PROFILE_N", "30")))
     assert all(c.frames == writes for c in conns), "a session missed a write, or sent more than one frame"
     distinct = len({c.last for c in conns})
+    objects = len({id(c.last) for c in conns})  # sessions in the same state share one encoded frame
     return {"sessions": n, "writes": writes, "shared": share,
             "cpu_us_per_session": cpu / (writes * n) * 1e6,
             "cpu_us_per_write": [round(c / n * 1e6, 1) for c in cpu_per_write],
             "best_cpu_us_per_session": min(cpu_per_write) / n * 1e6,  # the write least disturbed by the machine
             "wall_ms_per_write": sorted(per_write)[len(per_write) // 2] * 1e3,
-            "distinct_last_frames": distinct, "sharing": shared.stats()}
+            "distinct_last_frames": distinct, "last_frame_objects": objects, "sharing": shared.stats()}
 
 
 def _child(args: argparse.Namespace, mode: str) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "PASS" if r["cpu_us_per_session"] <= TARGET_US else "MISS"
         print(f"shared={r['shared']!s:5}  {r['sessions']} sessions: {r['cpu_us_per_session']:7.1f} µs CPU per session "
               f"per write (target <= {TARGET_US:g}: {verdict}; best write {r['best_cpu_us_per_session']:.1f}), {r['wall_ms_per_write']:.0f} ms to reach all, "
-              f"{r['distinct_last_frames']} distinct last frames")
+              f"{r['distinct_last_frames']} distinct last frames in {r['last_frame_objects']} bytes objects")
     if args.compare:
         print(f"individual / shared CPU per session: ×{runs[1]['cpu_us_per_session'] / runs[0]['cpu_us_per_session']:.1f}")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from .reactive import Signal, batch
 from .security import redact
 from .settings import Settings
 from .tasks import TaskGroup
+from .vdom import shared
 from .vdom.listeners import Listener
 from .vdom.mount import Root
 
@@ -457,7 +458,7 @@ class Session:
         if not patches:
             return 0
         self.seq += 1
-        self._send_frame(self.seq, protocol.encode_patches(self.seq, patches))
+        self._send_frame(self.seq, shared.frame(self.seq, patches, protocol.encode_patches))
         metrics.inc("vango_patch_frames_total")
         return len(patches)
 

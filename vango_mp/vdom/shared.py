@@ -37,7 +37,7 @@ from ..reactive import SharedSignal
 from .component import ComponentInstance
 from .nodes import Element, Node, Registry
 
-__all__ = ["SharedComponentError", "enable", "enabled", "has_numbering", "render", "stats", "clear"]
+__all__ = ["SharedComponentError", "enable", "enabled", "frame", "has_numbering", "render", "stats", "clear"]
 
 MAX_RECORDS = 2048
 UNNUMBERED = -1  # hid of a shared top-level element no session has numbered yet
@@ -82,7 +82,7 @@ class _Numbered:
 class _Transition:
     """``old`` -> ``new`` as one session's diff did it: the patches and the hids it allocated."""
 
-    __slots__ = ("old", "new", "patches", "start", "end", "dropped", "handlers")
+    __slots__ = ("old", "new", "patches", "start", "end", "dropped", "handlers", "frames")
 
     def __init__(self, old: Element, new: Element, patches: list[list[Any]], start: int, end: int) -> None:
         self.old = old
@@ -93,6 +93,7 @@ class _Transition:
         self.handlers = _handlers(new)
         kept = {hid for hid, _ in self.handlers}
         self.dropped = [hid for hid, _ in _handlers(old) if hid not in kept]
+        self.frames: dict[int, bytes] = {}  # seq -> the encoded frame of these patches alone (``frame``)
 
 
 _enabled = True
@@ -100,6 +101,8 @@ _renders: dict[tuple[Any, ...], _Render] = {}
 _numbered: dict[int, _Numbered] = {}
 _transitions: dict[tuple[int, int], _Transition] = {}
 _frozen: dict[int, Element] = {}  # id -> every shared element numbered by a session (never written again)
+_last: list[_Transition | None] = [None]  # the transition recorded or replayed last (``frame``)
+MAX_FRAMES = 8  # encoded frames a transition keeps (sessions in the same state at different seqs)
 _stats = {"renders": 0, "reused_renders": 0, "numbered": 0, "reused_numberings": 0,
           "transitions": 0, "replayed": 0, "cloned": 0}
 
@@ -122,6 +125,7 @@ def clear() -> None:
     _numbered.clear()
     _transitions.clear()
     _frozen.clear()
+    _last[0] = None
 
 
 def stats() -> dict[str, int]:
@@ -229,7 +233,7 @@ def _freeze(node: Element) -> None:
 def record(old: Element, new: Element, patches: list[list[Any]], start: int, end: int) -> None:
     """Keep what one session's diff did to turn frozen ``old`` into fresh ``new``."""
     _bounded(_transitions)
-    _transitions[(id(old), id(new))] = _Transition(old, new, patches, start, end)
+    _transitions[(id(old), id(new))] = _last[0] = _Transition(old, new, patches, start, end)
     _freeze(new)
     _stats["transitions"] += 1
 
@@ -247,6 +251,7 @@ def replay(old: Node, new: Element, alloc: Callable[[], int], out: list[list[Any
     if t.end != t.start:
         alloc.next = t.end  # type: ignore[attr-defined]
     out.extend(t.patches)
+    _last[0] = t
     if reg is not None:
         for hid in t.dropped:
             reg.pop(hid, None)
@@ -254,6 +259,25 @@ def replay(old: Node, new: Element, alloc: Callable[[], int], out: list[list[Any
             reg[hid] = el
     _stats["replayed"] += 1
     return True
+
+
+def frame(seq: int, patches: list[list[Any]], encode: Callable[[int, list[list[Any]]], bytes]) -> bytes:
+    """``encode(seq, patches)``, the same bytes object for every session whose patches are exactly the
+    last transition's (the same patch objects, nothing of its own): one encoding per state and seq,
+    and the sessions' histories share it."""
+    t = _last[0]
+    if t is None or len(patches) != len(t.patches):
+        return encode(seq, patches)
+    for mine, theirs in zip(patches, t.patches):
+        if mine is not theirs:
+            return encode(seq, patches)
+    frames = t.frames
+    data = frames.get(seq)
+    if data is None:
+        if len(frames) >= MAX_FRAMES:
+            frames.clear()
+        data = frames[seq] = encode(seq, patches)
+    return data
 
 
 def _handlers(node: Element) -> list[tuple[int, Element]]:
