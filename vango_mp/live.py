@@ -260,14 +260,14 @@ class LiveSocket(WorkerHeader, tornado.websocket.WebSocketHandler):
 
     def send(self, data: bytes) -> None:
         conn = self.ws_connection
-        if conn is None or conn.is_closing() or conn.stream is None or conn.stream.closed():
-            return
-        stream = conn.stream
-        wsout.send(stream, frame(data))  # quiet, and no Task or Future per frame
+        stream = conn.stream if conn is not None else None
+        if stream is None or stream.closed() or conn.client_terminated or conn.server_terminated:
+            return  # (WebSocketProtocol.is_closing, without reading the stream's state twice)
+        sent = wsout.send(stream, frame(data))  # quiet, and no Task or Future per frame
         prom.record_bytes(sent=len(data))
         if self.vango_settings.dev and self.session is not None:
             devtools.note_frame(self.session.id, data)
-        pending = pending_bytes(stream)
+        pending = 0 if sent else pending_bytes(stream)
         if pending:
             widen_stream(stream)  # a reader falling behind: its write queues become deques again
             self.output.wrote(self, pending)

@@ -61,8 +61,9 @@ async def _test_frames_arrive_whole_and_in_order_through_partial_writes() -> Non
     stream, peer = _pair()
     frames = [b"<", b"B" * 300_000]  # more than the kernel takes at once: it takes a part
     frames += [bytes([i % 251]) * (1 + (i * 997) % 5000) for i in range(200)]
-    for data in frames:
-        send(stream, data)
+    taken = [send(stream, data) for data in frames]
+    assert taken[0] and not taken[1]  # all of the first went to the socket, a part of the second
+    assert not any(taken[2:])  # queued behind it
     assert pending_bytes(stream) > 0  # the peer has not read: the rest is queued in the stream
     got = await _drain(peer, sum(map(len, frames)))
     assert got == b"".join(frames)
@@ -80,7 +81,7 @@ async def _test_a_small_write_goes_to_the_socket_without_a_future() -> None:
     writes: list[bytes] = []
     real = stream.write
     stream.write = lambda data: writes.append(bytes(data)) or real(data)  # type: ignore[method-assign]
-    send(stream, b"hello")
+    assert send(stream, b"hello") is True
     assert writes == [] and pending_bytes(stream) == 0
     assert await _drain(peer, 5) == b"hello"
     stream.close()
@@ -93,7 +94,7 @@ async def _test_a_write_after_queued_output_waits_behind_it() -> None:
     assert pending_bytes(stream) > 0
     head = _read_some(peer, 60_000)
     assert select.select([], [stream.socket], [], DEADLINE)[1]  # the kernel has room again, the stream still holds bytes
-    send(stream, b"END")
+    assert send(stream, b"END") is False
     got = head + await _drain(peer, 200_003 - len(head))
     assert got == b"x" * 200_000 + b"END"
     stream.close()
