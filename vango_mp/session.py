@@ -521,6 +521,8 @@ class Session:
         history = self.history
         while history and history[0][0] <= seq:
             self.history_bytes -= len(history.popleft()[1])
+        if history is not None and not history:
+            self.history = None  # an empty deque still holds its 64-slot block (760 B): idle sessions keep none
 
     def load_history(self, frames: list[tuple[int, bytes]]) -> None:
         """Take over the patch frames a previous owner sent (a moved session replays them)."""

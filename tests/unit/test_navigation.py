@@ -255,7 +255,9 @@ def test_acknowledged_frames_leave_the_patch_history() -> None:
         session.acked(2)
         assert [seq for seq, _ in session.history] == [3, 4] and 0 < session.history_bytes < size
         session.acked(4)
-        assert not session.history and session.history_bytes == 0
+        assert session.history is None and session.history_bytes == 0  # no empty deque kept per idle session
+        click(session)
+        assert [seq for seq, _ in session.history] == [5]
 
     asyncio.run(go())
 
