@@ -25,16 +25,8 @@ import tornado.websocket
 from .. import protocol
 from . import dom
 from .errors import ElementNotFound, FrameTimeout, NoHandler, SessionClosed, UpgradeRefused, VangoTestError
-from .wire import (
-    ABNORMAL_CLOSE,
-    ACK_DELAY,
-    ACK_EVERY_FRAMES,
-    MAX_SERVER_MESSAGE,
-    MAX_URL,
-    PREFETCH_TTL,
-    RESYNC_RETRY,
-    decode_server,
-)
+from .sequence import Sequence
+from .wire import ABNORMAL_CLOSE, MAX_SERVER_MESSAGE, MAX_URL, PREFETCH_TTL, decode_server
 
 
 class Connector(Protocol):
@@ -87,7 +79,7 @@ class Page:
         self.worker: int | None = boot.get("worker")
         self.ssr_worker: int | None = boot.get("worker")
         self.resumed = False
-        self.last_seq = 0
+        self._seq = Sequence(self._send_quietly)
         self.welcome_seq = 0
         self.closed_code: int | None = None
         self.closed_reason: str | None = None
@@ -109,9 +101,6 @@ class Page:
         self._welcome: asyncio.Future[list[Any]] | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._cseq = 0
-        self._unacked = 0
-        self._ack_timer: asyncio.TimerHandle | None = None
-        self._resync_at = 0.0
         self._pongs: dict[int, asyncio.Future[float]] = {}
         self._patched = False  # a frame changed the SSR DOM: a fresh session cannot claim its hash
         self._asked: tuple[str, str] | None = None  # the NAVIGATE awaiting its NAV: (path, "#fragment")
@@ -121,6 +110,15 @@ class Page:
     def __repr__(self) -> str:
         sid = (self.session_id or "-")[:6]
         return f"<Page {self.path} {self.state.value} session={sid}… seq={self.last_seq}>"
+
+    @property
+    def last_seq(self) -> int:
+        """The last server seq applied (what HELLO says on a reconnect)."""
+        return self._seq.last
+
+    @last_seq.setter
+    def last_seq(self, seq: int) -> None:
+        self._seq.last = seq
 
     @property
     def path(self) -> str:
@@ -230,7 +228,7 @@ class Page:
         ws = self._ws
         if ws is None:
             return
-        self._flush_ack()
+        self._seq.flush_ack()
         ws.close(code, reason)
         await self.wait_closed(timeout)
 
@@ -690,11 +688,9 @@ class Page:
         if resumed and seq < self.last_seq:
             self.errors.append(f"resumed at seq {seq}, behind our seq {self.last_seq}")
         self.session_id, self.welcome_seq, self.resumed, self.worker = sid, seq, bool(resumed), worker
-        if not resumed:
-            # A new session numbers from 0, the SSR page; a WELCOME seq above
-            # that announces the FULL that replaces a stale SSR page.
-            self.last_seq = 0
-        self._resync_at = 0.0
+        # A new session numbers from 0, the SSR page; a WELCOME seq above
+        # that announces the FULL that replaces a stale SSR page.
+        self._seq.welcomed(bool(resumed))
         self.state = PageState.OPEN
         if self._welcome is not None and not self._welcome.done():
             self._welcome.set_result(f)
@@ -702,10 +698,8 @@ class Page:
 
     def _on_patches(self, f: list[Any]) -> None:
         seq, patches = f[1], f[2]
-        if seq <= self.last_seq:
-            return  # already applied (replay overlap)
-        if seq != self.last_seq + 1:
-            return self._resync()
+        if not self._seq.next_is(seq):
+            return None  # already applied (a replay overlap), or a gap (RESYNC asked)
         try:
             dom.apply_patches(self.root, patches)
         except Exception as err:  # the DOM no longer mirrors the server's tree
@@ -720,10 +714,8 @@ class Page:
 
     def _on_nav(self, f: list[Any]) -> None:
         seq, url, mode, title, patches = f[1], f[2], f[3], f[4], f[5]
-        if seq <= self.last_seq:
-            return  # already applied (replay overlap)
-        if seq != self.last_seq + 1:
-            return self._resync()
+        if not self._seq.next_is(seq):
+            return None  # already applied (a replay overlap), or a gap (RESYNC asked)
         asked, self._asked = self._asked, None
         if mode == protocol.NAV_LOAD:
             self.navs_applied += 1
@@ -787,41 +779,14 @@ class Page:
     }
 
     def _applied(self, seq: int) -> None:
-        self.last_seq = seq
+        self._seq.applied(seq)
         self.frames_applied += 1
         self._patched = True
-        self._resync_at = 0.0
-        self._ack_later()
         self._notify()
-
-    def _resync(self) -> None:
-        now = time.monotonic()
-        if self._resync_at and now - self._resync_at < RESYNC_RETRY:
-            return
-        self._resync_at = now
-        self._send_quietly([protocol.RESYNC, self.last_seq])
-
-    def _ack_later(self) -> None:
-        self._unacked += 1
-        if self._unacked >= ACK_EVERY_FRAMES:
-            self._flush_ack()
-        elif self._ack_timer is None:
-            self._ack_timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._flush_ack)
-
-    def _flush_ack(self) -> None:
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
-        if self._unacked and self._ws is not None:
-            self._unacked = 0
-            self._send_quietly([protocol.ACK, self.last_seq])
 
     def _on_close(self) -> None:
         ws, self._ws = self._ws, None
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
-        self._unacked = 0
+        self._seq.stop()
         self.state = PageState.CLOSED
         if ws is not None:
             self.closed_code = ws.close_code if ws.close_code is not None else ABNORMAL_CLOSE
