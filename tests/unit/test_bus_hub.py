@@ -112,7 +112,10 @@ def test_garbage_drops_only_that_connection(hub: HubThread) -> None:
 
 def test_oversized_frame_drops_the_connection(hub: HubThread) -> None:
     good, bad = connect(hub, 2)
-    bad.sock.sendall(msgpack.packb([6, 0, "x", "y" * 300_000]))
+    try:
+        bad.sock.sendall(msgpack.packb([6, 0, "x", "y" * 300_000]))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the hub may drop it before the whole frame is sent: that is the point
     assert bad.is_closed()
     assert len(peers(good)) == 1
 
