@@ -25,211 +25,25 @@ only PIDs started here are ever signalled; figures go to
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import os
 import platform
 import statistics
 import sys
 import time
-from array import array
-from collections import Counter
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 import load  # noqa: E402  (server helpers and client phases of the load generator)
-import serverproc  # noqa: E402  (the vango-mp process a benchmark starts)
+from cluster_globals import globals_latency, report_globals  # noqa: E402
+from clusterkit import (TARGETS, cores_text, num, host_cores, lone_worker_cmd, run_clicks,  # noqa: E402
+                        vango_cmd, want_pin)
 
-from vango_mp.testing import TestClient, VangoTestError  # noqa: E402
-
-TARGETS = {
-    "scaling_efficiency": 0.85,  # N workers >= 0.85 * N * one worker's events/s
-    "global_p99_ms": 5.0,  # write on worker A -> patch applied on worker B
-    "bus_overhead_pct": 5.0,  # |CPU per event with bus - lone worker| / lone worker
-}
 PARTS = ("scaling", "globals", "bus")
 QUIET_OTHER = 0.1  # cores busy outside this bench below which a bus-overhead run counts as quiet
-
-
-# ---------------------------------------------------------------- cores and servers
-
-
-def host_cores() -> list[int]:
-    """The cores this process may run on (a container's cpuset, not the host's count)."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return list(range(os.cpu_count() or 1))
-
-
-def pin(processes: list[psutil.Process], cores: list[int] | None) -> None:
-    if not cores:
-        return
-    for p in processes:
-        try:
-            p.cpu_affinity(cores)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, AttributeError):
-            pass
-
-
-def want_pin(mode: str, ncores: int, server_cores: int) -> bool:
-    """Pin the server to its own cores and the load generator to the rest?
-
-    ``auto`` pins on a host of 4+ cores with one left over: on a small, shared
-    host pinning only stops the scheduler from dodging a busy neighbour.
-    """
-    if mode == "no" or ncores <= server_cores:
-        return False
-    return mode == "yes" or ncores >= 4
-
-
-def vango_cmd(workers: int) -> list[str]:
-    return [*serverproc.vango_base(), "--workers", str(workers)]
-
-
-def lone_worker_cmd() -> list[str]:
-    """One worker in the ``vango-mp`` process: no supervisor, no bus, the same config precedence."""
-    return [*serverproc.vango_base(), "--lone"]
-
-
-def start(cmd: list[str], cores: list[int] | None) -> serverproc.Server:
-    """Start a server (serverproc.start_server: port 0, per-IP limits lifted via env) and pin its tree."""
-    server = serverproc.start_server(cmd)
-    pin(server.processes(), cores)
-    return server
-
-
-def cpu_by_process(server: serverproc.Server) -> dict[int, float]:
-    out: dict[int, float] = {}
-    for p in server.processes():
-        try:
-            t = p.cpu_times()
-            out[p.pid] = t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-# ---------------------------------------------------------------- client processes
-
-
-def client_main(conn: Any, url: str, path: str, selector: str) -> None:
-    """A load process (as load.client_main) that also reports which worker each session landed on."""
-    gc.set_threshold(20000, 10, 10)
-    asyncio.run(_client(conn, url, path, selector))
-
-
-async def _client(conn: Any, url: str, path: str, selector: str) -> None:
-    loop = asyncio.get_running_loop()
-    async with TestClient(url, timeout=10.0) as client:
-        pages: list[Any] = []
-        while True:
-            if not await loop.run_in_executor(None, conn.poll, load.CMD_TIMEOUT):
-                return  # the coordinator is gone
-            cmd, *args = conn.recv()
-            if cmd == "open":
-                errors = await load._open_pages(client, pages, path, args[0])
-                conn.send(("opened", len(pages), errors, dict(Counter(p.worker for p in pages))))
-            elif cmd == "go":
-                conn.send(("done", await load._click_all(pages, selector, *args)))
-            elif cmd == "close":
-                await load._close_pages(pages)
-                conn.send(("closed",))
-                return
-
-
-class Pool(load.ClientPool):
-    """load.ClientPool with :func:`client_main`, pinned to ``cores`` when given."""
-
-    def __init__(self, procs: int, url: str, cores: list[int] | None,
-                 path: str = "/counter", selector: str = "#inc") -> None:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")
-        self.conns, self.procs = [], []
-        for _ in range(procs):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=client_main, args=(child, url, path, selector), daemon=True)
-            p.start()
-            self.conns.append(parent)
-            self.procs.append(p)
-        pin([psutil.Process(p.pid) for p in self.procs], cores)
-
-    def open_counted(self, sessions: int) -> tuple[int, list[str], dict[int, int]]:
-        replies = self.ask([("open", n) for n in load._split(sessions, len(self.conns))])
-        workers: Counter[int] = Counter()
-        for r in replies:
-            workers.update(r[3])
-        return sum(r[1] for r in replies), [e for r in replies for e in r[2]], dict(sorted(workers.items()))
-
-    def click(self, seconds: float, max_clicks: int) -> list[dict[str, Any]]:
-        start = time.monotonic() + 0.3
-        for conn in self.conns:
-            conn.send(("go", start, start + seconds, max_clicks))
-        replies = []
-        for conn in self.conns:
-            if not conn.poll(seconds + 60):
-                raise SystemExit("a load process never finished clicking")
-            replies.append(conn.recv()[1])
-        return replies
-
-
-def run_clicks(cmd: Any, server_cores: Any, procs: int, client_cores: Any, sessions: int,
-               args: Any) -> tuple[dict[str, Any], Any]:
-    """Start a server, click against it from a client pool, stop both; the row and the (stopped) server."""
-    server = start(cmd, server_cores)
-    try:
-        pool = Pool(procs, server.url, client_cores)
-        try:
-            return measure_clicks(server, pool, sessions, args), server
-        finally:
-            pool.close()
-    finally:
-        server.stop()
-
-
-def measure_clicks(server: serverproc.Server, pool: Pool, sessions: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Open ``sessions``, click for ``--warmup`` s (discarded), then for ``--seconds`` s (measured)."""
-    opened, errors, workers = pool.open_counted(sessions)
-    if not opened:
-        return {"sessions": sessions, "opened": 0, "open_errors": errors, "events": 0}
-    if args.warmup > 0:
-        pool.click(args.warmup, args.max_clicks)
-    procs = len(pool.procs)
-    start = time.monotonic() + 0.3
-    for conn in pool.conns:
-        conn.send(("go", start, start + args.seconds, args.max_clicks))
-    time.sleep(max(0.0, start - time.monotonic()))
-    per0, ccpu0, host0, t0 = cpu_by_process(server), pool.cpu_seconds(), load._host_busy(), time.monotonic()
-    replies = []
-    for conn in pool.conns:
-        if not conn.poll(args.seconds + 60):
-            raise SystemExit("a load process never finished clicking")
-        replies.append(conn.recv()[1])
-    per1, ccpu1, host1 = cpu_by_process(server), pool.cpu_seconds(), load._host_busy()
-    elapsed = max(r["finished"] for r in replies) - t0
-    lat = array("d")
-    for r in replies:
-        lat.frombytes(r["latencies"])
-    deltas = {pid: per1[pid] - per0.get(pid, 0.0) for pid in per1}
-    server_cpu = sum(deltas.values())
-    client_cpu = ccpu1 - ccpu0
-    out = load.summarize(sessions, procs, opened, errors, replies, lat, elapsed, server_cpu, client_cpu)
-    events = out["events"]
-    top = server.pid
-    out["sessions_per_worker"] = workers
-    out["top_cpu_s"] = deltas.get(top, 0.0) if top is not None else 0.0  # supervisor (or the lone worker)
-    out["children_cpu_s"] = server_cpu - out["top_cpu_s"]  # the workers under a supervisor
-    out["client_cpu_us_per_event"] = client_cpu / events * 1e6 if events else None
-    out["other_cpu_util"] = max(0.0, (host1 - host0) - server_cpu - client_cpu) / elapsed if elapsed > 0 else 0.0
-    out["host_busy_util"] = (host1 - host0) / elapsed if elapsed > 0 else 0.0
-    return out
 
 
 # ---------------------------------------------------------------- (a) scaling
@@ -243,7 +57,7 @@ def scaling(args: argparse.Namespace) -> dict[str, Any]:
         server_cores, client_cores = (cores[:n], cores[n:]) if pinned else (None, None)
         procs = args.procs or (max(1, min(n + 1, len(cores) - n)) if len(cores) > n else n)
         sessions = max(procs, args.sessions_per_worker * n)
-        layout = f"pinned: server cores {_cores(server_cores)}, clients {_cores(client_cores)}" if pinned else "unpinned"
+        layout = f"pinned: server cores {cores_text(server_cores)}, clients {cores_text(client_cores)}" if pinned else "unpinned"
         print(f"scaling: {n} worker(s), {sessions} sessions over {procs} client process(es), {layout},"
               f" {args.seconds:g} s ...", flush=True)
         row, server = run_clicks(vango_cmd(n), server_cores, procs, client_cores, sessions, args)
@@ -287,8 +101,8 @@ def report_scaling(res: dict[str, Any]) -> None:
             print(f"{r['workers']:>7} no events: {r.get('open_errors') or r.get('click_errors')}")
             continue
         print(f"{r['workers']:>7} {r['opened']:>5} {r['procs']:>5} {'yes' if r['pinned'] else 'no':>3}"
-              f" {r['events_per_s']:>9.0f} {_num(r.get('events_ratio'), '.2f'):>5}"
-              f" {r['server_cpu_us_per_event']:>9.1f} {_num(r.get('cpu_per_event_ratio'), '.2f'):>5}"
+              f" {r['events_per_s']:>9.0f} {num(r.get('events_ratio'), '.2f'):>5}"
+              f" {r['server_cpu_us_per_event']:>9.1f} {num(r.get('cpu_per_event_ratio'), '.2f'):>5}"
               f" {r['client_cpu_us_per_event']:>9.1f} {r['server_cpu_util']:>8.2f} {r['client_cpu_util']:>5.2f}"
               f" {r['other_cpu_util']:>5.2f} {r['host_busy_util']:>5.2f}  {r['sessions_per_worker']}  {r['verdict']}"
               + (f"  errors {r['click_errors']}" if r["click_errors"] else ""))
@@ -300,149 +114,6 @@ def report_scaling(res: dict[str, Any]) -> None:
                   f" (= N / CPU-per-event ratio; not measured)")
     print("util = CPU seconds per wall second (1.00 = one core); host = every process on the host."
           " When host ~ cores, the load generator and the server share them and events/s is a host figure.")
-
-
-# ---------------------------------------------------------------- (b) global-signal propagation
-
-
-async def _pages_on_two_workers(client: TestClient, attempts: int, deadline: float) -> tuple[Any, Any, dict[int, int]]:
-    """Open /global sessions until two sit on different workers; close the rest."""
-    by_worker: dict[int, Any] = {}
-    extra: list[Any] = []
-    seen: Counter[int] = Counter()
-    for _ in range(attempts):
-        if len(by_worker) >= 2 or time.monotonic() > deadline:
-            break
-        page = await client.open("/global")
-        seen[page.worker] += 1
-        if page.worker in by_worker:
-            extra.append(page)
-        else:
-            by_worker[page.worker] = page
-    for page in extra:
-        await page.disconnect(timeout=5.0)
-    if len(by_worker) < 2:
-        raise SystemExit(f"no sessions on two workers after {sum(seen.values())} tries: {dict(seen)}")
-    a, b = (by_worker[w] for w in sorted(by_worker)[:2])
-    return a, b, dict(seen)
-
-
-async def _propagation(url: str, args: argparse.Namespace, deadline: float, not_before: float) -> dict[str, Any]:
-    async with TestClient(url, timeout=5.0) as client:
-        a, b, seen = await _pages_on_two_workers(client, 64, deadline)
-        await asyncio.sleep(max(0.0, not_before - time.monotonic()))  # the background load has started
-        pings = []
-        for _ in range(50):
-            pings.append(await b.ping() * 1000)
-        remote: list[float] = []  # write -> patch applied on the other worker's session
-        local: list[float] = []  # write -> patch applied on the writer's own session (hub round trip)
-        errors: Counter[str] = Counter()
-        for i in range(args.samples + args.warmup_samples):
-            if time.monotonic() > deadline:
-                break
-            writer, reader = (a, b) if i % 2 == 0 else (b, a)  # both directions
-            want = str(int(writer.text("#global-count")) + 1)
-            hid = writer.handler_hid("#global-inc", "click")
-            done: dict[str, float] = {}
-
-            async def seen_on(page: Any, key: str, want: str, done: dict[str, float]) -> None:
-                await page.wait_for(lambda p: p.text("#global-count") == want, 5.0, what=f"#global-count == {want}")
-                done[key] = time.perf_counter()
-
-            t0 = time.perf_counter()
-            try:
-                await asyncio.gather(writer.send_event(hid, "click", None, wait=False),
-                                     seen_on(writer, "local", want, done), seen_on(reader, "remote", want, done))
-            except VangoTestError as err:
-                errors[type(err).__name__] += 1
-                if errors.total() > 10:
-                    break
-                continue
-            if i >= args.warmup_samples:
-                remote.append((done["remote"] - t0) * 1000)
-                local.append((done["local"] - t0) * 1000)
-            await asyncio.sleep(args.gap_ms / 1000)  # independent samples, not a queue
-        final = (a.text("#global-count"), b.text("#global-count"))
-        page_errors = a.errors + b.errors
-        workers = (a.worker, b.worker)
-        await a.disconnect(timeout=5.0)
-        await b.disconnect(timeout=5.0)
-    return {
-        "workers_used": list(workers), "sessions_opened_per_worker": seen, "samples": len(remote),
-        "remote_ms": _stats(remote), "local_ms": _stats(local), "ping_ms": _stats(pings),
-        "errors": dict(errors), "page_errors": page_errors[:10], "final_counts": list(final),
-        "remote_raw_ms": [round(x, 4) for x in remote],
-    }
-
-
-def globals_latency(args: argparse.Namespace) -> dict[str, Any]:
-    """Propagation on a quiet server, then (``--global-background``) while other sessions click flat out."""
-    n = max(2, args.global_workers)
-    phases = [0] + ([args.global_background] if args.global_background > 0 else [])
-    out: dict[str, Any] = {"phases": []}
-    for background in phases:
-        print(f"globals: vango-mp --workers {n}, {args.samples} samples, {args.gap_ms:g} ms apart,"
-              f" {background} background /counter sessions clicking ...", flush=True)
-        server = start(vango_cmd(n), None)
-        try:
-            pool = Pool(1, server.url, None) if background else None
-            try:
-                deadline = time.monotonic() + args.max_seconds
-                start_at = 0.0
-                if pool is not None:
-                    opened, _, spread = pool.open_counted(background)
-                    start_at = time.monotonic() + 0.3
-                    deadline = start_at + args.seconds + 1.0  # sample only while the background runs
-                    pool.conns[0].send(("go", start_at, deadline + 0.5, args.max_clicks))
-                cpu0 = server.cpu_seconds()
-                res = asyncio.run(_propagation(server.url, args, deadline, start_at + 0.2))
-                res["server_cpu_s"] = server.cpu_seconds() - cpu0
-                if pool is not None:
-                    if not pool.conns[0].poll(args.seconds + 60):
-                        raise SystemExit("the background load process never finished clicking")
-                    bg = pool.conns[0].recv()[1]
-                    res["background"] = {"sessions": opened, "sessions_per_worker": spread,
-                                         "events": len(bg["latencies"]) // 8, "wall_s": bg["wall"],
-                                         "errors": bg["errors"]}
-                    res["background"]["events_per_s"] = res["background"]["events"] / bg["wall"]
-            finally:
-                if pool is not None:
-                    pool.close()
-        finally:
-            server.stop()
-        res["cmd"] = " ".join(server.cmd)
-        res["background_sessions"] = background
-        p99 = res["remote_ms"].get("p99")
-        res["verdict"] = "n/a" if p99 is None else ("PASS" if p99 <= TARGETS["global_p99_ms"] else "MISS")
-        out["phases"].append(res)
-    out["verdict"] = out["phases"][0]["verdict"]  # the target is for a server that is not saturated
-    return out
-
-
-def report_globals(out: dict[str, Any]) -> None:
-    for res in out["phases"]:
-        report_globals_phase(res)
-
-
-def report_globals_phase(res: dict[str, Any]) -> None:
-    r, loc, ping = res["remote_ms"], res["local_ms"], res["ping_ms"]
-    bg = res.get("background")
-    print(f"\n(b) global signal, #global-inc click on one worker -> #global-count patched on another"
-          f" (workers {res['workers_used']}, both directions, n={res['samples']})"
-          + (f", while {bg['sessions']} /counter sessions {bg['sessions_per_worker']} click flat out"
-             f" ({bg['events_per_s']:.0f} events/s)" if bg else ", quiet server"))
-    if not res["samples"]:
-        print(f"no samples: {res['errors']}")
-        return
-    verdict = res["verdict"] if not bg else f"info only, host saturated ({res['verdict']})"
-    print(f"other worker's session: p50 {r['p50']:.2f} ms  p90 {r['p90']:.2f} ms  p99 {r['p99']:.2f} ms"
-          f"  max {r['max']:.2f} ms   target p99 <= {TARGETS['global_p99_ms']:g} ms  {verdict}")
-    print(f"writer's own session:   p50 {loc['p50']:.2f} ms  p90 {loc['p90']:.2f} ms  p99 {loc['p99']:.2f} ms"
-          f"  max {loc['max']:.2f} ms   (a write shows locally only once the hub's update is back)")
-    print(f"client+socket floor (PING/PONG on the reader's socket): p50 {ping['p50']:.2f} ms  p99 {ping['p99']:.2f} ms")
-    print(f"final #global-count on both sessions: {res['final_counts']}"
-          + (f"  errors {res['errors']}" if res["errors"] else "")
-          + (f"  page errors {res['page_errors']}" if res["page_errors"] else ""))
 
 
 # ---------------------------------------------------------------- (c) bus overhead
@@ -512,7 +183,7 @@ def report_bus(res: dict[str, Any]) -> None:
                          for r in res["runs"] if r["kind"] == kind and r.get("events"))
         print(f"{label:28s} {k['server_cpu_us_per_event']:6.1f} us/event (worker {k['worker_cpu_us_per_event']:.1f}"
               f" + supervisor {k['supervisor_cpu_us_per_event']:.1f})  {k['events_per_s']:.0f} events/s"
-              f"  spread {_num(k['spread_pct'], '.1f')} %")
+              f"  spread {num(k['spread_pct'], '.1f')} %")
         print(f"  runs, us/event: [{runs}]")
     if "diff_pct" in res:
         spread = max(res["bus"]["spread_pct"] or 0, res["lone"]["spread_pct"] or 0)
@@ -530,19 +201,6 @@ def report_bus(res: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- main
 
-
-def _stats(values: list[float]) -> dict[str, float | None]:
-    ordered = sorted(values)
-    return {"p50": load._pct(ordered, 50), "p90": load._pct(ordered, 90), "p99": load._pct(ordered, 99),
-            "max": ordered[-1] if ordered else None, "mean": statistics.fmean(ordered) if ordered else None}
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
-def _cores(cores: list[int] | None) -> str:
-    return ",".join(map(str, cores or []))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -572,6 +230,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--rounds", type=int, default=3, help="A B pairs (default 3: A B A B A B)")
     g.add_argument("--bus-sessions", type=int, default=50, help="sessions per run, < 100 (default 50)")
     p.add_argument("--name", default="cluster", help="results file prefix")
+    p.add_argument("--results-dir", default=str(load.RESULTS), help="where the JSON goes (default bench/results)")
     args = p.parse_args(argv)
     args.parts = [x.strip() for x in args.only.split(",") if x.strip()]
     args.workers_list = [int(x) for x in args.workers_list.split(",") if x.strip()]
@@ -602,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if "bus" in args.parts:
         result["bus"] = bus_overhead(args)
     result["wall_s"] = time.monotonic() - t0
-    out = load.write_result(result, args.name)
+    out = load.write_result(result, args.name, Path(args.results_dir))
     print(f"\nhost: {result['host']['cores']} cores, load average before {result['host']['load_before'][0]:.2f}")
     if "scaling" in result:
         report_scaling(result["scaling"])
