@@ -109,7 +109,7 @@ class Session:
         self.created = self.last_active = time.monotonic()
         self.conn: Connection | None = None
         # Created on first use: an idle session should cost as little as possible.
-        self.history: deque[tuple[int, bytes]] | None = None
+        self.history: list[tuple[int, bytes]] | None = None  # frames sent, not yet acknowledged
         self._events: deque[protocol.ClientEvent | protocol.Navigate] | None = None
         self._dispatches: deque[Callable[[], Any]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -502,14 +502,17 @@ class Session:
             self.conn = conn
 
     def _send_frame(self, seq: int, frame: bytes) -> None:
-        history = self.history
-        if history is None:
-            history = self.history = deque(maxlen=self._settings.max_patch_history)
-        if history.maxlen:  # max_patch_history = 0 keeps nothing
-            if len(history) == history.maxlen:
-                self.history_bytes -= len(history[0][1])  # the append below pushes it out
+        limit = self._settings.max_patch_history
+        if limit:  # max_patch_history = 0 keeps nothing
+            # A list: the frames not yet acknowledged are a few; an empty deque alone is 760 B.
+            history = self.history
+            if history is None:
+                self.history = [(seq, frame)]
+            else:
+                if len(history) >= limit:
+                    self.history_bytes -= len(history.pop(0)[1])
+                history.append((seq, frame))
             self.history_bytes += len(frame)
-        history.append((seq, frame))
         if self.conn is not None:
             self.conn.send(frame)
 
@@ -519,16 +522,22 @@ class Session:
         """The client applied every frame up to ``seq``: it can never ask for those again."""
         self.touch()
         history = self.history
-        while history and history[0][0] <= seq:
-            self.history_bytes -= len(history.popleft()[1])
-        if history is not None and not history:
-            self.history = None  # an empty deque still holds its 64-slot block (760 B): idle sessions keep none
+        if not history:
+            return
+        done = 0
+        while done < len(history) and history[done][0] <= seq:
+            self.history_bytes -= len(history[done][1])
+            done += 1
+        if done == len(history):
+            self.history = None  # idle sessions keep no container
+        elif done:
+            del history[:done]
 
     def load_history(self, frames: list[tuple[int, bytes]]) -> None:
         """Take over the patch frames a previous owner sent (a moved session replays them)."""
-        history = self.history = deque(maxlen=self._settings.max_patch_history)
-        history.extend(frames)
-        self.history_bytes = sum(len(f) for _, f in history)
+        limit = self._settings.max_patch_history
+        history = self.history = list(frames[-limit:]) if limit and frames else None
+        self.history_bytes = sum(len(f) for _, f in history or ())
 
     def catch_up(self, last_seq: int) -> None:
         """Bring a (re)connected client from ``last_seq`` to now: replay, or FULL."""

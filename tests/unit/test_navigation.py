@@ -262,6 +262,25 @@ def test_acknowledged_frames_leave_the_patch_history() -> None:
     asyncio.run(go())
 
 
+def test_the_patch_history_keeps_the_newest_frames_up_to_its_bound() -> None:
+    async def go() -> None:
+        worker = Worker(Settings(max_patch_history=3), 0, aside_app, b"k" * 32)
+        await worker.owner.admit("10.0.0.1", "b")
+        session = worker.owner.open("/plain", "10.0.0.1")
+        worker.owner.attach(session, Frames())
+        for _ in range(5):
+            click(session)
+        assert [seq for seq, _ in session.history] == [3, 4, 5]
+        assert session.history_bytes == sum(len(f) for _, f in session.history)
+        session.acked(3)
+        assert [seq for seq, _ in session.history] == [4, 5]
+        assert session.history_bytes == sum(len(f) for _, f in session.history)
+        session.load_history([(s, b"x" * s) for s in range(1, 6)])  # a moved session's frames: the newest kept
+        assert [seq for seq, _ in session.history] == [3, 4, 5] and session.history_bytes == 12
+
+    asyncio.run(go())
+
+
 def test_prefetched_pages_past_the_bound_go_oldest_first() -> None:
     from vango_mp.navigation import PREFETCH_ENTRIES
     from vango_mp.ratelimit import TokenBucket
