@@ -445,7 +445,7 @@ class Session:
             self.cost_stale = True
         elif self.root.errors:
             self.report_root_errors()  # from the first render, or an effect outside a render
-        location = self._location()
+        location = self.root.context.get("location")  # (_location, inline: once per frame)
         nav = location.take() if location is not None and location.pending is not None else None
         if nav is not None:
             assert location is not None

@@ -57,8 +57,9 @@ class _Render:
         self.nodes = nodes
 
     def current(self) -> bool:
-        for dep, version in zip(self.deps, self.versions):
-            if dep._version != version:
+        versions = self.versions
+        for i, dep in enumerate(self.deps):
+            if dep._version != versions[i]:
                 return False
         return True
 
@@ -252,7 +253,7 @@ def replay(old: Node, new: Element, alloc: Callable[[], int], out: list[list[Any
         alloc.next = t.end  # type: ignore[attr-defined]
     out.extend(t.patches)
     _last[0] = t
-    if reg is not None:
+    if reg is not None and (t.dropped or t.handlers):
         for hid in t.dropped:
             reg.pop(hid, None)
         for hid, el in t.handlers:
