@@ -9,6 +9,7 @@ targets (≤ 15 µs on the 16-core box; the socket write itself is not in it,
 shared renders switched off, side by side in one run, and prints the ratio.
 
     python bench/fanout.py --sessions 10000 --writes 5 --compare
+    python bench/fanout.py --instructions --sessions 300 --writes 5   # deterministic, under valgrind (~2 min)
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import cProfile
 import os
 import pstats
 import json
+import re
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -114,18 +117,46 @@ def _child(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def instructions(sessions: int, writes: int) -> dict[str, Any]:
+    """Instructions per session per write, counted by valgrind's callgrind: deterministic where CPU time
+    on a shared host is not. Two shared runs, of 1 and of 1 + ``writes`` writes; their difference leaves
+    out start-up, mounting and the first write."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    counts = []
+    for n in (1, 1 + writes):
+        cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+               "--sessions", str(sessions), "--writes", str(n), "--one", "shared"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": "0"})
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise SystemExit(f"callgrind reported no count:\n{done.stderr[-2000:]}")
+        counts.append(int(found.group(1)))
+    return {"sessions": sessions, "writes": writes, "instructions": counts,
+            "instructions_per_session_write": (counts[1] - counts[0]) / (writes * sessions)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python bench/fanout.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--sessions", type=int, default=2000)
     p.add_argument("--writes", type=int, default=5)
     p.add_argument("--compare", action="store_true", help="also run with shared renders off, in this run")
     p.add_argument("--one", choices=["shared", "individual"], help=argparse.SUPPRESS)  # a child run: JSON out
+    p.add_argument("--instructions", action="store_true",
+                   help="count instructions per session per write under valgrind instead (slow: use ~300 sessions)")
     args = p.parse_args(argv)
     if not 1 <= args.sessions <= 200_000 or not 1 <= args.writes <= 100:
         p.error("--sessions must be 1..200000 and --writes 1..100")
     if args.one:
         print(json.dumps(asyncio.run(measure(args.sessions, args.writes, args.one == "shared"))))
         return 0
+    if args.instructions:
+        counted = instructions(args.sessions, args.writes)
+        print(f"{counted['instructions_per_session_write']:,.0f} instructions per session per write "
+              f"({args.sessions} sessions, {args.writes} writes; callgrind)")
+        return _write({"instructions": counted})
     runs = [_child(args, "shared")]
     if args.compare:
         runs.append(_child(args, "individual"))
@@ -136,9 +167,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['distinct_last_frames']} distinct last frames in {r['last_frame_objects']} bytes objects")
     if args.compare:
         print(f"individual / shared CPU per session: ×{runs[1]['cpu_us_per_session'] / runs[0]['cpu_us_per_session']:.1f}")
+    return _write({"runs": runs, "target_us": TARGET_US})
+
+
+def _write(figures: dict[str, Any]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"runs": runs, "target_us": TARGET_US}, indent=2))
+    out.write_text(json.dumps(figures, indent=2))
     print(f"figures written to {out}")
     return 0
 
