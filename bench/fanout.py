@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--writes", type=int, default=5)
     p.add_argument("--compare", action="store_true", help="also run with shared renders off, in this run")
     p.add_argument("--one", choices=["shared", "individual"], help=argparse.SUPPRESS)  # a child run: JSON out
+    p.add_argument("--results-dir", default=str(RESULTS), help="where the JSON goes (default bench/results)")
     p.add_argument("--instructions", action="store_true",
                    help="count instructions per session per write under valgrind instead (slow: use ~300 sessions)")
     args = p.parse_args(argv)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         counted = instructions(args.sessions, args.writes)
         print(f"{counted['instructions_per_session_write']:,.0f} instructions per session per write "
               f"({args.sessions} sessions, {args.writes} writes; callgrind)")
-        return _write({"instructions": counted})
+        return _write({"instructions": counted}, Path(args.results_dir))
     runs = [_child(args, "shared")]
     if args.compare:
         runs.append(_child(args, "individual"))
@@ -167,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['distinct_last_frames']} distinct last frames in {r['last_frame_objects']} bytes objects")
     if args.compare:
         print(f"individual / shared CPU per session: ×{runs[1]['cpu_us_per_session'] / runs[0]['cpu_us_per_session']:.1f}")
-    return _write({"runs": runs, "target_us": TARGET_US})
+    return _write({"runs": runs, "target_us": TARGET_US}, Path(args.results_dir))
 
 
-def _write(figures: dict[str, Any]) -> int:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
+def _write(figures: dict[str, Any], results: Path) -> int:
+    results.mkdir(parents=True, exist_ok=True)
+    out = results / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(figures, indent=2))
     print(f"figures written to {out}")
     return 0
