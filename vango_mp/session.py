@@ -63,7 +63,7 @@ class State(enum.Enum):
     CLOSED = "closed"  # gone for good; ``end_reason`` says why
 
 
-_ATTACHED, _DETACHED = State.ATTACHED, State.DETACHED  # alive (Session.alive), on the hot paths
+_ATTACHED, _DETACHED = State.ATTACHED, State.DETACHED  # (an Enum member read through its class costs a lookup)
 
 
 class Connection(Protocol):
@@ -192,7 +192,8 @@ class Session:
     @property
     def alive(self) -> bool:
         """Live here: its tree is mounted and its loop may run."""
-        return self.state is State.ATTACHED or self.state is State.DETACHED
+        state = self.state
+        return state is _ATTACHED or state is _DETACHED
 
     @property
     def queued(self) -> int:
@@ -252,8 +253,7 @@ class Session:
         finally:
             logs.session_id.reset(token)
             _inline[0] = None
-        state = self.state
-        if (state is _ATTACHED or state is _DETACHED) and (self._dispatches or self._events or self.root.dirty):
+        if self.alive and (self._dispatches or self._events or self.root.dirty):
             self._wake()
 
     def dispatch(self, fn: Callable[[], Any]) -> None:
@@ -292,17 +292,14 @@ class Session:
         write that dirties 10,000 of them flushes them in a few loop callbacks
         rather than 10,000 Tasks (issue 13: fan-out).
         """
-        state = self.state
-        if (self._task is None and self._loop is not None and (state is _ATTACHED or state is _DETACHED)
-                and _inline[0] is not self):
+        if self._task is None and self._loop is not None and self.alive and _inline[0] is not self:
             _DIRTY.add(self, self._loop)
         else:
             self._wake()
 
     def flush_idle(self) -> None:
         """The batch's turn: flush inline if still idle (nothing queued, no task), else let the task do it."""
-        state = self.state
-        if state is not _ATTACHED and state is not _DETACHED:
+        if not self.alive:
             return
         if self._task is None and not self._dispatches and not self._events and _inline[0] is None:
             self._step_inline(self.flush)  # nothing queued: the step is the flush
@@ -421,8 +418,7 @@ class Session:
 
         Returns how many patch operations went out.
         """
-        state = self.state
-        if state is not _ATTACHED and state is not _DETACHED:
+        if not self.alive:
             return 0
         patches: list[Any] = []
         if self.root.dirty:
