@@ -17,8 +17,11 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,27 +61,25 @@ class Server:
 
     def cpu_split(self) -> tuple[float, float]:
         """User and system CPU seconds of the tree (system: the kernel's share, loopback TCP mostly)."""
-        user = system = 0.0
-        for p in self.processes():
-            try:
-                t = p.cpu_times()
-                user += t.user
-                system += t.system
-            except psutil.NoSuchProcess:
-                pass
+        user, system = self._summed(psutil.Process.cpu_times, "user", "system")
         return user, system
 
     def memory(self) -> dict[str, int]:
         """Summed RSS and USS of the tree (USS: pages only these processes map)."""
-        rss = uss = 0
+        rss, uss = self._summed(psutil.Process.memory_full_info, "rss", "uss")
+        return {"rss": int(rss), "uss": int(uss)}
+
+    def _summed(self, read: Callable[[psutil.Process], Any], *fields: str) -> list[float]:
+        """``fields`` of ``read(process)`` summed over the tree (a process gone meanwhile counts nothing)."""
+        totals = [0.0] * len(fields)
         for p in self.processes():
             try:
-                info = p.memory_full_info()
-                rss += info.rss
-                uss += info.uss
+                info = read(p)
             except psutil.NoSuchProcess:
-                pass
-        return {"rss": rss, "uss": uss}
+                continue
+            for i, name in enumerate(fields):
+                totals[i] += getattr(info, name)
+        return totals
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
