@@ -28,6 +28,7 @@ from .errors import report
 from .events import Event, call_handler
 from .identity import identity
 from .observability import logs, prom
+from .patchhistory import PatchHistory
 from .protocol import Close
 from .ratelimit import TokenBucket
 from .reactive import Signal, batch
@@ -94,7 +95,7 @@ class Session:
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "owner", "_user", "authenticated", "__weakref__",
         "browser", "user_key", "csrf_token",
-        "history_bytes", "cost", "cost_stale", "saved_seq", "tasks", "render_failures",
+        "cost", "cost_stale", "saved_seq", "tasks", "render_failures",
     )
 
     def __init__(self, session_id: str, root: Root | None, *, settings: Settings, ip: str, path: str) -> None:
@@ -109,7 +110,7 @@ class Session:
         self.created = self.last_active = time.monotonic()
         self.conn: Connection | None = None
         # Created on first use: an idle session should cost as little as possible.
-        self.history: list[tuple[int, bytes]] | None = None  # frames sent, not yet acknowledged
+        self.history: PatchHistory | None = None  # frames sent, not yet acknowledged
         self._events: deque[protocol.ClientEvent | protocol.Navigate] | None = None
         self._dispatches: deque[Callable[[], Any]] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -124,10 +125,8 @@ class Session:
         self.user_key: str | None = None  # identity(user) of the last user set (sealed; resumes must match)
         self.browser = ""  # browser_key of the browser that opened it (sealed; resumes must match)
         self.csrf_token = ""  # that browser's CSRF token, for forms the page renders (never sealed)
-        # Memory estimate (vango_mp.cost): bytes held by the patch history, kept
-        # exact on every frame; the whole estimate is redone lazily, by the
-        # memory check, only for sessions that rendered since (cost_stale).
-        self.history_bytes = 0
+        # Memory estimate (vango_mp.cost), redone lazily by the memory check,
+        # only for sessions that rendered since (cost_stale).
         self.cost = 0
         self.cost_stale = True
         # The seq of its last checkpoint (vango_mp.checkpoint); an untouched new
@@ -183,7 +182,6 @@ class Session:
         if conn is not None:
             conn.close(code, reason)
         self._events = self._dispatches = self.history = None
-        self.history_bytes = 0
         if self.tasks is not None:
             self.tasks.cancel_all()  # none outlives the session
         if self.root is not None:
@@ -194,6 +192,12 @@ class Session:
         """Live here: its tree is mounted and its loop may run."""
         state = self.state
         return state is _ATTACHED or state is _DETACHED
+
+    @property
+    def history_bytes(self) -> int:
+        """Bytes held by the patch history (exact on every frame: the memory estimate reads it)."""
+        history = self.history
+        return history.size if history is not None else 0
 
     @property
     def queued(self) -> int:
@@ -245,7 +249,7 @@ class Session:
         the check after it, as the task's loop re-checks after each step.
         """
         _inline[0] = self
-        token = logs.session_id.set(redact(self.id))
+        token = logs.session_id.set(self.id)
         try:
             (step or self._step)()
         except Exception:  # a fault of ours, not the app's (those are reported in _apply/flush): keep the socket
@@ -500,15 +504,11 @@ class Session:
     def _send_frame(self, seq: int, frame: bytes) -> None:
         limit = self._settings.max_patch_history
         if limit:  # max_patch_history = 0 keeps nothing
-            # A list: the frames not yet acknowledged are a few; an empty deque alone is 760 B.
             history = self.history
             if history is None:
-                self.history = [(seq, frame)]
+                self.history = PatchHistory(seq, frame)
             else:
-                if len(history) >= limit:
-                    self.history_bytes -= len(history.pop(0)[1])
-                history.append((seq, frame))
-            self.history_bytes += len(frame)
+                history.add(seq, frame, limit)
         if self.conn is not None:
             self.conn.send(frame)
 
@@ -517,34 +517,23 @@ class Session:
     def acked(self, seq: int) -> None:
         """The client applied every frame up to ``seq``: it can never ask for those again."""
         self.touch()
-        history = self.history
-        if not history:
-            return
-        done = 0
-        while done < len(history) and history[done][0] <= seq:
-            self.history_bytes -= len(history[done][1])
-            done += 1
-        if done == len(history):
+        if self.history is not None and self.history.ack(seq):
             self.history = None  # idle sessions keep no container
-        elif done:
-            del history[:done]
 
     def load_history(self, frames: list[tuple[int, bytes]]) -> None:
         """Take over the patch frames a previous owner sent (a moved session replays them)."""
-        limit = self._settings.max_patch_history
-        history = self.history = list(frames[-limit:]) if limit and frames else None
-        self.history_bytes = sum(len(f) for _, f in history or ())
+        self.history = PatchHistory.of(frames, self._settings.max_patch_history)
 
     def catch_up(self, last_seq: int) -> None:
         """Bring a (re)connected client from ``last_seq`` to now: replay, or FULL."""
         self.flush()
         if last_seq == self.seq:
             return
-        if self.history and last_seq < self.seq and self.history[0][0] <= last_seq + 1:
+        missed = self.history.after(last_seq) if self.history is not None and last_seq < self.seq else None
+        if missed is not None:
             assert self.conn is not None
-            for seq, frame in self.history:
-                if seq > last_seq:
-                    self.conn.send(frame)
+            for frame in missed:
+                self.conn.send(frame)
             return
         self.send_full()
 

@@ -97,7 +97,7 @@ def test_sessions_in_the_same_state_send_one_bytes_object_and_others_their_own()
                 kind, seq, patches = protocol.unpack_message(frame)
                 assert (kind, seq) == (protocol.PATCHES, session.seq)
                 assert patches == [[protocol.SET_TEXT, _hid(session, "v"), 0, str(n)]]
-                assert session.history[-1][1] is frame
+                assert session.history.frames[-1][1] is frame
             assert last[3] is not last[0] and last[3] != last[0]  # other hids: its own frame
             assert last[4] is not last[0] and sessions[4].seq == sessions[0].seq + 1
         assert _hid(sessions[3], "v") != _hid(sessions[0], "v")

@@ -36,6 +36,7 @@ FIELDS = ("reason", "method", "path", "status", "ms", "ip", "code")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("vango_request_id", default=None)
+# The whole id (setting it costs no string per flush); what a line shows is its redacted prefix.
 session_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("vango_session_id", default=None)
 _worker: int | None = None
 
@@ -50,7 +51,7 @@ def set_worker(slot: int) -> None:
 
 def bind_session(sid: str) -> None:
     """Lines logged from here on in this task carry the session's short id."""
-    session_id.set(redact(sid))
+    session_id.set(sid)
 
 
 def new_request_id(given: str | None) -> str:
@@ -73,10 +74,12 @@ class JsonFormatter(logging.Formatter):
         }
         if _worker is not None:
             out["worker"] = _worker
-        for key, var in (("session", session_id), ("request_id", request_id)):
-            value = var.get()
-            if value:
-                out[key] = value
+        sid = session_id.get()
+        if sid:
+            out["session"] = redact(sid)
+        rid = request_id.get()
+        if rid:
+            out["request_id"] = rid
         for key in FIELDS:
             if key in record.__dict__:
                 out[key] = record.__dict__[key]

@@ -68,7 +68,7 @@ class Sealer:
             "browser": session.browser,
             "tree": portable({"tree": tree}, debug=False, what="rendered tree").get("tree"),
             "next_hid": next_hid,
-            "history": _history_tail(session),
+            "history": session.history.tail(HISTORY_BYTES) if session.history is not None else [],
         }
         blob = seal(payload, self.secrets[0])
         if len(blob) > MAX_BLOB:
@@ -106,19 +106,6 @@ class Sealer:
             session.seq += 1
             session.record_frame(session.seq, encode_patches(session.seq, patches))
         return True
-
-
-def _history_tail(session: Session) -> list[tuple[int, bytes]]:
-    """The newest patch frames whose bytes add up to at most HISTORY_BYTES, oldest first."""
-    out: list[tuple[int, bytes]] = []
-    size = 0
-    for seq, frame in reversed(session.history or ()):
-        size += len(frame)
-        if size > HISTORY_BYTES:
-            break
-        out.append((seq, frame))
-    out.reverse()
-    return out
 
 
 __all__ = ["BlobRejected", "Mounter", "Sealer", "TooLarge"]

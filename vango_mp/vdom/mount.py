@@ -194,7 +194,8 @@ class Root:
             deferred, self._deferred = self._deferred, ()
             for inst in deferred:
                 if inst.dirty:
-                    if not (inst.fn in SHARED and self._swap(inst, patches)):
+                    if not (inst.fn in SHARED and inst.place is not None and self._live(inst)
+                            and swap_in_place(inst, self._alloc, patches, self._registry)):
                         inst.mark_path()
                 elif inst.subtree_dirty and not self._reswap(inst, patches):
                     inst.mark_path()
@@ -302,10 +303,6 @@ class Root:
         else:
             self._deferred = [inst]
         self.mark_dirty()
-
-    def _swap(self, inst: ComponentInstance, patches: list[Patch]) -> bool:
-        """Patch a shared instance's element where it sits (vdom.swap), if it is still in the tree."""
-        return inst.place is not None and self._live(inst) and swap_in_place(inst, self._alloc, patches, self._registry)
 
     def _reswap(self, inst: ComponentInstance, patches: list[Patch]) -> bool:
         """Resolve an instance whose bound signal changed and patch its one element where it sits

@@ -144,7 +144,9 @@ def _bounded(table: dict[Any, Any]) -> None:
 
 def render(inst: ComponentInstance) -> list[Node]:
     """The instance's output: the worker's current render for its (function, key, props), or a new one."""
-    key = _key(inst) if _enabled else None
+    # (props in another order make another key: a render more, never a wrong one)
+    props = inst.props
+    key = ((inst.fn, inst.key, tuple(props.items())) if props else (inst.fn, inst.key)) if _enabled else None
     try:
         entry = _renders.get(key) if key is not None else None
     except TypeError:  # an unhashable prop: this instance renders on its own
@@ -175,12 +177,6 @@ def render(inst: ComponentInstance) -> list[Node]:
     _renders[key] = _Render(deps, nodes)
     _stats["renders"] += 1
     return nodes
-
-
-def _key(inst: ComponentInstance) -> tuple[Any, ...]:
-    props = inst.props
-    # (props in another order make another key: a render more, never a wrong one)
-    return (inst.fn, inst.key, tuple(props.items())) if props else (inst.fn, inst.key)
 
 
 # -- numbering (first render, insert, replace) ---------------------------------------
