@@ -64,7 +64,7 @@ class State(enum.Enum):
     CLOSED = "closed"  # gone for good; ``end_reason`` says why
 
 
-_ATTACHED, _DETACHED = State.ATTACHED, State.DETACHED  # (an Enum member read through its class costs a lookup)
+_LIVE = frozenset((State.ATTACHED, State.DETACHED))  # the states in which a session is ``alive``
 
 
 class Connection(Protocol):
@@ -91,7 +91,7 @@ class Session:
     """State, ordered event processing and patch history of one user."""
 
     __slots__ = (
-        "id", "ip", "path", "root", "blob", "state", "end_reason", "seq", "created", "last_active", "conn",
+        "id", "ip", "path", "root", "blob", "_state", "alive", "end_reason", "seq", "created", "last_active", "conn",
         "history", "_events", "_dispatches", "_task", "_loop", "_settings",
         "_event_limit", "_resync_limit", "data", "owner", "_user", "authenticated", "__weakref__",
         "browser", "user_key", "csrf_token",
@@ -188,10 +188,16 @@ class Session:
             self.root.dispose()
 
     @property
-    def alive(self) -> bool:
-        """Live here: its tree is mounted and its loop may run."""
-        state = self.state
-        return state is _ATTACHED or state is _DETACHED
+    def state(self) -> State:
+        """Its lifecycle state (changed by the owner only: vango_mp.sessions)."""
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = state
+        # Live here: its tree is mounted and its loop may run. Read on every flush and frame of a
+        # fan-out, so kept as a plain attribute, set with the state (a property read costs a call).
+        self.alive = state in _LIVE
 
     @property
     def history_bytes(self) -> int:
