@@ -38,14 +38,27 @@ _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
 
 
+_last: list[Any] = [None, b""]  # the payload framed last and its frame
+
+
 def frame(data: bytes) -> bytes:
-    """``data`` as one final, unmasked binary WebSocket frame (server to client)."""
+    """``data`` as one final, unmasked binary WebSocket frame (server to client).
+
+    A fan-out hands the same payload object to every session in the same
+    state (vdom.shared.frame): it is framed once, not once per socket.
+    """
+    last = _last
+    if data is last[0]:
+        return last[1]
     n = len(data)
     if n < 126:
-        return _SHORT.pack(_BINARY_FIN, n) + data
-    if n <= 0xFFFF:
-        return _MEDIUM.pack(_BINARY_FIN, 126, n) + data
-    return _LONG.pack(_BINARY_FIN, 127, n) + data
+        out = _SHORT.pack(_BINARY_FIN, n) + data
+    elif n <= 0xFFFF:
+        out = _MEDIUM.pack(_BINARY_FIN, 126, n) + data
+    else:
+        out = _LONG.pack(_BINARY_FIN, 127, n) + data
+    last[0], last[1] = data, out
+    return out
 
 
 def send(stream: IOStream, data: bytes) -> bool:

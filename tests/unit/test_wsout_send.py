@@ -14,7 +14,7 @@ import time
 import pytest
 from tornado.iostream import IOStream
 
-from vango_mp.wsout import pending_bytes, send
+from vango_mp.wsout import frame, pending_bytes, send
 
 DEADLINE = 5.0
 
@@ -127,3 +127,17 @@ def test_a_write_after_queued_output_waits_behind_it() -> None:
 
 def test_a_peer_gone_closes_the_stream_quietly() -> None:
     asyncio.run(_test_a_peer_gone_closes_the_stream_quietly())
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+def test_frame_headers_and_a_payload_sent_to_many_framed_once(size: int) -> None:
+    payload = bytes([7]) * size
+    wire = frame(payload)
+    header = len(wire) - size
+    assert wire[0] == 0x82 and wire[header:] == payload  # final, binary, unmasked
+    assert header == (2 if size < 126 else 4 if size <= 0xFFFF else 10)
+    assert wire[1] == {2: size, 4: 126, 10: 127}[header]  # the length, or the marker of a longer one
+    assert header == 2 or int.from_bytes(wire[2:header], "big") == size
+    assert frame(payload) is wire  # the same payload object (a fan-out's): framed once
+    other = bytes([8]) * size  # the next payload is framed on its own
+    assert frame(other)[header:] == other and frame(payload) == wire
