@@ -24,7 +24,7 @@ def run(script: str, *args: str, out: Path) -> dict:
 
 def test_scale_ramps_idle_sessions_over_source_addresses(tmp_path: Path) -> None:
     result = run("scale.py", "--steps", "20,50", "--procs", "2", "--sources", "4", "--clicks", "3",
-                 "--settle", "0.2", out=tmp_path)
+                 "--settle", "0.2", "--writes", "3", out=tmp_path)
     first, second = result["steps"]
     assert (first["sessions"], second["sessions"], second["new"]) == (20, 50, 30)
     for step in (first, second):
@@ -36,6 +36,9 @@ def test_scale_ramps_idle_sessions_over_source_addresses(tmp_path: Path) -> None
         # Every idle session saw the one global write, and only after it was sent.
         assert (write["reached"], write["missing"]) == (step["sessions"], 0)
         assert 0 < write["p50_ms"] <= write["last_ms"]
+        # Three writes: the median stands for the step, the least CPU is kept beside it.
+        cpu = sorted(w["server_cpu_s"] for w in step["global_writes"])
+        assert len(cpu) == 3 and write["server_cpu_s"] == cpu[1] and step["best_global_write"]["server_cpu_s"] == cpu[0]
 
 
 def test_baseline_runs_echo_and_vango_on_the_same_client(tmp_path: Path) -> None:
