@@ -8,7 +8,6 @@ They reach ``/_vango/metrics`` through the worker's Prometheus registry
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
 
 from .observability import prom
 

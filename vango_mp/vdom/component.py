@@ -54,11 +54,6 @@ class RootLike(Protocol):
 _current: ContextVar[ComponentInstance | None] = ContextVar("vango_current_instance", default=None)
 
 
-def current_instance() -> ComponentInstance | None:
-    """The instance whose render is running, if any."""
-    return _current.get()
-
-
 #: Component functions declared ``shared=True`` (see vango_mp.vdom.shared).
 SHARED: set[Callable[..., Any]] = set()
 
