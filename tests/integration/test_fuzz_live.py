@@ -24,7 +24,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from bench.fuzz import KNOWN_BUGS, fuzz_once, tracebacks
+from bench.fuzz import fuzz_once, tracebacks
 from vango_mp import protocol
 from vango_mp.protocol import Close
 

@@ -23,7 +23,6 @@ from vango_mp.testing import (
     PageState,
     SessionClosed,
     TestClient,
-    UpgradeRefused,
     VangoTestError,
     decode_server,
 )

@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 import pytest
 
-from vango_mp.reactive import Signal
 from vango_mp.sessions.states import State
 from vango_mp.uploadhandler import Spool, parse_files
 from vango_mp.uploads import (
