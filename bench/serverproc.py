@@ -132,19 +132,31 @@ def start_server(cmd: list[str], timeout: float = 30.0, *, lift_ip_limits: bool 
     server = Server("", proc.pid, proc, full, deque(maxlen=None if keep_all_output else 200))
     threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = _LISTEN.search("".join(server.lines))
-        if found:
-            server.url = f"http://{found.group(1)}:{found.group(2)}"
-            break
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited {proc.returncode}:\n{''.join(server.lines)}")
-        time.sleep(0.05)
-    else:
+    try:
+        host, port = wait_listening(proc, server.output, deadline)
+    except NotListening as err:
         server.stop()
-        raise SystemExit(f"server never said where it listens:\n{''.join(server.lines)}")
+        raise SystemExit(str(err)) from None
+    server.url = f"http://{host}:{port}"
     _wait_healthy(server, deadline)
     return server
+
+
+class NotListening(Exception):
+    """A server started here exited, or never said where it listens, before the deadline."""
+
+
+def wait_listening(proc: subprocess.Popen[str], output: Callable[[], str], deadline: float) -> tuple[str, int]:
+    """(host, port) from the "listening on" line of a starting server's ``output()``, read until ``deadline``
+    (tests/conftest.py starts its servers through this too)."""
+    while time.monotonic() < deadline:
+        found = _LISTEN.search(output())
+        if found:
+            return found.group(1), int(found.group(2))
+        if proc.poll() is not None:
+            raise NotListening(f"server exited {proc.returncode}:\n{output()}")
+        time.sleep(0.02)
+    raise NotListening(f"server never said where it listens:\n{output()}")
 
 
 def _pump(proc: subprocess.Popen[str], lines: deque[str]) -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.serverproc import NotListening, wait_listening
+
 ROOT = Path(__file__).resolve().parent.parent
-_LISTEN = re.compile(r"listening on (?:https?://)?\[?([\w.:]+?)\]?:(\d+)")
 
 
 def vango_command() -> list[str]:
@@ -116,17 +117,12 @@ def start_server(*args: str, env: dict[str, str] | None = None, timeout: float =
     server = Server(proc, "127.0.0.1", 0)
     threading.Thread(target=_pump, args=(proc, server.lines), daemon=True).start()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = _LISTEN.search(server.output())
-        if found:
-            server.host, server.port = found.group(1), int(found.group(2))
-            break
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited {proc.returncode}:\n{server.output()}")
-        time.sleep(0.02)
-    else:
-        proc.kill()
-        raise AssertionError(f"server never said where it listens:\n{server.output()}")
+    try:
+        server.host, server.port = wait_listening(proc, server.output, deadline)
+    except NotListening as err:
+        if proc.poll() is None:
+            proc.kill()
+        raise AssertionError(str(err)) from None
     while time.monotonic() < deadline:
         try:
             if server.get("/_vango/health", timeout=1)[0] == 200:
